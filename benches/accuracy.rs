@@ -1,0 +1,207 @@
+//! Accuracy report on the evaluation sets in ../shared/eval (not shipped with the project):
+//! FairFace dev (single faces: detection rate, gender accuracy, age MAE against the bracket
+//! midpoints, bracket accuracy) and the VOC group scenes (face recall and false positives at
+//! IoU 0.5). Run: `cargo bench --bench accuracy` (GLANCE_EVAL overrides the data folder,
+//! GLANCE_OPTIONS takes pipeline options as JSON). Writes target/accuracy.json.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use glance::analysis::{FaceAnalysis, Gender};
+use glance::media::load_image;
+use glance::vision::{PipelineOptions, cpu_pipeline};
+
+/// FairFace's age brackets with the midpoint used as the true age.
+const BRACKETS: [(&str, f32, f32, f32); 9] = [
+    ("0-2", 0.0, 3.0, 1.0),
+    ("3-9", 3.0, 10.0, 6.0),
+    ("10-19", 10.0, 20.0, 14.5),
+    ("20-29", 20.0, 30.0, 24.5),
+    ("30-39", 30.0, 40.0, 34.5),
+    ("40-49", 40.0, 50.0, 44.5),
+    ("50-59", 50.0, 60.0, 54.5),
+    ("60-69", 60.0, 70.0, 64.5),
+    ("70+", 70.0, f32::INFINITY, 75.0),
+];
+
+fn bracket_of(age: f32) -> &'static str {
+    BRACKETS
+        .iter()
+        .find(|b| age >= b.1 && age < b.2)
+        .map(|b| b.0)
+        .unwrap_or("70+")
+}
+
+fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
+    let mut reader =
+        csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let headers = reader.headers().expect("header row").clone();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.expect("csv row");
+            headers
+                .iter()
+                .zip(r.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
+    let ix = (a[0] + a[2]).min(b[0] + b[2]) - a[0].max(b[0]);
+    let iy = (a[1] + a[3]).min(b[1] + b[3]) - a[1].max(b[1]);
+    let inter = ix.max(0.0) * iy.max(0.0);
+    inter / (a[2] * a[3] + b[2] * b[3] - inter)
+}
+
+fn main() {
+    // `cargo bench` passes harness flags such as --bench; this report takes none.
+    let eval = std::env::var("GLANCE_EVAL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from("../shared/eval"));
+    if !eval.join("fairface-dev/labels.csv").exists() {
+        eprintln!(
+            "accuracy: no evaluation data at {} (set GLANCE_EVAL); nothing measured",
+            eval.display()
+        );
+        std::process::exit(1);
+    }
+    let options: PipelineOptions = match std::env::var("GLANCE_OPTIONS") {
+        Ok(json) => serde_json::from_str(&json).expect("GLANCE_OPTIONS is PipelineOptions JSON"),
+        Err(_) => PipelineOptions::default(),
+    };
+    let pipeline = cpu_pipeline(options.clone()).expect("pipeline");
+    let analyze = |path: &Path| -> Vec<FaceAnalysis> {
+        let image = load_image(path).expect("image");
+        pollster::block_on(pipeline.analyze(&image.frame().unwrap(), 0.0))
+            .expect("analysis")
+            .faces
+    };
+
+    // Single faces.
+    let labels = read_csv(&eval.join("fairface-dev/labels.csv"));
+    let (mut detected, mut gender_right, mut gender_judged, mut age_judged, mut bracket_right) =
+        (0, 0, 0, 0, 0);
+    let mut abs_err = 0.0f32;
+    let mut per_bracket: HashMap<&str, (u32, u32, f32)> = HashMap::new();
+    for row in &labels {
+        let faces = analyze(&eval.join("fairface-dev").join(&row["file"]));
+        let Some(face) = faces
+            .iter()
+            .max_by(|a, b| (a.bbox[2] * a.bbox[3]).total_cmp(&(b.bbox[2] * b.bbox[3])))
+        else {
+            continue;
+        };
+        detected += 1;
+        if let Some(g) = face.gender {
+            gender_judged += 1;
+            let truth = if row["gender"] == "female" {
+                Gender::Female
+            } else {
+                Gender::Male
+            };
+            gender_right += (g == truth) as u32;
+        }
+        if let Some(age) = face.age {
+            let truth = BRACKETS
+                .iter()
+                .find(|b| b.0 == row["age_group"])
+                .expect("known bracket");
+            age_judged += 1;
+            let err = (age - truth.3).abs();
+            abs_err += err;
+            let hit = bracket_of(age) == truth.0;
+            bracket_right += hit as u32;
+            let cell = per_bracket.entry(truth.0).or_default();
+            cell.0 += 1;
+            cell.1 += hit as u32;
+            cell.2 += age;
+        }
+    }
+    let n = labels.len();
+    let detection_rate = detected as f32 / n as f32;
+    let gender_accuracy = gender_right as f32 / gender_judged.max(1) as f32;
+    let age_mae = abs_err / age_judged.max(1) as f32;
+    let bracket_accuracy = bracket_right as f32 / age_judged.max(1) as f32;
+
+    // Group scenes.
+    let boxes = read_csv(&eval.join("scenes/boxes.csv"));
+    let images = read_csv(&eval.join("scenes/images.csv"));
+    let (mut truth_faces, mut found, mut false_positives) = (0, 0, 0);
+    for image in &images {
+        let truth: Vec<[f32; 4]> = boxes
+            .iter()
+            .filter(|b| b["file"] == image["file"] && b["ignore"] == "0")
+            .map(|b| ["x", "y", "w", "h"].map(|k| b[k].parse::<f32>().unwrap()))
+            .collect();
+        let faces = analyze(&eval.join("scenes").join(&image["file"]));
+        let mut used = vec![false; truth.len()];
+        for face in &faces {
+            let best = truth
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !used[*i])
+                .map(|(i, t)| (i, iou(face.bbox, *t)))
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            match best {
+                Some((i, v)) if v >= 0.5 => {
+                    used[i] = true;
+                    found += 1;
+                }
+                _ => false_positives += 1,
+            }
+        }
+        truth_faces += truth.len();
+    }
+    let scene_recall = found as f32 / truth_faces.max(1) as f32;
+
+    println!(
+        "accuracy on {} (options {})",
+        eval.display(),
+        serde_json::to_string(&options).unwrap()
+    );
+    println!("fairface-dev: {n} images");
+    println!(
+        "  detection rate      {:.1} % ({detected}/{n})",
+        detection_rate * 100.0
+    );
+    println!(
+        "  gender accuracy     {:.1} % ({gender_right}/{gender_judged})",
+        gender_accuracy * 100.0
+    );
+    println!(
+        "  age MAE             {age_mae:.2} years (against bracket midpoints, {age_judged} faces)"
+    );
+    println!(
+        "  bracket accuracy    {:.1} % (9 FairFace brackets)",
+        bracket_accuracy * 100.0
+    );
+    for b in BRACKETS {
+        if let Some((count, hits, sum)) = per_bracket.get(b.0) {
+            println!(
+                "    {:>6}: {hits:>2}/{count:<2} right, mean predicted age {:.1}",
+                b.0,
+                sum / *count as f32
+            );
+        }
+    }
+    println!("scenes: {} images, {truth_faces} faces", images.len());
+    println!(
+        "  recall @ IoU 0.5    {:.1} % ({found}/{truth_faces})",
+        scene_recall * 100.0
+    );
+    println!("  false positives     {false_positives}");
+    let report = serde_json::json!({
+        "detectionRate": detection_rate, "genderAccuracy": gender_accuracy, "ageMae": age_mae,
+        "bracketAccuracy": bracket_accuracy, "sceneRecall": scene_recall, "sceneFalsePositives": false_positives,
+        "options": options,
+    });
+    let _ = std::fs::create_dir_all("target");
+    std::fs::write(
+        "target/accuracy.json",
+        serde_json::to_string_pretty(&report).unwrap(),
+    )
+    .expect("write target/accuracy.json");
+}

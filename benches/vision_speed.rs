@@ -1,0 +1,88 @@
+//! Native speed of each network and of the whole pipeline at 640x480 with 0, 1 and 5 faces, on
+//! burn's CPU backend. Run: `cargo bench --bench vision_speed`.
+
+use burn::tensor::Device;
+use criterion::{Criterion, criterion_group, criterion_main};
+use glance::media::{RgbImage, load_image};
+use glance::vision::{DetectorModel, ModelWeights, Networks, PipelineOptions, cpu_pipeline};
+
+fn astronaut() -> RgbImage {
+    load_image(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/astronaut.jpg"),
+    )
+    .unwrap()
+}
+
+/// The astronaut pasted at `side` pixels at each position on a grey 640x480 frame.
+fn compose(side: u32, positions: &[(u32, u32)]) -> RgbImage {
+    let src = astronaut();
+    let (width, height) = (640, 480);
+    let mut pixels = vec![128u8; (width * height * 3) as usize];
+    for &(ox, oy) in positions {
+        for y in 0..side.min(height - oy) {
+            for x in 0..side.min(width - ox) {
+                let s = (((y * src.height / side) * src.width + x * src.width / side) * 3) as usize;
+                let t = (((oy + y) * width + ox + x) * 3) as usize;
+                pixels[t..t + 3].copy_from_slice(&src.pixels[s..s + 3]);
+            }
+        }
+    }
+    RgbImage {
+        width,
+        height,
+        pixels,
+    }
+}
+
+fn networks(c: &mut Criterion) {
+    let nets = Networks::load(&Device::flex(), &ModelWeights::embedded()).unwrap();
+    let input = |size: usize| vec![0.5f32; 3 * size * size];
+    let mut group = c.benchmark_group("network");
+    group.bench_function("face_detection_full_range 192", |b| {
+        b.iter(|| pollster::block_on(nets.detect(DetectorModel::FullRange, input(192))).unwrap())
+    });
+    group.bench_function("face_detection_short_range 128", |b| {
+        b.iter(|| pollster::block_on(nets.detect(DetectorModel::ShortRange, input(128))).unwrap())
+    });
+    group.bench_function("face_landmark 192", |b| {
+        b.iter(|| pollster::block_on(nets.face_landmarks(input(192), 1)).unwrap())
+    });
+    group.bench_function("iris_landmark 64", |b| {
+        b.iter(|| pollster::block_on(nets.iris_landmarks(input(64), 1)).unwrap())
+    });
+    group.bench_function("age_gender 112", |b| {
+        b.iter(|| pollster::block_on(nets.age_gender(input(112), 1)).unwrap())
+    });
+    group.finish();
+}
+
+fn pipeline(c: &mut Criterion) {
+    let pipeline = cpu_pipeline(PipelineOptions::default()).unwrap();
+    let frames = [
+        ("640x480 0 faces", compose(240, &[])),
+        ("640x480 1 face", compose(480, &[(80, 0)])),
+        (
+            "640x480 5 faces",
+            compose(240, &[(0, 0), (200, 0), (400, 0), (100, 240), (300, 240)]),
+        ),
+    ];
+    let mut group = c.benchmark_group("pipeline");
+    for (name, image) in &frames {
+        let frame = image.frame().unwrap();
+        let faces = pollster::block_on(pipeline.analyze(&frame, 0.0))
+            .unwrap()
+            .faces
+            .len();
+        group.bench_function(format!("{name} (found {faces})"), |b| {
+            b.iter(|| pollster::block_on(pipeline.analyze(&frame, 0.0)).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(4));
+    targets = networks, pipeline
+}
+criterion_main!(benches);

@@ -1,0 +1,77 @@
+//! Plain result types of the vision core, shared by the audience aggregator, the rule engine,
+//! the CLI and the web layer. No burn here: everything downstream of inference depends only on
+//! these types, so it builds and tests without a model.
+
+use serde::{Deserialize, Serialize};
+
+/// Apparent gender as the attribute model reports it (annotated appearance, not identity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Gender {
+    Female,
+    Male,
+}
+
+/// Why an estimate is missing on a face (the field is `null` and this says why).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SkipReason {
+    /// The face is smaller than the configured minimum for attribute models.
+    TooSmall,
+    /// The face mesh model said the crop holds no face.
+    NoMesh,
+    /// The eyes were too small in pixels to locate the irises.
+    EyesTooSmall,
+    /// The attribute model was not run on this frame (cadence).
+    NotScheduled,
+}
+
+/// One face in one frame. Coordinates are pixels of the input frame; angles are degrees.
+///
+/// Camera coordinate frame used for `gaze` and `positionM`: x to the image's right, y down the
+/// image, z away from the camera into the scene (right-handed). A face looking straight into the
+/// camera has `gaze` ≈ [0, 0, -1] and yaw = pitch = 0. Yaw > 0: the head turns towards the
+/// image's right (+x); pitch > 0: the head tilts up (towards −y); roll > 0: the head leans
+/// clockwise in the image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FaceAnalysis {
+    /// [x, y, w, h] in pixels.
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
+    /// Detector confidence in [0, 1].
+    pub score: f32,
+    /// BlazeFace keypoints in pixels: right eye, left eye (the person's), nose tip, mouth centre,
+    /// right ear tragion, left ear tragion.
+    pub keypoints: [[f32; 2]; 6],
+    /// Apparent age in years.
+    pub age: Option<f32>,
+    pub gender: Option<Gender>,
+    /// Probability of `gender`, in [0.5, 1].
+    pub gender_score: Option<f32>,
+    pub yaw: Option<f32>,
+    pub pitch: Option<f32>,
+    pub roll: Option<f32>,
+    /// Unit gaze direction in camera coordinates (head pose combined with eye gaze).
+    pub gaze: Option<[f32; 3]>,
+    /// Whether `gaze` used the irises (true) or head pose alone (false).
+    pub gaze_from_eyes: Option<bool>,
+    /// Distance from the camera to the face in metres.
+    pub distance_m: Option<f32>,
+    /// Position of the point between the eyes in camera coordinates, metres.
+    pub position_m: Option<[f32; 3]>,
+    /// Reasons for estimates left out on this face, if any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkipReason>,
+}
+
+/// Everything the vision core found in one frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FrameAnalysis {
+    pub width: u32,
+    pub height: u32,
+    /// Timestamp of the frame in milliseconds (monotonic, as the host gave it).
+    pub timestamp_ms: f64,
+    pub faces: Vec<FaceAnalysis>,
+}

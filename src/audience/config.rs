@@ -1,0 +1,254 @@
+//! Configuration of the audience aggregator. Every field has a default, so `{}` is a valid
+//! configuration file and a partial file overrides only what it names (JSON, camelCase).
+
+use serde::{Deserialize, Serialize};
+
+use super::error::AudienceError;
+
+/// Everything the aggregator can be tuned with. Read it from JSON with [`AudienceConfig::from_json`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct AudienceConfig {
+    pub tracker: TrackerConfig,
+    pub attributes: AttributeConfig,
+    pub screen: ScreenGeometry,
+    /// Minimum uninterrupted look, in ms, that makes a glance count (default 500).
+    pub min_glance_ms: f64,
+    /// A look interrupted by missed detections for at most this long (ms) continues the same
+    /// glance when the face looks again afterwards (default 500).
+    pub look_gap_bridge_ms: f64,
+    /// Lower bounds, in years, of the age bands; the first must be 0 and they must increase.
+    /// Default `[0, 13, 18, 25, 35, 45, 55, 65]`, labelled "0-12", "13-17", …, "65+".
+    pub age_bands: Vec<u32>,
+    /// Two people are in the same group when their faces are at most this far apart, metres
+    /// (default 1.5).
+    pub group_distance_m: f32,
+    /// Offset of local time from UTC in minutes, for day buckets (default 0: UTC days).
+    pub utc_offset_minutes: i32,
+    pub retention: RetentionConfig,
+}
+
+impl Default for AudienceConfig {
+    fn default() -> Self {
+        Self {
+            tracker: TrackerConfig::default(),
+            attributes: AttributeConfig::default(),
+            screen: ScreenGeometry::default(),
+            min_glance_ms: 500.0,
+            look_gap_bridge_ms: 500.0,
+            age_bands: vec![0, 13, 18, 25, 35, 45, 55, 65],
+            group_distance_m: 1.5,
+            utc_offset_minutes: 0,
+            retention: RetentionConfig::default(),
+        }
+    }
+}
+
+/// Multi-face tracker (SORT-like) settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct TrackerConfig {
+    /// Detections scoring below this are ignored (default 0.5).
+    pub min_detection_score: f32,
+    /// Matched frames a new track needs before it is confirmed and counted (default 3).
+    pub min_hits: u32,
+    /// Consecutive misses a tentative track survives (default 1); confirmed tracks use `maxAgeMs`.
+    pub tentative_max_misses: u32,
+    /// How long a confirmed track that is no longer detected is kept to bridge occlusions, ms
+    /// (default 1000). When it runs out the person has left and the visit is finalised.
+    pub max_age_ms: f64,
+    /// Minimum association score (IoU and keypoint agreement, scaled by size agreement) for a
+    /// detection to continue a track (default 0.15).
+    pub min_match_score: f32,
+    /// Maximum distance between predicted and detected box centres, in box widths, for an
+    /// association (default 0.75); it widens by `gateGrowthPerS` per second since the last hit.
+    pub max_center_distance: f32,
+    /// Widening of the centre gate per second without a detection, box widths (default 1.0).
+    pub gate_growth_per_s: f32,
+    /// Kalman process noise: standard deviation of acceleration in box widths per s² (default 4).
+    pub accel_noise: f32,
+    /// Kalman measurement noise: standard deviation of a box edge in box widths (default 0.05).
+    pub measurement_noise: f32,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        Self {
+            min_detection_score: 0.5,
+            min_hits: 3,
+            tentative_max_misses: 1,
+            max_age_ms: 1000.0,
+            min_match_score: 0.15,
+            max_center_distance: 0.75,
+            gate_growth_per_s: 1.0,
+            accel_noise: 4.0,
+            measurement_noise: 0.05,
+        }
+    }
+}
+
+/// Per-track smoothing of age and gender, and the attribute-model cadence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct AttributeConfig {
+    /// Spread, in years, given to each frame's age estimate when voting for bands (default 4).
+    pub age_sigma_years: f32,
+    /// Face width in pixels at which a face gets full weight; smaller faces weigh less (default 80).
+    pub full_weight_face_px: f32,
+    /// Total sample weight (≈ good frontal frames) before a band or gender is reported (default 2).
+    pub min_weight_to_report: f32,
+    /// Total sample weight after which the attribute models run only every `intervalMs` (default 10).
+    pub stable_weight: f32,
+    /// Cadence of attribute models on a stable track, ms (default 1000).
+    pub interval_ms: f64,
+}
+
+impl Default for AttributeConfig {
+    fn default() -> Self {
+        Self {
+            age_sigma_years: 4.0,
+            full_weight_face_px: 80.0,
+            min_weight_to_report: 2.0,
+            stable_weight: 10.0,
+            interval_ms: 1000.0,
+        }
+    }
+}
+
+/// Where the camera sits relative to the screen, and when a gaze counts as on the screen.
+///
+/// Screen coordinates: origin at the centre of the screen, x along the screen in the direction
+/// of the camera image's right, y down, z out of the screen towards the audience. With zero tilt
+/// and pan the camera's axes are parallel to these (the camera looks at the audience).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ScreenGeometry {
+    /// Visible width of the screen, metres (default 1.21: a 55" 16:9 panel).
+    pub width_m: f32,
+    /// Visible height of the screen, metres (default 0.68).
+    pub height_m: f32,
+    /// Camera position in screen coordinates, metres (default [0, -0.38, 0]: centred just above
+    /// the top edge).
+    pub camera_offset_m: [f32; 3],
+    /// Camera tilt in degrees, positive when it points down towards the floor (default 0).
+    pub camera_tilt_deg: f32,
+    /// Camera pan in degrees, positive when it points towards the screen's +x (default 0).
+    pub camera_pan_deg: f32,
+    /// Horizontal field of view of the camera, degrees, used to place faces that lack
+    /// `positionM` (default 60).
+    pub horizontal_fov_deg: f32,
+    /// Assumed face width, metres, to estimate distance from the box (default 0.15).
+    pub default_face_width_m: f32,
+    /// Margin added around the screen rectangle, metres (default 0.1).
+    pub margin_m: f32,
+    /// Angular tolerance when gaze comes from the eyes, degrees (default 5).
+    pub tolerance_deg: f32,
+    /// Angular tolerance when only head pose is known, degrees (default 10): head pose misses
+    /// the eyes' own rotation, so it needs more slack.
+    pub head_pose_tolerance_deg: f32,
+}
+
+impl Default for ScreenGeometry {
+    fn default() -> Self {
+        Self {
+            width_m: 1.21,
+            height_m: 0.68,
+            camera_offset_m: [0.0, -0.38, 0.0],
+            camera_tilt_deg: 0.0,
+            camera_pan_deg: 0.0,
+            horizontal_fov_deg: 60.0,
+            default_face_width_m: 0.15,
+            margin_m: 0.1,
+            tolerance_deg: 5.0,
+            head_pose_tolerance_deg: 10.0,
+        }
+    }
+}
+
+/// How much time-bucketed history is kept. Days are always kept (a few hundred bytes each).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Minute buckets kept, hours (default 24).
+    pub minute_hours: u32,
+    /// Hour buckets kept, days (default 30).
+    pub hour_days: u32,
+    /// Individual ad plays kept (default 2000); per-ad daily totals are kept for ever.
+    pub max_plays: usize,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            minute_hours: 24,
+            hour_days: 30,
+            max_plays: 2000,
+        }
+    }
+}
+
+impl AudienceConfig {
+    /// Parses a JSON configuration (missing fields take their defaults) and validates it.
+    pub fn from_json(json: &str) -> Result<Self, AudienceError> {
+        let config: Self =
+            serde_json::from_str(json).map_err(|e| AudienceError::Config(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the values that would otherwise make results meaningless.
+    pub fn validate(&self) -> Result<(), AudienceError> {
+        let bad = |m: &str| Err(AudienceError::Config(m.to_string()));
+        if self.age_bands.first() != Some(&0) {
+            return bad("ageBands must start at 0");
+        }
+        if self.age_bands.windows(2).any(|w| w[0] >= w[1]) {
+            return bad("ageBands must be strictly increasing");
+        }
+        if self.age_bands.len() > 64 {
+            return bad("ageBands may have at most 64 bands");
+        }
+        if self.tracker.min_hits == 0 {
+            return bad("tracker.minHits must be at least 1");
+        }
+        let positive = [
+            (self.screen.width_m, "screen.widthM"),
+            (self.screen.height_m, "screen.heightM"),
+            (self.screen.horizontal_fov_deg, "screen.horizontalFovDeg"),
+            (self.screen.default_face_width_m, "screen.defaultFaceWidthM"),
+            (self.attributes.age_sigma_years, "attributes.ageSigmaYears"),
+            (
+                self.attributes.full_weight_face_px,
+                "attributes.fullWeightFacePx",
+            ),
+        ];
+        for (v, name) in positive {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(AudienceError::Config(format!("{name} must be positive")));
+            }
+        }
+        if !(self.tracker.max_age_ms >= 0.0 && self.min_glance_ms >= 0.0) {
+            return bad("tracker.maxAgeMs and minGlanceMs must not be negative");
+        }
+        if self.retention.minute_hours == 0 || self.retention.hour_days == 0 {
+            return bad("retention periods must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Labels of the configured age bands: "0-12", …, "65+".
+    pub fn age_band_labels(&self) -> Vec<String> {
+        band_labels(&self.age_bands)
+    }
+}
+
+pub(crate) fn band_labels(starts: &[u32]) -> Vec<String> {
+    starts
+        .iter()
+        .enumerate()
+        .map(|(i, &lo)| match starts.get(i + 1) {
+            Some(&next) => format!("{lo}-{}", next - 1),
+            None => format!("{lo}+"),
+        })
+        .collect()
+}

@@ -1,0 +1,300 @@
+//! Frames as the host hands them over, and the one image operation the networks need: sampling
+//! a rotated rectangle of the frame into a fixed-size planar (CHW) f32 tensor. Plain Rust, so the
+//! same code prepares inputs natively and in the browser.
+
+use crate::error::{GlanceError, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelFormat {
+    Rgba8,
+    Rgb8,
+}
+
+impl PixelFormat {
+    pub fn bytes_per_pixel(self) -> usize {
+        match self {
+            PixelFormat::Rgba8 => 4,
+            PixelFormat::Rgb8 => 3,
+        }
+    }
+}
+
+/// A borrowed, validated image: `width * height` pixels, rows top to bottom, no padding.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    width: u32,
+    height: u32,
+    format: PixelFormat,
+    pixels: &'a [u8],
+}
+
+impl<'a> Frame<'a> {
+    pub fn new(width: u32, height: u32, format: PixelFormat, pixels: &'a [u8]) -> Result<Self> {
+        if width == 0 || height == 0 {
+            return Err(GlanceError::InvalidFrame(format!(
+                "frame is {width}x{height}; both sides must be at least 1 pixel"
+            )));
+        }
+        let expected = (width as usize)
+            .checked_mul(height as usize)
+            .and_then(|n| n.checked_mul(format.bytes_per_pixel()))
+            .ok_or_else(|| {
+                GlanceError::InvalidFrame(format!("frame {width}x{height} is too large"))
+            })?;
+        if pixels.len() != expected {
+            return Err(GlanceError::InvalidFrame(format!(
+                "a {width}x{height} {format:?} frame needs {expected} bytes, got {}",
+                pixels.len()
+            )));
+        }
+        Ok(Frame {
+            width,
+            height,
+            format,
+            pixels,
+        })
+    }
+
+    pub fn from_rgba(width: u32, height: u32, pixels: &'a [u8]) -> Result<Self> {
+        Self::new(width, height, PixelFormat::Rgba8, pixels)
+    }
+
+    pub fn from_rgb(width: u32, height: u32, pixels: &'a [u8]) -> Result<Self> {
+        Self::new(width, height, PixelFormat::Rgb8, pixels)
+    }
+
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    fn pixel(&self, x: usize, y: usize) -> [f32; 3] {
+        let i = (y * self.width as usize + x) * self.format.bytes_per_pixel();
+        let p = &self.pixels[i..i + 3];
+        [p[0] as f32, p[1] as f32, p[2] as f32]
+    }
+
+    /// Bilinear sample at continuous pixel coordinates (pixel centres at +0.5). Outside the
+    /// frame: `None` with [`Border::Zero`], the nearest edge pixel with [`Border::Replicate`].
+    fn sample(&self, x: f32, y: f32, border: Border) -> Option<[f32; 3]> {
+        let (w, h) = (self.width as f32, self.height as f32);
+        if border == Border::Zero && (x < 0.0 || y < 0.0 || x >= w || y >= h) {
+            return None;
+        }
+        let fx = (x - 0.5).clamp(0.0, w - 1.0);
+        let fy = (y - 0.5).clamp(0.0, h - 1.0);
+        let (x0, y0) = (fx.floor() as usize, fy.floor() as usize);
+        let x1 = (x0 + 1).min(self.width as usize - 1);
+        let y1 = (y0 + 1).min(self.height as usize - 1);
+        let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
+        let (a, b, c, d) = (
+            self.pixel(x0, y0),
+            self.pixel(x1, y0),
+            self.pixel(x0, y1),
+            self.pixel(x1, y1),
+        );
+        let mut out = [0.0; 3];
+        for k in 0..3 {
+            let top = a[k] + (b[k] - a[k]) * tx;
+            let bottom = c[k] + (d[k] - c[k]) * tx;
+            out[k] = top + (bottom - top) * ty;
+        }
+        Some(out)
+    }
+
+    /// Samples `rect` into a `[3, out_h, out_w]` tensor (RGB planes) with values mapped from
+    /// 0..255 to `range`. When the rectangle is much larger than the output, several samples per
+    /// output pixel are averaged so that small far faces are not lost to aliasing.
+    pub fn warp_to_chw(
+        &self,
+        rect: &RotatedRect,
+        out_w: usize,
+        out_h: usize,
+        options: WarpOptions,
+    ) -> Vec<f32> {
+        let plane = out_w * out_h;
+        let mut out = vec![0.0f32; 3 * plane];
+        let (lo, hi) = options.range;
+        let scale = (hi - lo) / 255.0;
+        let step_x = rect.width / out_w as f32;
+        let step_y = rect.height / out_h as f32;
+        let taps = (step_x.max(step_y) / 1.5).ceil().clamp(1.0, 4.0) as usize;
+        let (sin, cos) = rect.rotation.sin_cos();
+        for v in 0..out_h {
+            for u in 0..out_w {
+                let mut acc = [0.0f32; 3];
+                for j in 0..taps {
+                    for i in 0..taps {
+                        let su = u as f32 + (i as f32 + 0.5) / taps as f32;
+                        let sv = v as f32 + (j as f32 + 0.5) / taps as f32;
+                        let mut lx = (su / out_w as f32 - 0.5) * rect.width;
+                        if options.flip_horizontal {
+                            lx = -lx;
+                        }
+                        let ly = (sv / out_h as f32 - 0.5) * rect.height;
+                        let x = rect.cx + lx * cos - ly * sin;
+                        let y = rect.cy + lx * sin + ly * cos;
+                        if let Some(p) = self.sample(x, y, options.border) {
+                            for k in 0..3 {
+                                acc[k] += p[k];
+                            }
+                        }
+                    }
+                }
+                let n = (taps * taps) as f32;
+                let idx = v * out_w + u;
+                for k in 0..3 {
+                    out[k * plane + idx] = lo + acc[k] / n * scale;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What sampling outside the frame yields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Border {
+    /// Black (the detector's letterbox padding).
+    Zero,
+    /// The nearest edge pixel (crops that reach past the frame edge).
+    Replicate,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct WarpOptions {
+    pub border: Border,
+    /// Output value for pixel value 0 and for 255.
+    pub range: (f32, f32),
+    /// Mirror the crop left-right (the iris model only knows one eye).
+    pub flip_horizontal: bool,
+}
+
+/// A rectangle in frame pixels, rotated by `rotation` radians (clockwise in image coordinates,
+/// where y points down) about its centre.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RotatedRect {
+    pub cx: f32,
+    pub cy: f32,
+    pub width: f32,
+    pub height: f32,
+    pub rotation: f32,
+}
+
+impl RotatedRect {
+    /// The square that letterboxes the whole frame (the detector's view of it).
+    pub fn letterbox(width: u32, height: u32) -> Self {
+        let side = width.max(height) as f32;
+        RotatedRect {
+            cx: width as f32 / 2.0,
+            cy: height as f32 / 2.0,
+            width: side,
+            height: side,
+            rotation: 0.0,
+        }
+    }
+
+    /// Maps a point given in the rectangle's own normalised coordinates ([0, 1] across, [0, 1]
+    /// down, before rotation) to frame pixels. `flip_horizontal` mirrors as the warp did.
+    pub fn to_frame(&self, u: f32, v: f32, flip_horizontal: bool) -> [f32; 2] {
+        let (sin, cos) = self.rotation.sin_cos();
+        let mut lx = (u - 0.5) * self.width;
+        if flip_horizontal {
+            lx = -lx;
+        }
+        let ly = (v - 0.5) * self.height;
+        [self.cx + lx * cos - ly * sin, self.cy + lx * sin + ly * cos]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gradient(width: u32, height: u32) -> Vec<u8> {
+        let mut px = Vec::new();
+        for y in 0..height {
+            for x in 0..width {
+                px.extend_from_slice(&[(x * 10) as u8, (y * 10) as u8, 7, 255]);
+            }
+        }
+        px
+    }
+
+    #[test]
+    fn rejects_zero_size_and_wrong_length() {
+        assert!(matches!(
+            Frame::from_rgba(0, 10, &[]),
+            Err(GlanceError::InvalidFrame(_))
+        ));
+        let err = Frame::from_rgba(2, 2, &[0; 15]).unwrap_err();
+        assert!(err.to_string().contains("needs 16 bytes, got 15"), "{err}");
+        assert!(Frame::from_rgb(2, 2, &[0; 12]).is_ok());
+    }
+
+    #[test]
+    fn identity_warp_reproduces_pixels() {
+        let px = gradient(8, 6);
+        let frame = Frame::from_rgba(8, 6, &px).unwrap();
+        let rect = RotatedRect {
+            cx: 4.0,
+            cy: 3.0,
+            width: 8.0,
+            height: 6.0,
+            rotation: 0.0,
+        };
+        let opts = WarpOptions {
+            border: Border::Zero,
+            range: (0.0, 255.0),
+            flip_horizontal: false,
+        };
+        let out = frame.warp_to_chw(&rect, 8, 6, opts);
+        for y in 0..6 {
+            for x in 0..8 {
+                assert!((out[y * 8 + x] - (x * 10) as f32).abs() < 1e-3);
+                assert!((out[48 + y * 8 + x] - (y * 10) as f32).abs() < 1e-3);
+                assert!((out[96 + y * 8 + x] - 7.0).abs() < 1e-3);
+            }
+        }
+    }
+
+    #[test]
+    fn rotation_and_flip_map_points_consistently() {
+        let rect = RotatedRect {
+            cx: 10.0,
+            cy: 20.0,
+            width: 4.0,
+            height: 2.0,
+            rotation: std::f32::consts::FRAC_PI_2,
+        };
+        // The rectangle's right edge centre, rotated a quarter turn clockwise, points down.
+        let [x, y] = rect.to_frame(1.0, 0.5, false);
+        assert!(
+            (x - 10.0).abs() < 1e-5 && (y - 22.0).abs() < 1e-5,
+            "{x} {y}"
+        );
+        let [x, y] = rect.to_frame(1.0, 0.5, true);
+        assert!(
+            (x - 10.0).abs() < 1e-5 && (y - 18.0).abs() < 1e-5,
+            "{x} {y}"
+        );
+    }
+
+    #[test]
+    fn letterbox_pads_with_black_and_maps_range() {
+        let px = vec![255u8; 4 * 4 * 2];
+        let frame = Frame::from_rgba(4, 2, &px).unwrap();
+        let opts = WarpOptions {
+            border: Border::Zero,
+            range: (-1.0, 1.0),
+            flip_horizontal: false,
+        };
+        let out = frame.warp_to_chw(&RotatedRect::letterbox(4, 2), 4, 4, opts);
+        assert_eq!(out[0], -1.0, "top row is padding");
+        assert!((out[4 + 1] - 1.0).abs() < 1e-5, "second row is image");
+        assert_eq!(out[12], -1.0, "bottom row is padding");
+    }
+}

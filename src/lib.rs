@@ -1,0 +1,18 @@
+//! Glance: on-device, privacy-first audience measurement for digital signage.
+//!
+//! - [`vision`]: faces, age, gender, head pose, gaze and distance from a frame (burn networks).
+//! - [`analysis`]: the plain per-frame result types everything downstream consumes.
+//! - [`frame`]: validated frames and the crop/resize used to feed the networks.
+//! - [`audience`]: anonymous tracking, attention geometry, DOOH metrics and reports (no burn).
+//! - [`rules`]: the marketers' rule language, decisions with reasons, and the simulator (no burn).
+
+pub mod analysis;
+pub mod audience;
+pub mod error;
+pub mod frame;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod media;
+pub mod rules;
+pub mod vision;
+
+pub use error::{GlanceError, Result};

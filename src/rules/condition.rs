@@ -1,0 +1,411 @@
+//! Evaluating compiled conditions against a snapshot and the clock: a fast path for every rule,
+//! and a traced path (every leaf with its actual value) for the rule that wins a decision.
+
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use super::clock::LocalClock;
+use super::document::{Among, Operator};
+use super::validate::{Cmp, Cond, CondKind, Metric, days_text};
+use crate::audience::AudienceSnapshot;
+
+/// One leaf condition of the winning rule, with the value it saw.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConditionTrace {
+    /// JSON path of the condition in the rules document.
+    pub path: String,
+    /// What was measured, in words ("share of watchers in 18-24, 25-34").
+    pub condition: String,
+    /// The measured value (number, local time text, or null when undefined, e.g. a share of an
+    /// empty audience).
+    pub actual: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub op: Option<Operator>,
+    pub expected: serde_json::Value,
+    /// Whether this leaf held (inside a `not`, a leaf that did not hold makes the `not` hold).
+    pub held: bool,
+}
+
+/// Everything a condition may look at. Clocks in zones other than the document's are computed on
+/// first use and cached for the decision.
+pub(crate) struct EvalContext<'a> {
+    pub snapshot: &'a AudienceSnapshot,
+    pub now_ms: i64,
+    pub doc_tz: Tz,
+    pub doc_clock: LocalClock,
+    other_clocks: Vec<(Tz, LocalClock)>,
+}
+
+impl<'a> EvalContext<'a> {
+    pub fn new(snapshot: &'a AudienceSnapshot, now_ms: i64, doc_tz: Tz) -> Self {
+        Self {
+            snapshot,
+            now_ms,
+            doc_tz,
+            doc_clock: LocalClock::at(doc_tz, now_ms),
+            other_clocks: Vec::new(),
+        }
+    }
+
+    pub fn clock(&mut self, tz: Option<Tz>) -> LocalClock {
+        match tz {
+            None => self.doc_clock,
+            Some(tz) if tz == self.doc_tz => self.doc_clock,
+            Some(tz) => {
+                if let Some((_, clock)) = self.other_clocks.iter().find(|(z, _)| *z == tz) {
+                    return *clock;
+                }
+                let clock = LocalClock::at(tz, self.now_ms);
+                self.other_clocks.push((tz, clock));
+                clock
+            }
+        }
+    }
+}
+
+fn metric_value(metric: Metric, snapshot: &AudienceSnapshot) -> Option<f64> {
+    Some(match metric {
+        Metric::Present => f64::from(snapshot.present),
+        Metric::Watchers => f64::from(snapshot.watchers),
+        Metric::LookingNow => f64::from(snapshot.looking_now),
+        Metric::GroupSize => f64::from(snapshot.group_size),
+        Metric::AttentionS => f64::from(snapshot.longest_attention_s),
+        Metric::DistanceM => f64::from(snapshot.nearest_distance_m?),
+    })
+}
+
+/// Count (or share) of the audience in the given bands/gender. `None` for a share of nobody.
+fn audience_value(
+    snapshot: &AudienceSnapshot,
+    share: bool,
+    among: Among,
+    age_bands: &[String],
+    gender: Option<crate::analysis::Gender>,
+) -> Option<f64> {
+    let matching: u32 = snapshot
+        .by_band_gender
+        .iter()
+        .filter(|cell| {
+            (age_bands.is_empty()
+                || cell
+                    .age_band
+                    .as_deref()
+                    .is_some_and(|band| age_bands.iter().any(|b| b == band)))
+                && (gender.is_none() || cell.gender == gender)
+        })
+        .map(|cell| match among {
+            Among::Watchers => cell.watchers,
+            Among::Present => cell.present,
+        })
+        .sum();
+    if !share {
+        return Some(f64::from(matching));
+    }
+    // The snapshot's totals are the denominator, so people whose band is not judged yet count as
+    // "not in the band" rather than being ignored.
+    let total = match among {
+        Among::Watchers => snapshot.watchers,
+        Among::Present => snapshot.present,
+    };
+    (total > 0).then(|| (f64::from(matching) / f64::from(total)).min(1.0))
+}
+
+fn dates_hold(
+    clock: &LocalClock,
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
+) -> bool {
+    from.is_none_or(|f| clock.date >= f) && to.is_none_or(|t| clock.date <= t)
+}
+
+/// Fast evaluation, short-circuiting, no allocation.
+pub(crate) fn holds(cond: &Cond, ctx: &mut EvalContext<'_>, tz: Option<Tz>) -> bool {
+    match &cond.kind {
+        CondKind::All(children) => children.iter().all(|c| holds(c, ctx, tz)),
+        CondKind::Any(children) => children.iter().any(|c| holds(c, ctx, tz)),
+        CondKind::Not(inner) => !holds(inner, ctx, tz),
+        CondKind::Metric(metric, cmp) => {
+            metric_value(*metric, ctx.snapshot).is_some_and(|v| cmp.holds(v))
+        }
+        CondKind::Audience {
+            share,
+            among,
+            age_bands,
+            gender,
+            cmp,
+        } => audience_value(ctx.snapshot, *share, *among, age_bands, *gender)
+            .is_some_and(|v| cmp.holds(v)),
+        CondKind::Window { window, .. } => window.contains(&ctx.clock(tz)),
+        CondKind::Days(days) => days & (1 << ctx.clock(tz).weekday) != 0,
+        CondKind::Dates { from, to } => dates_hold(&ctx.clock(tz), *from, *to),
+    }
+}
+
+/// Full evaluation recording every leaf (no short-circuit, so the reason shows all values).
+pub(crate) fn holds_traced(
+    cond: &Cond,
+    ctx: &mut EvalContext<'_>,
+    tz: Option<Tz>,
+    out: &mut Vec<ConditionTrace>,
+) -> bool {
+    let leaf = |out: &mut Vec<ConditionTrace>,
+                condition: String,
+                actual: serde_json::Value,
+                cmp: Option<&Cmp>,
+                expected: serde_json::Value,
+                held: bool| {
+        out.push(ConditionTrace {
+            path: cond.path.clone(),
+            condition,
+            actual,
+            op: cmp.map(|c| c.op),
+            expected: cmp.map(Cmp::expected_json).unwrap_or(expected),
+            held,
+        });
+        held
+    };
+    match &cond.kind {
+        // Collected first so every child is evaluated (and traced), unlike `all`/`any`.
+        CondKind::All(children) => {
+            let results: Vec<bool> = children
+                .iter()
+                .map(|c| holds_traced(c, ctx, tz, out))
+                .collect();
+            results.into_iter().all(|held| held)
+        }
+        CondKind::Any(children) => {
+            let results: Vec<bool> = children
+                .iter()
+                .map(|c| holds_traced(c, ctx, tz, out))
+                .collect();
+            results.into_iter().any(|held| held)
+        }
+        CondKind::Not(inner) => !holds_traced(inner, ctx, tz, out),
+        CondKind::Metric(metric, cmp) => {
+            let value = metric_value(*metric, ctx.snapshot);
+            let held = value.is_some_and(|v| cmp.holds(v));
+            leaf(
+                out,
+                metric.name().to_string(),
+                json_number(value),
+                Some(cmp),
+                serde_json::Value::Null,
+                held,
+            )
+        }
+        CondKind::Audience {
+            share,
+            among,
+            age_bands,
+            gender,
+            cmp,
+        } => {
+            let value = audience_value(ctx.snapshot, *share, *among, age_bands, *gender);
+            let held = value.is_some_and(|v| cmp.holds(v));
+            let mut who = Vec::new();
+            if let Some(g) = gender {
+                who.push(format!("{g:?}").to_lowercase());
+            }
+            if !age_bands.is_empty() {
+                who.push(format!("in {}", age_bands.join(", ")));
+            }
+            let description = format!(
+                "{} of {}{}{}",
+                if *share { "share" } else { "count" },
+                match among {
+                    Among::Watchers => "watchers",
+                    Among::Present => "people present",
+                },
+                if who.is_empty() { "" } else { " " },
+                who.join(" ")
+            );
+            leaf(
+                out,
+                description,
+                json_number(value.map(|v| (v * 1e6).round() / 1e6)),
+                Some(cmp),
+                serde_json::Value::Null,
+                held,
+            )
+        }
+        CondKind::Window { name, window } => {
+            let clock = ctx.clock(tz);
+            let held = window.contains(&clock);
+            let label = match name {
+                Some(name) => format!("daypart \"{name}\""),
+                None => "time of day".to_string(),
+            };
+            leaf(
+                out,
+                label,
+                serde_json::Value::from(clock.describe()),
+                None,
+                serde_json::Value::from(window.describe()),
+                held,
+            )
+        }
+        CondKind::Days(days) => {
+            let clock = ctx.clock(tz);
+            let held = days & (1 << clock.weekday) != 0;
+            leaf(
+                out,
+                "day of week".to_string(),
+                serde_json::Value::from(clock.describe()),
+                None,
+                serde_json::Value::from(days_text(*days)),
+                held,
+            )
+        }
+        CondKind::Dates { from, to } => {
+            let clock = ctx.clock(tz);
+            let held = dates_hold(&clock, *from, *to);
+            let text = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
+            leaf(
+                out,
+                "date".to_string(),
+                serde_json::Value::from(clock.date.to_string()),
+                None,
+                serde_json::Value::from(format!("{}..{}", text(*from), text(*to))),
+                held,
+            )
+        }
+    }
+}
+
+fn json_number(value: Option<f64>) -> serde_json::Value {
+    value
+        .and_then(serde_json::Number::from_f64)
+        .map(|n| {
+            // Whole numbers print as integers ("3", not "3.0") for readability.
+            if n.as_f64()
+                .is_some_and(|f| f.fract() == 0.0 && f.abs() < 1e15)
+            {
+                serde_json::Value::from(n.as_f64().unwrap_or_default() as i64)
+            } else {
+                serde_json::Value::Number(n)
+            }
+        })
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// "share of watchers in 18-24 = 0.67 (≥ 0.5)" for one-line summaries.
+pub(crate) fn describe_trace(trace: &ConditionTrace) -> String {
+    match trace.op {
+        Some(op) => format!(
+            "{} = {} ({} {})",
+            trace.condition,
+            trace.actual,
+            op.symbol(),
+            trace.expected
+        ),
+        None => format!(
+            "{} {} (window {})",
+            trace.condition,
+            trace.actual.as_str().unwrap_or_default(),
+            trace.expected.as_str().unwrap_or_default()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::Gender;
+    use crate::audience::BandGenderCount;
+
+    fn cmp(op: Operator, list: &[f64]) -> Cmp {
+        Cmp {
+            op,
+            list: list.to_vec(),
+        }
+    }
+
+    #[test]
+    fn every_operator_at_its_edges() {
+        use Operator::*;
+        let cases: &[(Operator, &[f64], f64, bool)] = &[
+            (Eq, &[2.0], 2.0, true),
+            (Eq, &[2.0], 3.0, false),
+            (Eq, &[1.0 / 3.0], 0.333_333_333_333, true),
+            (Neq, &[2.0], 2.0, false),
+            (Neq, &[2.0], 1.0, true),
+            (Lt, &[2.0], 1.0, true),
+            (Lt, &[2.0], 2.0, false),
+            (Lte, &[2.0], 2.0, true),
+            (Lte, &[2.0], 2.5, false),
+            (Gt, &[2.0], 2.0, false),
+            (Gt, &[2.0], 2.5, true),
+            (Gte, &[2.0], 2.0, true),
+            (Gte, &[2.0], 1.9, false),
+            (Between, &[1.0, 3.0], 1.0, true),
+            (Between, &[1.0, 3.0], 3.0, true),
+            (Between, &[1.0, 3.0], 0.9, false),
+            (Between, &[1.0, 3.0], 3.1, false),
+            (Between, &[2.0, 2.0], 2.0, true),
+            (In, &[1.0, 3.0], 3.0, true),
+            (In, &[1.0, 3.0], 2.0, false),
+        ];
+        for (op, list, actual, expected) in cases {
+            assert_eq!(
+                cmp(*op, list).holds(*actual),
+                *expected,
+                "{op:?} {list:?} with {actual}"
+            );
+        }
+    }
+
+    fn cell(band: &str, gender: Gender, present: u32, watchers: u32) -> BandGenderCount {
+        BandGenderCount {
+            age_band: Some(band.to_string()),
+            gender: Some(gender),
+            present,
+            watchers,
+        }
+    }
+
+    #[test]
+    fn shares_and_counts_among_watchers_and_present() {
+        let snapshot = AudienceSnapshot {
+            present: 5,
+            watchers: 4,
+            by_band_gender: vec![
+                cell("18-24", Gender::Female, 2, 2),
+                cell("25-34", Gender::Male, 1, 1),
+                cell("45-54", Gender::Male, 1, 1),
+                BandGenderCount {
+                    age_band: None,
+                    gender: None,
+                    present: 1,
+                    watchers: 0,
+                },
+            ],
+            ..AudienceSnapshot::default()
+        };
+        let young = vec!["18-24".to_string(), "25-34".to_string()];
+        let value = |share, among, bands: &[String], gender| {
+            audience_value(&snapshot, share, among, bands, gender)
+        };
+        assert_eq!(value(true, Among::Watchers, &young, None), Some(0.75));
+        assert_eq!(value(true, Among::Present, &young, None), Some(0.6));
+        assert_eq!(value(false, Among::Present, &young, None), Some(3.0));
+        assert_eq!(
+            value(false, Among::Watchers, &[], Some(Gender::Male)),
+            Some(2.0)
+        );
+        assert_eq!(
+            value(true, Among::Watchers, &young, Some(Gender::Female)),
+            Some(0.5)
+        );
+        let empty = AudienceSnapshot::default();
+        assert_eq!(
+            audience_value(&empty, true, Among::Watchers, &young, None),
+            None,
+            "a share of nobody is undefined"
+        );
+        assert_eq!(
+            audience_value(&empty, false, Among::Watchers, &young, None),
+            Some(0.0)
+        );
+    }
+}

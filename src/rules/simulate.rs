@@ -1,0 +1,563 @@
+//! The simulator: replays a scripted audience timeline against a rule set on a virtual clock and
+//! reports every play with its reason plus a summary. Used by `glance simulate` and the golden
+//! tests.
+//!
+//! Timeline format (JSON lines; blank lines and lines starting with `#` are ignored):
+//!
+//! ```text
+//! {"t": "2025-11-24T12:00:00+01:00", "audience": {"watchers": 3, "byBandGender": [...]}}
+//! {"t": 1763982000000, "snapshot": { ...a full AudienceSnapshot... }}
+//! {"t": "2025-11-24T12:05"}
+//! ```
+//!
+//! * `t`: UTC milliseconds, an RFC 3339 time with offset, or a local time without offset
+//!   ("YYYY-MM-DDTHH:MM[:SS]") read in the rules document's time zone. Non-decreasing.
+//! * `snapshot`: a full [`AudienceSnapshot`] as the audience module emits it; or `audience`: a
+//!   compact form where every field is optional (`present`, `watchers`, `lookingNow`,
+//!   `groupSize`, `attentionS`, `distanceM`, `byBandGender`); missing `watchers` is the sum of
+//!   the cells' watchers, missing `present` the larger of the cells' present sum (a cell's watchers count as present) and
+//!   `watchers`,
+//!   missing `groupSize` is `present`, missing `lookingNow` is 0. Neither: the audience is
+//!   unchanged from the previous line (the first line starts with nobody).
+//! * Each audience holds until the next line. The simulation starts at the first line's `t` and
+//!   ends at the last line's `t`; the ad on screen then is cut short (`completed: false`).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDateTime};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use super::clock::{format_local, format_utc, local_to_utc_ms};
+use super::engine::{Decision, DecisionSource, RuleEngine, SkipReason};
+use super::error::RulesError;
+use super::validate::{RuleSet, parse_rules};
+use crate::analysis::Gender;
+use crate::audience::{AudienceSnapshot, BandGenderCount};
+
+/// A simulation stops after this many plays (a guard against a month of 1 ms ads).
+const MAX_SIMULATED_PLAYS: usize = 200_000;
+
+/// One line of a timeline, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineStep {
+    pub t_ms: i64,
+    pub snapshot: AudienceSnapshot,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TimelineLine {
+    t: TimelineTime,
+    #[serde(default)]
+    snapshot: Option<AudienceSnapshot>,
+    #[serde(default)]
+    audience: Option<CompactAudience>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum TimelineTime {
+    Millis(i64),
+    Text(String),
+}
+
+/// The compact audience of a timeline line; see the module docs for the defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CompactAudience {
+    present: Option<u32>,
+    watchers: Option<u32>,
+    looking_now: Option<u32>,
+    group_size: Option<u32>,
+    attention_s: Option<f32>,
+    distance_m: Option<f32>,
+    #[serde(default)]
+    by_band_gender: Vec<CompactCell>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CompactCell {
+    #[serde(default)]
+    age_band: Option<String>,
+    #[serde(default)]
+    gender: Option<Gender>,
+    #[serde(default)]
+    present: u32,
+    #[serde(default)]
+    watchers: u32,
+}
+
+impl CompactAudience {
+    fn into_snapshot(self, t_ms: i64) -> AudienceSnapshot {
+        let cell_watchers: u32 = self.by_band_gender.iter().map(|c| c.watchers).sum();
+        // A watcher is necessarily present, so a cell's present count is at least its watchers.
+        let cell_present: u32 = self
+            .by_band_gender
+            .iter()
+            .map(|c| c.present.max(c.watchers))
+            .sum();
+        let watchers = self.watchers.unwrap_or(cell_watchers);
+        let present = self.present.unwrap_or(cell_present.max(watchers));
+        AudienceSnapshot {
+            timestamp_ms: t_ms as f64,
+            present,
+            watchers,
+            looking_now: self.looking_now.unwrap_or(0),
+            group_size: self.group_size.unwrap_or(present),
+            longest_attention_s: self.attention_s.unwrap_or(0.0),
+            nearest_distance_m: self.distance_m,
+            by_band_gender: self
+                .by_band_gender
+                .into_iter()
+                .map(|c| BandGenderCount {
+                    age_band: c.age_band,
+                    gender: c.gender,
+                    present: c.present.max(c.watchers),
+                    watchers: c.watchers,
+                })
+                .collect(),
+            people: Vec::new(),
+        }
+    }
+}
+
+fn parse_time(time: TimelineTime, tz: Tz) -> Result<i64, String> {
+    match time {
+        TimelineTime::Millis(ms) => Ok(ms),
+        TimelineTime::Text(text) => {
+            if let Ok(t) = DateTime::parse_from_rfc3339(&text) {
+                return Ok(t.timestamp_millis());
+            }
+            for format in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+                if let Ok(local) = NaiveDateTime::parse_from_str(&text, format) {
+                    return Ok(local_to_utc_ms(tz, local));
+                }
+            }
+            Err(format!(
+                "\"t\": \"{text}\" is not a time; use UTC milliseconds, RFC 3339 (\"2025-11-24T12:00:00+01:00\") or local \"2025-11-24T12:00\""
+            ))
+        }
+    }
+}
+
+/// Parses a JSON-lines timeline; local times without offset are read in `tz`.
+pub fn parse_timeline(text: &str, tz: Tz) -> Result<Vec<TimelineStep>, RulesError> {
+    let mut steps: Vec<TimelineStep> = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line_number = index + 1;
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let error = |message: String| RulesError::Timeline {
+            line: line_number,
+            message,
+        };
+        let mut deserializer = serde_json::Deserializer::from_str(line);
+        let parsed: TimelineLine =
+            serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+                let path = super::validate::format_serde_path(e.path());
+                let message = e.inner().to_string();
+                let message = if message.contains("untagged enum TimelineTime") {
+                    "\"t\" must be UTC milliseconds or a time text".to_string()
+                } else {
+                    message
+                };
+                error(format!("{path}: {message}"))
+            })?;
+        let t_ms = super::engine::clamp_clock(parse_time(parsed.t, tz).map_err(error)?);
+        if let Some(previous) = steps.last()
+            && t_ms < previous.t_ms
+        {
+            return Err(error(format!(
+                "time goes backwards ({} is before the previous line's {})",
+                format_utc(t_ms),
+                format_utc(previous.t_ms)
+            )));
+        }
+        let snapshot = match (parsed.snapshot, parsed.audience) {
+            (Some(_), Some(_)) => {
+                return Err(error(
+                    "give either \"snapshot\" or \"audience\", not both".to_string(),
+                ));
+            }
+            (Some(mut snapshot), None) => {
+                snapshot.timestamp_ms = t_ms as f64;
+                snapshot
+            }
+            (None, Some(audience)) => audience.into_snapshot(t_ms),
+            (None, None) => steps.last().map_or_else(
+                || CompactAudience::default().into_snapshot(t_ms),
+                |previous| AudienceSnapshot {
+                    timestamp_ms: t_ms as f64,
+                    ..previous.snapshot.clone()
+                },
+            ),
+        };
+        steps.push(TimelineStep { t_ms, snapshot });
+    }
+    if steps.is_empty() {
+        return Err(RulesError::Timeline {
+            line: 0,
+            message: "the timeline has no lines".to_string(),
+        });
+    }
+    Ok(steps)
+}
+
+/// One play in a simulation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimulatedPlay {
+    /// Start, UTC.
+    pub at: String,
+    /// Start, local time of the rules document.
+    pub local: String,
+    pub at_ms: i64,
+    pub ended_at_ms: i64,
+    pub on_screen_ms: i64,
+    /// Played to its end (false: interrupted, or cut by the end of the timeline).
+    pub completed: bool,
+    /// Rule whose decision cut this play short.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted_by: Option<String>,
+    pub decision: Decision,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimulationReport {
+    pub plays: Vec<SimulatedPlay>,
+    pub summary: SimulationSummary,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimulationSummary {
+    pub from: String,
+    pub to: String,
+    pub simulated_s: f64,
+    pub plays: usize,
+    pub interrupts: usize,
+    /// True when the simulation stopped at its play limit before the timeline's end.
+    pub truncated: bool,
+    pub default_loop: LoopSummary,
+    /// Per ad of the catalogue (also ads that never played).
+    pub ads: BTreeMap<String, AdSummary>,
+    /// Per rule.
+    pub rules: BTreeMap<String, RuleSummary>,
+    /// Decisions in which some rule was skipped because it or its ads reached a cap.
+    pub caps_hit: usize,
+    /// Decisions in which some rule was skipped because it was cooling down.
+    pub cooldowns_hit: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoopSummary {
+    pub plays: usize,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdSummary {
+    pub plays: usize,
+    pub completed: usize,
+    pub seconds: f64,
+    /// Share of the simulated screen time.
+    pub share_of_voice: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share_of_voice_target: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleSummary {
+    pub triggers: usize,
+    pub seconds: f64,
+    pub share_of_voice: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share_of_voice_target: Option<f64>,
+    /// How many decisions skipped this rule, by reason kind ("ruleCap", "cooldown", "adCap",
+    /// "shareOfVoiceReached", "adShareOfVoiceReached", "outranked", "cannotInterrupt",
+    /// "alreadyOnScreen").
+    pub skipped: BTreeMap<String, usize>,
+}
+
+fn skip_kind(reason: &SkipReason) -> &'static str {
+    match reason {
+        SkipReason::RuleCap { .. } => "ruleCap",
+        SkipReason::Cooldown { .. } => "cooldown",
+        SkipReason::AdCap { .. } => "adCap",
+        SkipReason::ShareOfVoiceReached { .. } => "shareOfVoiceReached",
+        SkipReason::AdShareOfVoiceReached { .. } => "adShareOfVoiceReached",
+        SkipReason::Outranked { .. } => "outranked",
+        SkipReason::CannotInterrupt => "cannotInterrupt",
+        SkipReason::AlreadyOnScreen => "alreadyOnScreen",
+    }
+}
+
+/// Replays `timeline` (at least one step) against a fresh engine for `rules`: at each ad end it
+/// decides the next ad with the audience of that moment; at each timeline step it asks whether
+/// to interrupt.
+pub fn simulate(rules: &RuleSet, timeline: &[TimelineStep]) -> SimulationReport {
+    let clamped: Vec<TimelineStep>;
+    let timeline = if timeline
+        .iter()
+        .any(|s| super::engine::clamp_clock(s.t_ms) != s.t_ms)
+    {
+        clamped = timeline
+            .iter()
+            .map(|s| TimelineStep {
+                t_ms: super::engine::clamp_clock(s.t_ms),
+                snapshot: s.snapshot.clone(),
+            })
+            .collect();
+        &clamped[..]
+    } else {
+        timeline
+    };
+    let tz = rules.time_zone();
+    let mut engine = RuleEngine::new(rules.clone());
+    let mut plays: Vec<SimulatedPlay> = Vec::new();
+    let (start_ms, end_ms) = match (timeline.first(), timeline.last()) {
+        (Some(first), Some(last)) => (first.t_ms, last.t_ms),
+        _ => (0, 0),
+    };
+    let mut truncated = false;
+
+    let start_play =
+        |engine: &mut RuleEngine, plays: &mut Vec<SimulatedPlay>, decision: Decision, now: i64| {
+            engine.ad_started(&decision.ad_id, now);
+            let ends = now + decision.duration_ms;
+            plays.push(SimulatedPlay {
+                at: format_utc(now),
+                local: format_local(tz, now),
+                at_ms: now,
+                ended_at_ms: ends,
+                on_screen_ms: decision.duration_ms,
+                completed: true,
+                interrupted_by: None,
+                decision,
+            });
+            ends
+        };
+    let finish = |engine: &mut RuleEngine, play: &mut SimulatedPlay, now: i64, completed: bool| {
+        engine.ad_ended(&play.decision.ad_id, now, completed);
+        play.ended_at_ms = now;
+        play.on_screen_ms = now - play.at_ms;
+        play.completed = completed;
+    };
+
+    if !timeline.is_empty() && start_ms < end_ms {
+        let mut now = start_ms;
+        let mut snapshot = &timeline[0].snapshot;
+        let mut next_step = 1;
+        let mut current_end: Option<i64> = None;
+        loop {
+            let ends_at = match current_end {
+                Some(ends_at) => ends_at,
+                None => {
+                    if plays.len() >= MAX_SIMULATED_PLAYS {
+                        truncated = true;
+                        break;
+                    }
+                    let decision = engine.decide(snapshot, now);
+                    let ends_at = start_play(&mut engine, &mut plays, decision, now);
+                    current_end = Some(ends_at);
+                    ends_at
+                }
+            };
+            let step = timeline.get(next_step);
+            match step {
+                Some(step) if step.t_ms <= ends_at => {
+                    now = step.t_ms;
+                    snapshot = &step.snapshot;
+                    next_step += 1;
+                    let last = plays.last_mut().expect("a play is on screen");
+                    if now == ends_at {
+                        // The ad ends as the audience changes: decide with the new audience.
+                        finish(&mut engine, last, now, true);
+                        current_end = None;
+                    } else if now >= end_ms {
+                        finish(&mut engine, last, now, false);
+                        break;
+                    } else if let Some(decision) = engine.should_interrupt(snapshot, now) {
+                        if let DecisionSource::Rule { rule_id, .. } = &decision.source {
+                            last.interrupted_by = Some(rule_id.clone());
+                        }
+                        finish(&mut engine, last, now, false);
+                        current_end = Some(start_play(&mut engine, &mut plays, decision, now));
+                    }
+                    if now >= end_ms {
+                        break;
+                    }
+                }
+                _ => {
+                    now = ends_at;
+                    let last = plays.last_mut().expect("a play is on screen");
+                    finish(&mut engine, last, now, true);
+                    current_end = None;
+                    if now >= end_ms {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    let summary = summarise(rules, &plays, start_ms, end_ms, truncated);
+    SimulationReport { plays, summary }
+}
+
+fn summarise(
+    rules: &RuleSet,
+    plays: &[SimulatedPlay],
+    start_ms: i64,
+    end_ms: i64,
+    truncated: bool,
+) -> SimulationSummary {
+    let document = rules.document();
+    let mut ads: BTreeMap<String, AdSummary> = document
+        .ads
+        .iter()
+        .map(|ad| {
+            (
+                ad.id.clone(),
+                AdSummary {
+                    share_of_voice_target: ad.share_of_voice,
+                    ..AdSummary::default()
+                },
+            )
+        })
+        .collect();
+    let mut rule_summaries: BTreeMap<String, RuleSummary> = document
+        .rules
+        .iter()
+        .map(|rule| {
+            (
+                rule.id.clone(),
+                RuleSummary {
+                    share_of_voice_target: rule.share_of_voice,
+                    ..RuleSummary::default()
+                },
+            )
+        })
+        .collect();
+    let mut default_loop = LoopSummary::default();
+    let (mut caps_hit, mut cooldowns_hit, mut interrupts) = (0, 0, 0);
+    let total_s = plays.iter().map(|p| p.on_screen_ms).sum::<i64>() as f64 / 1000.0;
+    for play in plays {
+        let seconds = play.on_screen_ms as f64 / 1000.0;
+        if let Some(ad) = ads.get_mut(&play.decision.ad_id) {
+            ad.plays += 1;
+            ad.completed += usize::from(play.completed);
+            ad.seconds += seconds;
+        }
+        match &play.decision.source {
+            DecisionSource::Rule { rule_id, .. } => {
+                if let Some(rule) = rule_summaries.get_mut(rule_id) {
+                    rule.triggers += 1;
+                    rule.seconds += seconds;
+                }
+            }
+            DecisionSource::DefaultLoop { .. } => {
+                default_loop.plays += 1;
+                default_loop.seconds += seconds;
+            }
+        }
+        interrupts += usize::from(play.interrupted_by.is_some());
+        let skipped = &play.decision.reason.skipped;
+        caps_hit += usize::from(skipped.iter().any(|s| {
+            matches!(
+                s.reason,
+                SkipReason::RuleCap { .. } | SkipReason::AdCap { .. }
+            )
+        }));
+        cooldowns_hit += usize::from(
+            skipped
+                .iter()
+                .any(|s| matches!(s.reason, SkipReason::Cooldown { .. })),
+        );
+        for skip in skipped {
+            if let Some(rule) = rule_summaries.get_mut(&skip.rule_id) {
+                *rule
+                    .skipped
+                    .entry(skip_kind(&skip.reason).to_string())
+                    .or_default() += 1;
+            }
+        }
+    }
+    let share = |seconds: f64| {
+        if total_s > 0.0 {
+            round4(seconds / total_s)
+        } else {
+            0.0
+        }
+    };
+    for ad in ads.values_mut() {
+        ad.seconds = round4(ad.seconds);
+        ad.share_of_voice = share(ad.seconds);
+    }
+    for rule in rule_summaries.values_mut() {
+        rule.seconds = round4(rule.seconds);
+        rule.share_of_voice = share(rule.seconds);
+    }
+    default_loop.seconds = round4(default_loop.seconds);
+    SimulationSummary {
+        from: format_utc(start_ms),
+        to: format_utc(end_ms),
+        simulated_s: (end_ms - start_ms) as f64 / 1000.0,
+        plays: plays.len(),
+        interrupts,
+        truncated,
+        default_loop,
+        ads,
+        rules: rule_summaries,
+        caps_hit,
+        cooldowns_hit,
+    }
+}
+
+fn round4(value: f64) -> f64 {
+    (value * 10_000.0).round() / 10_000.0
+}
+
+/// Writes a report as the CLI prints it: one JSON line per play, then one line
+/// `{"summary": {...}}`.
+pub fn write_report(report: &SimulationReport, out: &mut impl Write) -> std::io::Result<()> {
+    for play in &report.plays {
+        serde_json::to_writer(&mut *out, play)?;
+        out.write_all(b"\n")?;
+    }
+    serde_json::to_writer(&mut *out, &serde_json::json!({ "summary": report.summary }))?;
+    out.write_all(b"\n")
+}
+
+/// `glance simulate --rules RULES --timeline TIMELINE`: validates the rules, replays the
+/// timeline and prints the report (see [`write_report`]). Returns the summary for the exit code.
+pub fn run_simulate_cli(
+    rules_path: &Path,
+    timeline_path: &Path,
+    out: &mut impl Write,
+) -> Result<SimulationSummary, RulesError> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|source| RulesError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    let rules = parse_rules(&read(rules_path)?)?;
+    let timeline = parse_timeline(&read(timeline_path)?, rules.time_zone())?;
+    let report = simulate(&rules, &timeline);
+    write_report(&report, out).map_err(|source| RulesError::Io {
+        path: "<output>".to_string(),
+        source,
+    })?;
+    Ok(report.summary)
+}

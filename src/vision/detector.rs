@@ -1,0 +1,289 @@
+//! BlazeFace post-processing: SSD anchors, box/keypoint decoding and MediaPipe's weighted
+//! non-maximum suppression. Plain functions over the network's raw outputs, so they are tested
+//! against hand-computed cases without a model.
+
+use serde::{Deserialize, Serialize};
+
+/// Which BlazeFace networks look for faces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DetectorChoice {
+    /// Both networks, their detections merged: faces from arm's length to about 5 m.
+    #[default]
+    Both,
+    /// Full range only: faces from about 0.5 m to 5 m; misses faces that fill the frame.
+    FullRange,
+    /// Short range only: faces within about 2 m; fastest.
+    ShortRange,
+}
+
+impl DetectorChoice {
+    pub fn models(self) -> &'static [DetectorModel] {
+        match self {
+            DetectorChoice::Both => &[DetectorModel::FullRange, DetectorModel::ShortRange],
+            DetectorChoice::FullRange => &[DetectorModel::FullRange],
+            DetectorChoice::ShortRange => &[DetectorModel::ShortRange],
+        }
+    }
+}
+
+/// One BlazeFace network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetectorModel {
+    /// 192x192 input, trained for faces from about 0.5 m to 5 m.
+    FullRange,
+    /// 128x128 input, trained for faces within about 2 m.
+    ShortRange,
+}
+
+impl DetectorModel {
+    pub fn input_size(self) -> usize {
+        match self {
+            DetectorModel::FullRange => 192,
+            DetectorModel::ShortRange => 128,
+        }
+    }
+
+    /// Anchor strides and whether each feature map position carries an extra interpolated
+    /// anchor, as in MediaPipe's face_detection_{full,short}_range_common.pbtxt.
+    fn ssd_layout(self) -> (&'static [usize], bool) {
+        match self {
+            DetectorModel::FullRange => (&[4], false),
+            DetectorModel::ShortRange => (&[8, 16, 16, 16], true),
+        }
+    }
+
+    /// Anchor centres in normalised input coordinates, in the network's output order
+    /// (MediaPipe's SsdAnchorsCalculator with fixed anchor size).
+    pub fn anchors(self) -> Vec<[f32; 2]> {
+        let (strides, interpolated) = self.ssd_layout();
+        let size = self.input_size();
+        let mut anchors = Vec::new();
+        let mut layer = 0;
+        while layer < strides.len() {
+            // Layers that share a stride share one feature map; their anchors interleave.
+            let mut per_position = 0;
+            let mut last = layer;
+            while last < strides.len() && strides[last] == strides[layer] {
+                per_position += if interpolated { 2 } else { 1 };
+                last += 1;
+            }
+            let cells = size.div_ceil(strides[layer]);
+            for y in 0..cells {
+                for x in 0..cells {
+                    let centre = [
+                        (x as f32 + 0.5) / cells as f32,
+                        (y as f32 + 0.5) / cells as f32,
+                    ];
+                    anchors.extend(std::iter::repeat_n(centre, per_position));
+                }
+            }
+            layer = last;
+        }
+        anchors
+    }
+}
+
+/// One detected face in normalised coordinates of the detector input (before letterbox removal).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Detection {
+    /// xmin, ymin, xmax, ymax.
+    pub bbox: [f32; 4],
+    pub score: f32,
+    /// right eye, left eye, nose tip, mouth, right ear tragion, left ear tragion (the person's).
+    pub keypoints: [[f32; 2]; 6],
+}
+
+impl Detection {
+    pub fn area(&self) -> f32 {
+        (self.bbox[2] - self.bbox[0]).max(0.0) * (self.bbox[3] - self.bbox[1]).max(0.0)
+    }
+
+    pub fn iou(&self, other: &Detection) -> f32 {
+        let ix = (self.bbox[2].min(other.bbox[2]) - self.bbox[0].max(other.bbox[0])).max(0.0);
+        let iy = (self.bbox[3].min(other.bbox[3]) - self.bbox[1].max(other.bbox[1])).max(0.0);
+        let inter = ix * iy;
+        let union = self.area() + other.area() - inter;
+        if union <= 0.0 { 0.0 } else { inter / union }
+    }
+}
+
+/// Raw scores are clipped before the sigmoid, as MediaPipe does, so it never overflows.
+const RAW_SCORE_LIMIT: f32 = 100.0;
+
+/// Decodes the regressor output (`[anchors, 16]`: centre x, centre y, w, h, then 6 keypoints, in
+/// input pixels relative to the anchor) and the classifier logits (`[anchors]`) into detections
+/// scoring at least `min_score`.
+pub fn decode(
+    raw_boxes: &[f32],
+    raw_scores: &[f32],
+    anchors: &[[f32; 2]],
+    input_size: usize,
+    min_score: f32,
+) -> Vec<Detection> {
+    let scale = input_size as f32;
+    let mut out = Vec::new();
+    for (i, anchor) in anchors.iter().enumerate() {
+        let logit = raw_scores[i].clamp(-RAW_SCORE_LIMIT, RAW_SCORE_LIMIT);
+        let score = 1.0 / (1.0 + (-logit).exp());
+        if score < min_score {
+            continue;
+        }
+        let r = &raw_boxes[i * 16..i * 16 + 16];
+        let cx = r[0] / scale + anchor[0];
+        let cy = r[1] / scale + anchor[1];
+        let (w, h) = (r[2] / scale, r[3] / scale);
+        if w <= 0.0 || h <= 0.0 {
+            continue;
+        }
+        let mut keypoints = [[0.0; 2]; 6];
+        for (k, kp) in keypoints.iter_mut().enumerate() {
+            *kp = [
+                r[4 + 2 * k] / scale + anchor[0],
+                r[5 + 2 * k] / scale + anchor[1],
+            ];
+        }
+        out.push(Detection {
+            bbox: [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0],
+            score,
+            keypoints,
+        });
+    }
+    out
+}
+
+/// MediaPipe's WEIGHTED non-maximum suppression: the best-scoring detection absorbs every
+/// detection overlapping it by more than `iou_threshold`, and its box and keypoints become the
+/// score-weighted mean of the group (steadier boxes than plain NMS); its score is kept.
+pub fn weighted_nms(mut detections: Vec<Detection>, iou_threshold: f32) -> Vec<Detection> {
+    detections.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut kept = Vec::new();
+    while let Some(best) = detections.first().copied() {
+        let (group, rest): (Vec<Detection>, Vec<Detection>) = detections
+            .into_iter()
+            .partition(|d| best.iou(d) > iou_threshold);
+        let total: f32 = group.iter().map(|d| d.score).sum();
+        let mut merged = best;
+        if total > 0.0 {
+            merged.bbox = [0.0; 4];
+            merged.keypoints = [[0.0; 2]; 6];
+            for d in &group {
+                let w = d.score / total;
+                for k in 0..4 {
+                    merged.bbox[k] += d.bbox[k] * w;
+                }
+                for k in 0..6 {
+                    merged.keypoints[k][0] += d.keypoints[k][0] * w;
+                    merged.keypoints[k][1] += d.keypoints[k][1] * w;
+                }
+            }
+        }
+        kept.push(merged);
+        detections = rest;
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn det(bbox: [f32; 4], score: f32) -> Detection {
+        let kp = [(bbox[0] + bbox[2]) / 2.0, (bbox[1] + bbox[3]) / 2.0];
+        Detection {
+            bbox,
+            score,
+            keypoints: [kp; 6],
+        }
+    }
+
+    #[test]
+    fn anchor_counts_and_positions_match_mediapipe() {
+        let short = DetectorModel::ShortRange.anchors();
+        assert_eq!(short.len(), 896);
+        // First feature map: 16x16 cells, 2 anchors each.
+        assert_eq!(short[0], [0.5 / 16.0, 0.5 / 16.0]);
+        assert_eq!(short[1], short[0]);
+        assert_eq!(short[2], [1.5 / 16.0, 0.5 / 16.0]);
+        // Second feature map: 8x8 cells, 6 anchors each, starting at index 512.
+        assert_eq!(short[512], [0.5 / 8.0, 0.5 / 8.0]);
+        assert_eq!(short[517], short[512]);
+        assert_eq!(short[518], [1.5 / 8.0, 0.5 / 8.0]);
+        assert_eq!(short[895], [7.5 / 8.0, 7.5 / 8.0]);
+
+        let full = DetectorModel::FullRange.anchors();
+        assert_eq!(full.len(), 2304);
+        assert_eq!(full[0], [0.5 / 48.0, 0.5 / 48.0]);
+        assert_eq!(full[49], [1.5 / 48.0, 1.5 / 48.0]);
+    }
+
+    #[test]
+    fn decode_applies_anchor_scale_and_sigmoid() {
+        let anchors = [[0.25, 0.75], [0.5, 0.5]];
+        let mut raw = vec![0.0f32; 32];
+        // Anchor 0: centre offset (+12.8, -6.4) px of a 128 input, box 32x64 px.
+        raw[..4].copy_from_slice(&[12.8, -6.4, 32.0, 64.0]);
+        raw[4] = 6.4; // right eye x: +0.05
+        raw[5] = 0.0;
+        let scores = [0.0, -3.0]; // sigmoid 0.5 and 0.047
+        let dets = decode(&raw, &scores, &anchors, 128, 0.5);
+        assert_eq!(dets.len(), 1);
+        let d = dets[0];
+        assert!((d.score - 0.5).abs() < 1e-6);
+        let expect = [0.35 - 0.125, 0.7 - 0.25, 0.35 + 0.125, 0.7 + 0.25];
+        for k in 0..4 {
+            assert!((d.bbox[k] - expect[k]).abs() < 1e-6, "{:?}", d.bbox);
+        }
+        assert!((d.keypoints[0][0] - 0.30).abs() < 1e-6 && (d.keypoints[0][1] - 0.75).abs() < 1e-6);
+        assert_eq!(
+            d.keypoints[1],
+            [0.25, 0.75],
+            "zero offset keypoints sit on the anchor"
+        );
+    }
+
+    #[test]
+    fn decode_survives_extreme_logits() {
+        let anchors = [[0.5, 0.5]];
+        let mut raw = vec![0.0f32; 16];
+        raw[2] = 10.0;
+        raw[3] = 10.0;
+        let dets = decode(&raw, &[1.0e30], &anchors, 128, 0.5);
+        assert_eq!(dets.len(), 1);
+        assert!(dets[0].score.is_finite() && dets[0].score <= 1.0);
+        assert!(decode(&raw, &[-1.0e30], &anchors, 128, 0.5).is_empty());
+    }
+
+    #[test]
+    fn iou_by_hand() {
+        let a = det([0.0, 0.0, 2.0, 2.0], 1.0);
+        let b = det([1.0, 1.0, 3.0, 3.0], 1.0);
+        // Intersection 1, union 4 + 4 - 1 = 7.
+        assert!((a.iou(&b) - 1.0 / 7.0).abs() < 1e-6);
+        assert_eq!(a.iou(&det([5.0, 5.0, 6.0, 6.0], 1.0)), 0.0);
+    }
+
+    #[test]
+    fn weighted_nms_merges_overlaps_by_score() {
+        let a = det([0.0, 0.0, 1.0, 1.0], 0.9);
+        let b = det([0.1, 0.0, 1.1, 1.0], 0.6); // IoU 0.818 with a
+        let c = det([3.0, 3.0, 4.0, 4.0], 0.7); // separate face
+        let kept = weighted_nms(vec![b, c, a], 0.3);
+        assert_eq!(kept.len(), 2);
+        // The group {a, b}: x weighted 0.9/1.5 and 0.6/1.5.
+        let m = kept[0];
+        assert!((m.score - 0.9).abs() < 1e-6, "the best score is kept");
+        assert!((m.bbox[0] - 0.04).abs() < 1e-6, "{:?}", m.bbox);
+        assert!((m.bbox[2] - 1.04).abs() < 1e-6, "{:?}", m.bbox);
+        assert!((m.keypoints[0][0] - 0.54).abs() < 1e-6);
+        assert_eq!(kept[1], c, "a lone detection passes unchanged");
+    }
+
+    #[test]
+    fn weighted_nms_keeps_barely_overlapping_faces() {
+        let a = det([0.0, 0.0, 1.0, 1.0], 0.9);
+        let b = det([0.6, 0.0, 1.6, 1.0], 0.8); // IoU 0.25 < 0.3
+        assert_eq!(weighted_nms(vec![a, b], 0.3).len(), 2);
+        assert!(weighted_nms(Vec::new(), 0.3).is_empty());
+    }
+}

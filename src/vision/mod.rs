@@ -1,0 +1,13 @@
+//! The vision core: networks (burn), their pre- and post-processing, and the face geometry.
+
+pub mod detector;
+pub mod geometry;
+pub mod models;
+pub mod networks;
+pub mod pipeline;
+
+pub use detector::{DetectorChoice, DetectorModel};
+pub use networks::{ModelWeights, Networks};
+#[cfg(all(feature = "flex", feature = "embed-models"))]
+pub use pipeline::cpu_pipeline;
+pub use pipeline::{Pipeline, PipelineOptions};

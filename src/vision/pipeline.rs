@@ -1,0 +1,441 @@
+//! Frame → faces: detection, aligned crops, face mesh, irises, head pose, gaze, distance, age
+//! and gender. One configurable `Pipeline` over whichever burn device it was given.
+
+use serde::{Deserialize, Serialize};
+
+use super::detector::{self, DetectorChoice};
+use super::geometry::{self, Camera, EyeObservation};
+use super::networks::{ModelWeights, Networks};
+use crate::analysis::{FaceAnalysis, FrameAnalysis, Gender, SkipReason};
+use crate::error::{GlanceError, Result};
+use crate::frame::{Border, Frame, RotatedRect, WarpOptions};
+use burn::tensor::Device;
+
+/// Options of the vision pipeline. Every field has a default; JSON uses camelCase names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct PipelineOptions {
+    /// Face detector networks. Default: `both` (full and short range, merged).
+    pub detector: DetectorChoice,
+    /// Minimum detector confidence for a face. Default 0.5.
+    pub min_detection_score: f32,
+    /// Overlap above which two detections are one face. Default 0.3.
+    pub nms_iou_threshold: f32,
+    /// At most this many faces per frame, largest first. Default 10.
+    pub max_faces: usize,
+    /// Faces narrower than this (pixels) get no age/gender estimate. Default 32.
+    pub min_face_size_for_attributes: f32,
+    /// Eyes narrower than this (pixels, corner to corner) get no iris/eye gaze. Default 10.
+    pub min_eye_width_for_iris: f32,
+    /// Minimum face-mesh presence probability to trust the mesh. Default 0.5.
+    pub min_mesh_presence: f32,
+    /// The camera's horizontal field of view in degrees, for distances. Default 60.
+    pub camera_horizontal_fov_deg: f32,
+    /// The camera's focal length in pixels; overrides the field of view when set.
+    pub focal_length_px: Option<f32>,
+    /// Run the age/gender network. Default true.
+    pub age_gender: bool,
+    /// Side of the age/gender crop relative to the face box's longer side. Default 1.2.
+    pub age_gender_crop_scale: f32,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        PipelineOptions {
+            detector: DetectorChoice::Both,
+            min_detection_score: 0.5,
+            nms_iou_threshold: 0.3,
+            max_faces: 10,
+            min_face_size_for_attributes: 32.0,
+            min_eye_width_for_iris: 10.0,
+            min_mesh_presence: 0.5,
+            camera_horizontal_fov_deg: 60.0,
+            focal_length_px: None,
+            age_gender: true,
+            age_gender_crop_scale: 1.2,
+        }
+    }
+}
+
+impl PipelineOptions {
+    pub fn validate(&self) -> Result<()> {
+        let unit = |name: &str, v: f32| {
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(GlanceError::Config {
+                    path: name.into(),
+                    message: format!("must be between 0 and 1, got {v}"),
+                })
+            }
+        };
+        unit("minDetectionScore", self.min_detection_score)?;
+        unit("nmsIouThreshold", self.nms_iou_threshold)?;
+        unit("minMeshPresence", self.min_mesh_presence)?;
+        if !(1.0..179.0).contains(&self.camera_horizontal_fov_deg) {
+            return Err(GlanceError::Config {
+                path: "cameraHorizontalFovDeg".into(),
+                message: format!(
+                    "must be between 1 and 179 degrees, got {}",
+                    self.camera_horizontal_fov_deg
+                ),
+            });
+        }
+        if let Some(f) = self
+            .focal_length_px
+            .filter(|f| !(f.is_finite() && *f > 0.0))
+        {
+            return Err(GlanceError::Config {
+                path: "focalLengthPx".into(),
+                message: format!("must be positive, got {f}"),
+            });
+        }
+        if !(self.age_gender_crop_scale > 0.5 && self.age_gender_crop_scale < 4.0) {
+            return Err(GlanceError::Config {
+                path: "ageGenderCropScale".into(),
+                message: format!(
+                    "must be between 0.5 and 4, got {}",
+                    self.age_gender_crop_scale
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn camera(&self, width: u32, height: u32) -> Camera {
+        match self.focal_length_px {
+            Some(focal_px) => Camera {
+                focal_px,
+                cx: width as f32 / 2.0,
+                cy: height as f32 / 2.0,
+            },
+            None => Camera::from_fov(width, height, self.camera_horizontal_fov_deg),
+        }
+    }
+}
+
+/// Face mesh crop: the detection box's longer side times this (MediaPipe's value).
+const MESH_ROI_SCALE: f32 = 1.5;
+/// Eye crop: the corner-to-corner distance times this (MediaPipe's value).
+const EYE_ROI_SCALE: f32 = 2.3;
+const MESH_SIZE: usize = 192;
+const IRIS_SIZE: usize = 64;
+const AGE_GENDER_SIZE: usize = 112;
+
+/// Mesh landmark ids of the eye corners: (image-left eye), (image-right eye).
+const EYE_CORNERS: [(usize, usize); 2] = [(33, 133), (362, 263)];
+
+/// One face as the detector saw it, in frame pixels.
+#[derive(Debug, Clone, Copy)]
+struct PixelDetection {
+    bbox: [f32; 4],
+    score: f32,
+    keypoints: [[f32; 2]; 6],
+}
+
+impl PixelDetection {
+    /// Roll of the eye line, radians, clockwise in the image (the person's right eye is the
+    /// first keypoint, on the image's left for a face looking at the camera).
+    fn roll(&self) -> f32 {
+        let [r, l] = [self.keypoints[0], self.keypoints[1]];
+        (l[1] - r[1]).atan2(l[0] - r[0])
+    }
+
+    fn square_roi(&self, scale: f32) -> RotatedRect {
+        let side = (self.bbox[2] - self.bbox[0]).max(self.bbox[3] - self.bbox[1]) * scale;
+        RotatedRect {
+            cx: (self.bbox[0] + self.bbox[2]) / 2.0,
+            cy: (self.bbox[1] + self.bbox[3]) / 2.0,
+            width: side,
+            height: side,
+            rotation: self.roll(),
+        }
+    }
+}
+
+pub struct Pipeline {
+    options: PipelineOptions,
+    networks: Networks,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("options", &self.options)
+            .field("networks", &self.networks)
+            .finish()
+    }
+}
+
+impl Pipeline {
+    pub fn new(device: &Device, weights: &ModelWeights, options: PipelineOptions) -> Result<Self> {
+        options.validate()?;
+        Ok(Pipeline {
+            options,
+            networks: Networks::load(device, weights)?,
+        })
+    }
+
+    pub fn options(&self) -> &PipelineOptions {
+        &self.options
+    }
+
+    pub fn set_options(&mut self, options: PipelineOptions) -> Result<()> {
+        options.validate()?;
+        self.options = options;
+        Ok(())
+    }
+
+    pub fn device(&self) -> &Device {
+        self.networks.device()
+    }
+
+    /// Analyses one frame. Nothing of the frame is kept once this returns.
+    pub async fn analyze(&self, frame: &Frame<'_>, timestamp_ms: f64) -> Result<FrameAnalysis> {
+        let detections = self.detect(frame).await?;
+        let camera = self.options.camera(frame.width(), frame.height());
+        let mut faces: Vec<FaceAnalysis> = detections
+            .iter()
+            .map(|d| FaceAnalysis {
+                bbox: [
+                    d.bbox[0],
+                    d.bbox[1],
+                    d.bbox[2] - d.bbox[0],
+                    d.bbox[3] - d.bbox[1],
+                ],
+                score: d.score,
+                keypoints: d.keypoints,
+                age: None,
+                gender: None,
+                gender_score: None,
+                yaw: None,
+                pitch: None,
+                roll: None,
+                gaze: None,
+                gaze_from_eyes: None,
+                distance_m: None,
+                position_m: None,
+                skipped: Vec::new(),
+            })
+            .collect();
+        if detections.is_empty() {
+            return Ok(FrameAnalysis {
+                width: frame.width(),
+                height: frame.height(),
+                timestamp_ms,
+                faces,
+            });
+        }
+
+        let meshes = self.face_meshes(frame, &detections).await?;
+        let eyes = self.eyes(frame, &meshes).await?;
+        for (i, face) in faces.iter_mut().enumerate() {
+            let Some(mesh) = &meshes[i] else {
+                face.skipped.push(SkipReason::NoMesh);
+                continue;
+            };
+            let pose = geometry::head_pose(mesh, &camera);
+            let face_eyes: &[EyeObservation] = eyes[i].as_deref().unwrap_or(&[]);
+            if eyes[i].is_none() {
+                face.skipped.push(SkipReason::EyesTooSmall);
+            }
+            if let Some(pose) = &pose {
+                face.yaw = Some(pose.yaw_deg);
+                face.pitch = Some(pose.pitch_deg);
+                face.roll = Some(pose.roll_deg);
+                let g = geometry::gaze_direction(pose, face_eyes);
+                face.gaze = Some([g.x as f32, g.y as f32, g.z as f32]);
+                face.gaze_from_eyes = Some(!face_eyes.is_empty());
+            }
+            let centre = geometry::mesh_centre(mesh);
+            face.distance_m = geometry::distance_m(&camera, centre, face_eyes, pose.as_ref());
+            face.position_m = face
+                .distance_m
+                .map(|d| geometry::position_m(&camera, centre, d));
+        }
+        if self.options.age_gender {
+            self.age_gender(frame, &detections, &mut faces).await?;
+        }
+        Ok(FrameAnalysis {
+            width: frame.width(),
+            height: frame.height(),
+            timestamp_ms,
+            faces,
+        })
+    }
+
+    async fn detect(&self, frame: &Frame<'_>) -> Result<Vec<PixelDetection>> {
+        let letterbox = RotatedRect::letterbox(frame.width(), frame.height());
+        let mut raw = Vec::new();
+        // Both networks see the same letterboxed square, so their detections merge directly.
+        for &model in self.options.detector.models() {
+            let size = model.input_size();
+            let input = frame.warp_to_chw(
+                &letterbox,
+                size,
+                size,
+                WarpOptions {
+                    border: Border::Zero,
+                    range: (-1.0, 1.0),
+                    flip_horizontal: false,
+                },
+            );
+            let (boxes, scores) = self.networks.detect(model, input).await?;
+            raw.extend(detector::decode(
+                &boxes,
+                &scores,
+                &model.anchors(),
+                size,
+                self.options.min_detection_score,
+            ));
+        }
+        let mut kept = detector::weighted_nms(raw, self.options.nms_iou_threshold);
+        kept.sort_by(|a, b| b.area().total_cmp(&a.area()));
+        kept.truncate(self.options.max_faces);
+        let (w, h) = (frame.width() as f32, frame.height() as f32);
+        Ok(kept
+            .into_iter()
+            .map(|d| {
+                let [x0, y0] = letterbox.to_frame(d.bbox[0], d.bbox[1], false);
+                let [x1, y1] = letterbox.to_frame(d.bbox[2], d.bbox[3], false);
+                let keypoints = d.keypoints.map(|[u, v]| letterbox.to_frame(u, v, false));
+                PixelDetection {
+                    bbox: [x0.max(0.0), y0.max(0.0), x1.min(w), y1.min(h)],
+                    score: d.score,
+                    keypoints,
+                }
+            })
+            .filter(|d| d.bbox[2] > d.bbox[0] && d.bbox[3] > d.bbox[1])
+            .collect())
+    }
+
+    /// The 468-point mesh of each face in frame pixels (z: relative depth in the same scale),
+    /// `None` where the mesh network says the crop holds no face.
+    async fn face_meshes(
+        &self,
+        frame: &Frame<'_>,
+        detections: &[PixelDetection],
+    ) -> Result<Vec<Option<Vec<[f32; 3]>>>> {
+        let options = WarpOptions {
+            border: Border::Replicate,
+            range: (0.0, 1.0),
+            flip_horizontal: false,
+        };
+        let rois: Vec<RotatedRect> = detections
+            .iter()
+            .map(|d| d.square_roi(MESH_ROI_SCALE))
+            .collect();
+        let mut meshes = Vec::with_capacity(rois.len());
+        for roi in &rois {
+            let input = frame.warp_to_chw(roi, MESH_SIZE, MESH_SIZE, options);
+            let (landmarks, presence) = self.networks.face_landmarks(input, 1).await?;
+            let p = 1.0 / (1.0 + (-presence[0]).exp());
+            if p < self.options.min_mesh_presence {
+                meshes.push(None);
+                continue;
+            }
+            let s = MESH_SIZE as f32;
+            meshes.push(Some(
+                landmarks
+                    .chunks_exact(3)
+                    .map(|c| {
+                        let [x, y] = roi.to_frame(c[0] / s, c[1] / s, false);
+                        [x, y, c[2] / s * roi.width]
+                    })
+                    .collect(),
+            ));
+        }
+        Ok(meshes)
+    }
+
+    /// Both eyes of each meshed face, `None` where the eyes are too small to resolve.
+    async fn eyes(
+        &self,
+        frame: &Frame<'_>,
+        meshes: &[Option<Vec<[f32; 3]>>],
+    ) -> Result<Vec<Option<Vec<EyeObservation>>>> {
+        let mut out = Vec::with_capacity(meshes.len());
+        for mesh in meshes {
+            let Some(mesh) = mesh else {
+                out.push(None);
+                continue;
+            };
+            let mut eyes = Vec::with_capacity(2);
+            for (k, &(a, b)) in EYE_CORNERS.iter().enumerate() {
+                let (pa, pb) = ([mesh[a][0], mesh[a][1]], [mesh[b][0], mesh[b][1]]);
+                let (left, right) = if pa[0] <= pb[0] { (pa, pb) } else { (pb, pa) };
+                let width = (right[0] - left[0]).hypot(right[1] - left[1]);
+                if width < self.options.min_eye_width_for_iris {
+                    break;
+                }
+                let roi = RotatedRect {
+                    cx: (left[0] + right[0]) / 2.0,
+                    cy: (left[1] + right[1]) / 2.0,
+                    width: width * EYE_ROI_SCALE,
+                    height: width * EYE_ROI_SCALE,
+                    rotation: (right[1] - left[1]).atan2(right[0] - left[0]),
+                };
+                // The iris model was trained on one eye; the other is mirrored into it.
+                let flip = k == 1;
+                let options = WarpOptions {
+                    border: Border::Replicate,
+                    range: (0.0, 1.0),
+                    flip_horizontal: flip,
+                };
+                let input = frame.warp_to_chw(&roi, IRIS_SIZE, IRIS_SIZE, options);
+                let (_contour, iris) = self.networks.iris_landmarks(input, 1).await?;
+                let s = IRIS_SIZE as f32;
+                let pts: Vec<[f32; 2]> = iris
+                    .chunks_exact(3)
+                    .map(|c| roi.to_frame(c[0] / s, c[1] / s, flip))
+                    .collect();
+                let dist = |p: [f32; 2], q: [f32; 2]| (p[0] - q[0]).hypot(p[1] - q[1]);
+                eyes.push(EyeObservation {
+                    corners: [left, right],
+                    iris_centre: pts[0],
+                    iris_diameter_px: dist(pts[1], pts[3]).max(dist(pts[2], pts[4])),
+                });
+            }
+            out.push((eyes.len() == 2).then_some(eyes));
+        }
+        Ok(out)
+    }
+
+    async fn age_gender(
+        &self,
+        frame: &Frame<'_>,
+        detections: &[PixelDetection],
+        faces: &mut [FaceAnalysis],
+    ) -> Result<()> {
+        let options = WarpOptions {
+            border: Border::Replicate,
+            range: (0.0, 255.0),
+            flip_horizontal: false,
+        };
+        for (d, face) in detections.iter().zip(faces.iter_mut()) {
+            if face.bbox[2].max(face.bbox[3]) < self.options.min_face_size_for_attributes {
+                face.skipped.push(SkipReason::TooSmall);
+                continue;
+            }
+            let roi = d.square_roi(self.options.age_gender_crop_scale);
+            let input = frame.warp_to_chw(&roi, AGE_GENDER_SIZE, AGE_GENDER_SIZE, options);
+            let (age, gender) = self.networks.age_gender(input, 1).await?;
+            let (male, female) = (gender[0], gender[1]);
+            face.age = Some(age[0].max(0.0));
+            let (g, score) = if male >= female {
+                (Gender::Male, male)
+            } else {
+                (Gender::Female, female)
+            };
+            face.gender = Some(g);
+            face.gender_score = Some(score);
+        }
+        Ok(())
+    }
+}
+
+/// A pipeline on burn's CPU backend with the weights compiled into the binary.
+#[cfg(all(feature = "flex", feature = "embed-models"))]
+pub fn cpu_pipeline(options: PipelineOptions) -> Result<Pipeline> {
+    Pipeline::new(&Device::flex(), &ModelWeights::embedded(), options)
+}

@@ -1,0 +1,180 @@
+//! The `glance analyze` command on images, a y4m clip, and broken files.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use glance::media::RgbImage;
+
+fn glance() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_glance"))
+}
+
+/// Writes `frames` as an 8-bit 4:4:4 y4m clip at 10 fps (BT.601 limited range, as ffmpeg does).
+fn write_y4m(path: &Path, frames: &[RgbImage]) {
+    let (w, h) = (frames[0].width as usize, frames[0].height as usize);
+    let file = std::fs::File::create(path).unwrap();
+    let mut encoder = y4m::encode(w, h, y4m::Ratio::new(10, 1))
+        .with_colorspace(y4m::Colorspace::C444)
+        .write_header(file)
+        .unwrap();
+    for image in frames {
+        let (mut yp, mut up, mut vp) = (Vec::new(), Vec::new(), Vec::new());
+        for px in image.pixels.chunks_exact(3) {
+            let (r, g, b) = (px[0] as f32, px[1] as f32, px[2] as f32);
+            yp.push((16.0 + 0.257 * r + 0.504 * g + 0.098 * b).round() as u8);
+            up.push((128.0 - 0.148 * r - 0.291 * g + 0.439 * b).round() as u8);
+            vp.push((128.0 + 0.439 * r - 0.368 * g - 0.071 * b).round() as u8);
+        }
+        encoder
+            .write_frame(&y4m::Frame::new([&yp, &up, &vp], None))
+            .unwrap();
+    }
+}
+
+fn lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+#[test]
+fn analyze_prints_one_json_object_per_image_with_the_documented_fields() {
+    let out = glance()
+        .arg("analyze")
+        .arg(common::fixture("astronaut.jpg"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = lines(&out.stdout);
+    assert_eq!(lines.len(), 1);
+    let line = &lines[0];
+    assert!(line["file"].as_str().unwrap().ends_with("astronaut.jpg"));
+    assert_eq!(
+        (
+            line["frame"].as_u64(),
+            line["width"].as_u64(),
+            line["height"].as_u64()
+        ),
+        (Some(0), Some(512), Some(512))
+    );
+    let face = &line["faces"][0];
+    for key in [
+        "box",
+        "score",
+        "keypoints",
+        "age",
+        "gender",
+        "genderScore",
+        "yaw",
+        "pitch",
+        "roll",
+        "gaze",
+        "distanceM",
+    ] {
+        assert!(face.get(key).is_some(), "face lacks {key}: {face}");
+    }
+    assert_eq!(face["box"].as_array().unwrap().len(), 4);
+    assert_eq!(face["keypoints"].as_array().unwrap().len(), 6);
+    assert_eq!(face["gaze"].as_array().unwrap().len(), 3);
+    assert!(["female", "male"].contains(&face["gender"].as_str().unwrap()));
+}
+
+#[test]
+fn analyze_reads_y4m_frame_by_frame_and_reports_a_truncated_tail() {
+    let dir = tempdir();
+    let empty = common::compose(320, 240, 1, &[]);
+    let face = common::compose(320, 240, 200, &[(60, 20)]);
+    let clip = dir.join("clip.y4m");
+    write_y4m(&clip, &[empty.clone(), face.clone(), face]);
+    let out = glance().arg("analyze").arg(&clip).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = lines(&out.stdout);
+    assert_eq!(lines.len(), 3);
+    let faces: Vec<usize> = lines
+        .iter()
+        .map(|l| l["faces"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(faces, [0, 1, 1]);
+    assert_eq!(lines[2]["frame"], 2);
+    assert_eq!(lines[2]["timestampMs"], 200.0);
+
+    // Cut the file in the middle of the last frame: two frames, then a clear error.
+    let bytes = std::fs::read(&clip).unwrap();
+    let cut = dir.join("cut.y4m");
+    std::fs::write(&cut, &bytes[..bytes.len() - 1000]).unwrap();
+    let out = glance().arg("analyze").arg(&cut).output().unwrap();
+    assert!(!out.status.success());
+    assert_eq!(self::lines(&out.stdout).len(), 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cut.y4m") && stderr.contains("truncated"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_broken_file_fails_alone_and_the_others_are_still_analysed() {
+    let dir = tempdir();
+    let corrupt = dir.join("corrupt.jpg");
+    std::fs::write(&corrupt, b"\xff\xd8\xff\xe0 definitely not a jpeg").unwrap();
+    let missing = dir.join("missing.png");
+    let out = glance()
+        .arg("analyze")
+        .arg(&corrupt)
+        .arg(common::fixture("astronaut.jpg"))
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let lines = lines(&out.stdout);
+    assert_eq!(lines.len(), 1, "the good file is still analysed");
+    assert!(
+        lines[0]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("astronaut.jpg")
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("corrupt.jpg") && stderr.contains("missing.png"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn bad_options_file_names_the_field() {
+    let dir = tempdir();
+    let options = dir.join("options.json");
+    std::fs::write(&options, r#"{"maxFaces": "many"}"#).unwrap();
+    let out = glance()
+        .args(["analyze", "--options"])
+        .arg(&options)
+        .arg(common::fixture("astronaut.jpg"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("maxFaces"), "{stderr}");
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "glance-cli-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -1,0 +1,44 @@
+//! Shared helpers for the integration tests: the fixture picture and frames composed from it.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use glance::media::{RgbImage, load_image};
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+pub fn astronaut() -> RgbImage {
+    load_image(&fixture("astronaut.jpg")).expect("fixture decodes")
+}
+
+/// A `width` x `height` grey frame with the astronaut picture pasted, scaled to `side` pixels,
+/// at each of `positions` (top-left corners). Nearest-neighbour scaling keeps this dependency-free.
+pub fn compose(width: u32, height: u32, side: u32, positions: &[(u32, u32)]) -> RgbImage {
+    let src = astronaut();
+    let mut pixels = vec![128u8; (width * height * 3) as usize];
+    for &(ox, oy) in positions {
+        for y in 0..side {
+            for x in 0..side {
+                let (tx, ty) = (ox + x, oy + y);
+                if tx >= width || ty >= height {
+                    continue;
+                }
+                let sx = x * src.width / side;
+                let sy = y * src.height / side;
+                let s = ((sy * src.width + sx) * 3) as usize;
+                let t = ((ty * width + tx) * 3) as usize;
+                pixels[t..t + 3].copy_from_slice(&src.pixels[s..s + 3]);
+            }
+        }
+    }
+    RgbImage {
+        width,
+        height,
+        pixels,
+    }
+}

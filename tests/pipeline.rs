@@ -1,0 +1,161 @@
+//! The whole vision pipeline on a real face, and its handling of bad input.
+
+mod common;
+
+use glance::analysis::{Gender, SkipReason};
+use glance::frame::Frame;
+use glance::vision::{DetectorChoice, PipelineOptions, cpu_pipeline};
+
+#[test]
+fn finds_and_describes_the_astronaut() {
+    let image = common::astronaut();
+    let pipeline = cpu_pipeline(PipelineOptions::default()).unwrap();
+    let result = pollster::block_on(pipeline.analyze(&image.frame().unwrap(), 40.0)).unwrap();
+    assert_eq!(
+        (result.width, result.height, result.timestamp_ms),
+        (512, 512, 40.0)
+    );
+    assert_eq!(result.faces.len(), 1, "{:?}", result.faces);
+    let face = &result.faces[0];
+    // Hand-checked: her face spans roughly x 175..280, y 70..175 in the picture.
+    let [x, y, w, h] = face.bbox;
+    assert!(
+        (165.0..190.0).contains(&x) && (60.0..85.0).contains(&y),
+        "{:?}",
+        face.bbox
+    );
+    assert!(
+        (90.0..125.0).contains(&w) && (90.0..125.0).contains(&h),
+        "{:?}",
+        face.bbox
+    );
+    assert!(face.score > 0.8);
+    // Her right eye appears left of her left eye; the nose lies between them.
+    let kp = face.keypoints;
+    assert!(kp[0][0] < kp[2][0] && kp[2][0] < kp[1][0], "{kp:?}");
+    // She faces the camera, more or less.
+    let (yaw, roll) = (face.yaw.unwrap(), face.roll.unwrap());
+    assert!(
+        yaw.abs() < 15.0 && roll.abs() < 10.0,
+        "yaw {yaw} roll {roll}"
+    );
+    let gaze = face.gaze.unwrap();
+    assert!(
+        gaze[2] < -0.8,
+        "gaze {gaze:?} should point back at the camera"
+    );
+    assert_eq!(face.gaze_from_eyes, Some(true));
+    let norm = gaze.iter().map(|v| v * v).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-4);
+    // A portrait taken at arm's length to a couple of metres.
+    let d = face.distance_m.unwrap();
+    assert!((0.3..2.0).contains(&d), "distance {d}");
+    let pos = face.position_m.unwrap();
+    assert!((pos.iter().map(|v| v * v).sum::<f32>().sqrt() - d).abs() < 1e-3);
+    assert!(pos[1] < 0.0, "her face is above the image centre: {pos:?}");
+    // An adult woman.
+    let age = face.age.unwrap();
+    assert!((20.0..60.0).contains(&age), "age {age}");
+    assert_eq!(face.gender, Some(Gender::Female));
+    assert!(face.skipped.is_empty());
+}
+
+#[test]
+fn finds_five_faces_in_a_composed_frame() {
+    // Pictures of 240 px overlap a little; each face (about 50 px) stays uncovered.
+    let positions = [(0, 0), (200, 0), (400, 0), (100, 240), (300, 240)];
+    let image = common::compose(640, 480, 240, &positions);
+    let pipeline = cpu_pipeline(PipelineOptions::default()).unwrap();
+    let result = pollster::block_on(pipeline.analyze(&image.frame().unwrap(), 0.0)).unwrap();
+    assert_eq!(
+        result.faces.len(),
+        5,
+        "{:?}",
+        result.faces.iter().map(|f| f.bbox).collect::<Vec<_>>()
+    );
+    for &(px, py) in &positions {
+        // The face centre sits at about (0.44, 0.24) of each pasted picture.
+        let hit = result.faces.iter().any(|f| {
+            let cx = f.bbox[0] + f.bbox[2] / 2.0 - px as f32;
+            let cy = f.bbox[1] + f.bbox[3] / 2.0 - py as f32;
+            (90.0..125.0).contains(&cx) && (40.0..75.0).contains(&cy)
+        });
+        assert!(hit, "no face found in the picture at {px},{py}");
+    }
+}
+
+#[test]
+fn small_faces_say_why_attributes_are_missing() {
+    // The astronaut at 64 px: her face is about 13 px wide, too small for age/gender and irises.
+    let image = common::compose(320, 240, 64, &[(128, 88)]);
+    let options = PipelineOptions {
+        detector: DetectorChoice::FullRange,
+        min_detection_score: 0.3,
+        ..Default::default()
+    };
+    let pipeline = cpu_pipeline(options).unwrap();
+    let result = pollster::block_on(pipeline.analyze(&image.frame().unwrap(), 0.0)).unwrap();
+    assert_eq!(result.faces.len(), 1);
+    let face = &result.faces[0];
+    assert!(face.age.is_none() && face.gender.is_none() && face.gender_score.is_none());
+    assert!(
+        face.skipped.contains(&SkipReason::TooSmall),
+        "{:?}",
+        face.skipped
+    );
+    let json = serde_json::to_value(face).unwrap();
+    assert!(
+        json["age"].is_null() && json["gender"].is_null(),
+        "missing values are null: {json}"
+    );
+}
+
+#[test]
+fn empty_frame_has_no_faces() {
+    let pixels = vec![90u8; 640 * 480 * 4];
+    let frame = Frame::from_rgba(640, 480, &pixels).unwrap();
+    let pipeline = cpu_pipeline(PipelineOptions::default()).unwrap();
+    let result = pollster::block_on(pipeline.analyze(&frame, 0.0)).unwrap();
+    assert!(result.faces.is_empty());
+}
+
+#[test]
+fn bad_frames_and_options_are_typed_errors() {
+    assert_eq!(
+        Frame::from_rgba(0, 0, &[]).unwrap_err().kind(),
+        "InvalidFrameError"
+    );
+    assert_eq!(
+        Frame::from_rgba(10, 10, &[0; 399]).unwrap_err().kind(),
+        "InvalidFrameError"
+    );
+    assert_eq!(
+        Frame::from_rgb(u32::MAX, u32::MAX, &[]).unwrap_err().kind(),
+        "InvalidFrameError"
+    );
+    let bad = PipelineOptions {
+        min_detection_score: 1.5,
+        ..Default::default()
+    };
+    let err = cpu_pipeline(bad).unwrap_err();
+    assert_eq!(err.kind(), "ConfigError");
+    assert!(err.to_string().contains("minDetectionScore"), "{err}");
+    let bad = PipelineOptions {
+        camera_horizontal_fov_deg: 0.0,
+        ..Default::default()
+    };
+    assert_eq!(cpu_pipeline(bad).unwrap_err().kind(), "ConfigError");
+}
+
+#[test]
+fn options_json_is_camel_case_and_rejects_unknown_fields() {
+    let options: PipelineOptions =
+        serde_json::from_str(r#"{"detector":"shortRange","maxFaces":3}"#).unwrap();
+    assert_eq!(options.detector, DetectorChoice::ShortRange);
+    assert_eq!(options.max_faces, 3);
+    assert_eq!(
+        options.min_detection_score, 0.5,
+        "unset fields keep their defaults"
+    );
+    assert!(serde_json::from_str::<PipelineOptions>(r#"{"maxFace":3}"#).is_err());
+}
