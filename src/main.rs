@@ -17,8 +17,9 @@ mod cli {
     use clap::{Parser, Subcommand};
     use glance::GlanceError;
     use glance::analysis::FrameAnalysis;
+    use glance::audience::{AudienceAggregator, AudienceConfig, ReportOptions};
     use glance::media::{Y4mReader, is_y4m, load_image};
-    use glance::vision::{Pipeline, PipelineOptions, cpu_pipeline};
+    use glance::vision::{Pipeline, cpu_pipeline};
     use serde::Serialize;
 
     #[derive(Parser)]
@@ -43,6 +44,31 @@ mod cli {
             #[arg(required = true)]
             files: Vec<PathBuf>,
         },
+        /// Measure the audience of a .y4m video: print the report (JSON) at its end.
+        Audience {
+            video: PathBuf,
+            /// Audience configuration as a JSON file (camelCase fields of AudienceConfig).
+            #[arg(long)]
+            config: Option<PathBuf>,
+            /// Pipeline options as a JSON file.
+            #[arg(long)]
+            options: Option<PathBuf>,
+            /// Also print the live snapshot once per second of video, as JSON lines.
+            #[arg(long)]
+            snapshots: bool,
+            /// Also print each finished visit (dwell, attention, band, gender) as a JSON line.
+            /// For evaluation against ground truth only: these are per person and never stored.
+            #[arg(long)]
+            visits: bool,
+        },
+        /// Replay a scripted audience timeline (JSON lines) against a rules document and print
+        /// each decision with its reason, then a summary.
+        Simulate {
+            #[arg(long)]
+            rules: PathBuf,
+            #[arg(long)]
+            timeline: PathBuf,
+        },
     }
 
     #[derive(Serialize)]
@@ -54,9 +80,12 @@ mod cli {
         analysis: &'a FrameAnalysis,
     }
 
-    fn read_options(path: Option<&Path>) -> Result<PipelineOptions, GlanceError> {
+    /// Reads a JSON options file; errors name the file and the field.
+    fn read_json<T: serde::de::DeserializeOwned + Default>(
+        path: Option<&Path>,
+    ) -> Result<T, GlanceError> {
         let Some(path) = path else {
-            return Ok(PipelineOptions::default());
+            return Ok(T::default());
         };
         let text = std::fs::read_to_string(path).map_err(|e| GlanceError::Config {
             path: path.display().to_string(),
@@ -69,16 +98,18 @@ mod cli {
         })
     }
 
+    fn print_json(value: &impl Serialize) {
+        let line = serde_json::to_string(value).expect("results serialise");
+        // A closed pipe (e.g. `| head`) ends output; nothing else to do.
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+    }
+
     fn print_line(file: &str, frame: u64, analysis: &FrameAnalysis) {
-        let line = serde_json::to_string(&FrameLine {
+        print_json(&FrameLine {
             file,
             frame,
             analysis,
-        })
-        .expect("results serialise");
-        let mut out = std::io::stdout().lock();
-        // A closed pipe (e.g. `| head`) ends output; nothing else to do.
-        let _ = writeln!(out, "{line}");
+        });
     }
 
     fn analyze_file(pipeline: &Pipeline, path: &Path) -> Result<(), GlanceError> {
@@ -102,11 +133,105 @@ mod cli {
         Ok(())
     }
 
+    fn audience(
+        video: &Path,
+        config: Option<&Path>,
+        options: Option<&Path>,
+        snapshots: bool,
+        visits: bool,
+    ) -> Result<(), String> {
+        let config: AudienceConfig = read_json(config).map_err(|e| e.to_string())?;
+        let pipeline = read_json(options)
+            .and_then(cpu_pipeline)
+            .map_err(|e| e.to_string())?;
+        let mut aggregator = AudienceAggregator::new(config).map_err(|e| e.to_string())?;
+        let mut reader = Y4mReader::open(video).map_err(|e| e.to_string())?;
+        let rate = reader.frame_rate();
+        let (mut index, mut last_second) = (0u64, None);
+        let mut end_ms = 0.0;
+        let mut result = Ok(());
+        loop {
+            let image = match reader.next_frame() {
+                Ok(Some(image)) => image,
+                Ok(None) => break,
+                // Report what was measured up to the damage, then fail.
+                Err(e) => {
+                    result = Err(e.to_string());
+                    break;
+                }
+            };
+            let timestamp_ms = index as f64 * 1000.0 / rate;
+            let frame = image.frame().map_err(|e| e.to_string())?;
+            let analysis = pollster::block_on(pipeline.analyze(&frame, timestamp_ms))
+                .map_err(|e| e.to_string())?;
+            let snapshot = aggregator.observe(&analysis);
+            let second = (timestamp_ms / 1000.0).floor() as i64;
+            if snapshots && last_second != Some(second) {
+                print_json(&serde_json::json!({ "snapshot": snapshot }));
+                last_second = Some(second);
+            }
+            if visits {
+                aggregator
+                    .completed_visits()
+                    .iter()
+                    .for_each(|v| print_json(&serde_json::json!({ "visit": v })));
+            }
+            end_ms = timestamp_ms + 1000.0 / rate;
+            index += 1;
+        }
+        aggregator.finish(end_ms);
+        if visits {
+            aggregator
+                .completed_visits()
+                .iter()
+                .for_each(|v| print_json(&serde_json::json!({ "visit": v })));
+        }
+        let report = aggregator.report(&ReportOptions::default());
+        print_json(&serde_json::json!({ "report": report }));
+        result
+    }
+
     pub fn main() -> ExitCode {
         let cli = Cli::parse();
         match cli.command {
+            Command::Audience {
+                video,
+                config,
+                options,
+                snapshots,
+                visits,
+            } => {
+                match audience(
+                    &video,
+                    config.as_deref(),
+                    options.as_deref(),
+                    snapshots,
+                    visits,
+                ) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("glance: {}: {e}", video.display());
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+            Command::Simulate { rules, timeline } => {
+                match glance::rules::run_simulate_cli(
+                    &rules,
+                    &timeline,
+                    &mut std::io::stdout().lock(),
+                ) {
+                    Ok(_) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        for issue in e.issues() {
+                            eprintln!("glance simulate: {}: {}", issue.path, issue.message);
+                        }
+                        ExitCode::from(2)
+                    }
+                }
+            }
             Command::Analyze { options, files } => {
-                let pipeline = match read_options(options.as_deref()).and_then(cpu_pipeline) {
+                let pipeline = match read_json(options.as_deref()).and_then(cpu_pipeline) {
                     Ok(p) => p,
                     Err(e) => {
                         eprintln!("glance: {e}");

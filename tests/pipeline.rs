@@ -154,7 +154,8 @@ fn options_json_is_camel_case_and_rejects_unknown_fields() {
     assert_eq!(options.detector, DetectorChoice::ShortRange);
     assert_eq!(options.max_faces, 3);
     assert_eq!(
-        options.min_detection_score, 0.5,
+        options.min_detection_score,
+        PipelineOptions::default().min_detection_score,
         "unset fields keep their defaults"
     );
     assert!(serde_json::from_str::<PipelineOptions>(r#"{"maxFace":3}"#).is_err());

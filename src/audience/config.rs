@@ -48,8 +48,6 @@ impl Default for AudienceConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct TrackerConfig {
-    /// Detections scoring below this are ignored (default 0.5).
-    pub min_detection_score: f32,
     /// Matched frames a new track needs before it is confirmed and counted (default 3).
     pub min_hits: u32,
     /// Consecutive misses a tentative track survives (default 1); confirmed tracks use `maxAgeMs`.
@@ -74,7 +72,6 @@ pub struct TrackerConfig {
 impl Default for TrackerConfig {
     fn default() -> Self {
         Self {
-            min_detection_score: 0.5,
             min_hits: 3,
             tentative_max_misses: 1,
             max_age_ms: 1000.0,

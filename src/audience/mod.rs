@@ -393,8 +393,9 @@ impl AudienceAggregator {
 
     /// Before the attribute models run on a frame at `ts_ms`: for each detected face (box,
     /// score and keypoints filled), whether to run them. Faces of new people always say yes;
-    /// faces of stable tracks follow `attributes.intervalMs`; faces below
-    /// `tracker.minDetectionScore` say no (they are not tracked). Changes nothing.
+    /// faces of stable tracks follow `attributes.intervalMs`; empty boxes say no (they are not
+    /// tracked). Which detections count as faces is the vision pipeline's `minDetectionScore`.
+    /// Changes nothing.
     pub fn plan_attributes(&self, ts_ms: f64, faces: &[FaceAnalysis]) -> Vec<bool> {
         self.tracker.plan_attributes(ts_ms, faces, &self.config)
     }

@@ -273,9 +273,7 @@ impl Tracker {
                 .faces
                 .iter()
                 .enumerate()
-                .filter(|(_, f)| {
-                    f.score >= cfg.tracker.min_detection_score && f.bbox[2] > 0.0 && f.bbox[3] > 0.0
-                })
+                .filter(|(_, f)| f.bbox[2] > 0.0 && f.bbox[3] > 0.0)
                 .map(|(i, _)| i),
         );
         let assigned = Self::assign(&self.tracks, self.frame_ms, &frame.faces, &dets, ts, cfg);
@@ -397,7 +395,7 @@ impl Tracker {
         cfg: &AudienceConfig,
     ) -> Vec<bool> {
         let dets: Vec<usize> = (0..faces.len())
-            .filter(|&i| faces[i].score >= cfg.tracker.min_detection_score)
+            .filter(|&i| faces[i].bbox[2] > 0.0 && faces[i].bbox[3] > 0.0)
             .collect();
         // Predict copies of the tracks to the frame's time; the real ones are left alone.
         let mut predicted = self.tracks.clone();

@@ -99,12 +99,26 @@ impl Detection {
         (self.bbox[2] - self.bbox[0]).max(0.0) * (self.bbox[3] - self.bbox[1]).max(0.0)
     }
 
-    pub fn iou(&self, other: &Detection) -> f32 {
+    fn intersection(&self, other: &Detection) -> f32 {
         let ix = (self.bbox[2].min(other.bbox[2]) - self.bbox[0].max(other.bbox[0])).max(0.0);
         let iy = (self.bbox[3].min(other.bbox[3]) - self.bbox[1].max(other.bbox[1])).max(0.0);
-        let inter = ix * iy;
+        ix * iy
+    }
+
+    pub fn iou(&self, other: &Detection) -> f32 {
+        let inter = self.intersection(other);
         let union = self.area() + other.area() - inter;
         if union <= 0.0 { 0.0 } else { inter / union }
+    }
+
+    /// How much of the smaller box lies inside the other one.
+    pub fn containment(&self, other: &Detection) -> f32 {
+        let smaller = self.area().min(other.area());
+        if smaller <= 0.0 {
+            0.0
+        } else {
+            self.intersection(other) / smaller
+        }
     }
 }
 
@@ -152,9 +166,14 @@ pub fn decode(
     out
 }
 
+/// A detection mostly inside another one (or holding it) is the same face seen at another scale:
+/// the full- and short-range networks disagree like that on turned heads.
+const SAME_FACE_CONTAINMENT: f32 = 0.7;
+
 /// MediaPipe's WEIGHTED non-maximum suppression: the best-scoring detection absorbs every
 /// detection overlapping it by more than `iou_threshold`, and its box and keypoints become the
-/// score-weighted mean of the group (steadier boxes than plain NMS); its score is kept.
+/// score-weighted mean of the group (steadier boxes than plain NMS); its score is kept. Then,
+/// beyond MediaPipe, detections nested in the merged box (or around it) are dropped unweighted.
 pub fn weighted_nms(mut detections: Vec<Detection>, iou_threshold: f32) -> Vec<Detection> {
     detections.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut kept = Vec::new();
@@ -178,8 +197,11 @@ pub fn weighted_nms(mut detections: Vec<Detection>, iou_threshold: f32) -> Vec<D
                 }
             }
         }
+        detections = rest
+            .into_iter()
+            .filter(|d| merged.containment(d) <= SAME_FACE_CONTAINMENT)
+            .collect();
         kept.push(merged);
-        detections = rest;
     }
     kept
 }
@@ -277,6 +299,21 @@ mod tests {
         assert!((m.bbox[2] - 1.04).abs() < 1e-6, "{:?}", m.bbox);
         assert!((m.keypoints[0][0] - 0.54).abs() < 1e-6);
         assert_eq!(kept[1], c, "a lone detection passes unchanged");
+    }
+
+    #[test]
+    fn weighted_nms_drops_a_box_nested_in_a_better_one() {
+        let big = det([0.0, 0.0, 1.0, 1.0], 0.6);
+        let nested = det([0.3, 0.3, 0.75, 0.75], 0.5); // IoU 0.2, all of it inside `big`
+        let kept = weighted_nms(vec![nested, big], 0.3);
+        assert_eq!(
+            kept,
+            vec![big],
+            "the nested box is dropped, not averaged in"
+        );
+        // Half inside is another face.
+        let half = det([0.75, 0.0, 1.75, 1.0], 0.5);
+        assert_eq!(weighted_nms(vec![big, half], 0.3).len(), 2);
     }
 
     #[test]

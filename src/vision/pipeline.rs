@@ -17,7 +17,7 @@ use burn::tensor::Device;
 pub struct PipelineOptions {
     /// Face detector networks. Default: `both` (full and short range, merged).
     pub detector: DetectorChoice,
-    /// Minimum detector confidence for a face. Default 0.5.
+    /// Minimum detector confidence for a face. Default 0.4.
     pub min_detection_score: f32,
     /// Overlap above which two detections are one face. Default 0.3.
     pub nms_iou_threshold: f32,
@@ -43,7 +43,7 @@ impl Default for PipelineOptions {
     fn default() -> Self {
         PipelineOptions {
             detector: DetectorChoice::Both,
-            min_detection_score: 0.5,
+            min_detection_score: 0.4,
             nms_iou_threshold: 0.3,
             max_faces: 10,
             min_face_size_for_attributes: 32.0,
