@@ -178,3 +178,87 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// A synthetic walk-by at 10 fps, 320x240: the astronaut (she looks into the camera) stands in
+/// the middle for frames 3..=22 (2 s), with empty frames around.
+fn walk_by_clip(path: &Path) {
+    let mut frames = Vec::new();
+    for i in 0..30 {
+        frames.push(if (3..=22).contains(&i) {
+            common::compose(320, 240, 200, &[(60, 20)])
+        } else {
+            common::compose(320, 240, 1, &[])
+        });
+    }
+    write_y4m(path, &frames);
+}
+
+#[test]
+fn audience_measures_a_clip_and_keeps_small_counts_private() {
+    let dir = tempdir();
+    let clip = dir.join("walk.y4m");
+    walk_by_clip(&clip);
+    let out = glance()
+        .args(["audience", "--visits", "--snapshots"])
+        .arg(&clip)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = lines(&out.stdout);
+    let snapshots: Vec<&serde_json::Value> =
+        lines.iter().filter_map(|l| l.get("snapshot")).collect();
+    assert_eq!(snapshots.len(), 3, "one snapshot per second of a 3 s clip");
+    assert_eq!(snapshots[1]["present"], 1, "she is there at 1 s");
+    let visits: Vec<&serde_json::Value> = lines.iter().filter_map(|l| l.get("visit")).collect();
+    assert_eq!(visits.len(), 1, "{visits:?}");
+    let visit = visits[0];
+    // Seen in frames 3..=22 at 10 fps: 2.0 s of dwell, within one frame.
+    let dwell = visit["dwellS"].as_f64().unwrap();
+    assert!((dwell - 2.0).abs() <= 0.1 + 1e-9, "dwell {dwell}");
+    assert_eq!(visit["isWatcher"], true, "she looks into the camera");
+    assert!(visit["attentionS"].as_f64().unwrap() > 1.5);
+    assert_eq!(visit["gender"], "female");
+    let report = &lines.last().unwrap()["report"];
+    // One person is below k = 5: the report must not reveal the count.
+    let impressions = &report["totals"]["impressions"];
+    assert_eq!(impressions["suppressed"], true, "{impressions}");
+    assert!(impressions["value"].is_null());
+    assert!(report["definitions"].is_object() || report["definitions"].is_array());
+}
+
+#[test]
+fn simulate_prints_decisions_and_rejects_a_broken_rules_file_with_paths() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = glance()
+        .args(["simulate", "--rules"])
+        .arg(root.join("examples/rules/mall.rules.json"))
+        .arg("--timeline")
+        .arg(root.join("examples/rules/weekday.timeline.jsonl"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = lines(&out.stdout);
+    assert!(lines.len() > 10);
+    assert!(lines[0]["decision"]["reason"]["summary"].is_string());
+    assert!(lines.last().unwrap()["summary"]["ads"].is_object());
+
+    let out = glance()
+        .args(["simulate", "--rules"])
+        .arg(root.join("tests/fixtures/rules/invalid.rules.json"))
+        .arg("--timeline")
+        .arg(root.join("examples/rules/weekday.timeline.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("$.rules[0].play.ad"), "{stderr}");
+    assert!(stderr.contains("$.timeZone"), "{stderr}");
+}

@@ -1,6 +1,7 @@
 //! Fuzzes the rules parser and validator: any input must give `Ok` or an error, never a panic,
 //! and a document that validates must also decide and simulate without panicking.
-//! Run with `cargo +nightly fuzz run rules_parse` from the repository root.
+//! Run from the repository root: `cargo fuzz run rules_parse` (nightly), or on stable
+//! `RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none rules_parse fuzz/corpus/rules_parse examples/rules`.
 
 #![no_main]
 

@@ -1,5 +1,5 @@
 //! The stateful decision engine: rules + play history → the next ad, with its reason.
-//! See `SEMANTICS.md` for the rules this code implements.
+//! See `docs/rules.md` for the rules this code implements.
 
 use std::collections::VecDeque;
 

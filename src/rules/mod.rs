@@ -10,7 +10,7 @@
 //!
 //! # Decision semantics
 //!
-//! (The full text, with examples, is `SEMANTICS.md` in this directory.)
+//! (The full text, with examples, is `docs/rules.md` at the repository root.)
 //!
 //! **When.** The host calls [`RuleEngine::decide`] when the ad on screen ends (or when nothing
 //! plays), and [`RuleEngine::should_interrupt`] on each new audience snapshot while an ad plays.

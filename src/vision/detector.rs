@@ -253,8 +253,8 @@ mod tests {
         let d = dets[0];
         assert!((d.score - 0.5).abs() < 1e-6);
         let expect = [0.35 - 0.125, 0.7 - 0.25, 0.35 + 0.125, 0.7 + 0.25];
-        for k in 0..4 {
-            assert!((d.bbox[k] - expect[k]).abs() < 1e-6, "{:?}", d.bbox);
+        for (got, want) in d.bbox.iter().zip(expect) {
+            assert!((got - want).abs() < 1e-6, "{:?}", d.bbox);
         }
         assert!((d.keypoints[0][0] - 0.30).abs() < 1e-6 && (d.keypoints[0][1] - 0.75).abs() < 1e-6);
         assert_eq!(
