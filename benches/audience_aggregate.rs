@@ -23,17 +23,15 @@ fn face(cx: f32, cy: f32, w: f32, looking: bool, age: f32, gender: Gender) -> Fa
     let (x, y) = (cx - w / 2.0, cy - h / 2.0);
     let kp = |fx: f32, fy: f32| [x + fx * w, y + fy * h];
     let dist = 0.15 * 1108.5 / w;
+    let keypoints = [
+        kp(0.3, 0.35),
+        kp(0.7, 0.35),
+        kp(0.5, 0.55),
+        kp(0.5, 0.75),
+        kp(0.05, 0.45),
+        kp(0.95, 0.45),
+    ];
     FaceAnalysis {
-        bbox: [x, y, w, h],
-        score: 0.9,
-        keypoints: [
-            kp(0.3, 0.35),
-            kp(0.7, 0.35),
-            kp(0.5, 0.55),
-            kp(0.5, 0.75),
-            kp(0.05, 0.45),
-            kp(0.95, 0.45),
-        ],
         age: Some(age),
         gender: Some(gender),
         gender_score: Some(0.85),
@@ -52,7 +50,7 @@ fn face(cx: f32, cy: f32, w: f32, looking: bool, age: f32, gender: Gender) -> Fa
             (cy - 360.0) * dist / 1108.5,
             dist,
         ]),
-        skipped: vec![],
+        ..FaceAnalysis::detected([x, y, w, h], 0.9, keypoints)
     }
 }
 

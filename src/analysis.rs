@@ -65,6 +65,28 @@ pub struct FaceAnalysis {
     pub skipped: Vec<SkipReason>,
 }
 
+impl FaceAnalysis {
+    /// A detected face with no estimates yet: every estimate `None`, nothing skipped.
+    pub fn detected(bbox: [f32; 4], score: f32, keypoints: [[f32; 2]; 6]) -> Self {
+        FaceAnalysis {
+            bbox,
+            score,
+            keypoints,
+            age: None,
+            gender: None,
+            gender_score: None,
+            yaw: None,
+            pitch: None,
+            roll: None,
+            gaze: None,
+            gaze_from_eyes: None,
+            distance_m: None,
+            position_m: None,
+            skipped: Vec::new(),
+        }
+    }
+}
+
 /// Everything the vision core found in one frame.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -160,3 +160,16 @@ fn options_json_is_camel_case_and_rejects_unknown_fields() {
     );
     assert!(serde_json::from_str::<PipelineOptions>(r#"{"maxFace":3}"#).is_err());
 }
+
+#[test]
+fn corrupt_and_missing_images_are_decode_errors() {
+    let dir = std::env::temp_dir().join(format!("glance-pipeline-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let corrupt = dir.join("corrupt.png");
+    std::fs::write(&corrupt, b"\x89PNG\r\n\x1a\n and then nothing sensible").unwrap();
+    let err = glance::media::load_image(&corrupt).unwrap_err();
+    assert_eq!(err.kind(), "DecodeError");
+    assert!(err.to_string().contains("corrupt.png"), "{err}");
+    let err = glance::media::load_image(&dir.join("missing.jpg")).unwrap_err();
+    assert_eq!(err.kind(), "DecodeError");
+}

@@ -137,20 +137,12 @@ mod tests {
 
     fn face(age: f32, gender: Gender, score: f32) -> FaceAnalysis {
         FaceAnalysis {
-            bbox: [0.0, 0.0, 100.0, 100.0],
-            score: 0.9,
-            keypoints: [[0.0; 2]; 6],
             age: Some(age),
             gender: Some(gender),
             gender_score: Some(score),
             yaw: Some(0.0),
             pitch: Some(0.0),
-            roll: None,
-            gaze: None,
-            gaze_from_eyes: None,
-            distance_m: None,
-            position_m: None,
-            skipped: vec![],
+            ..FaceAnalysis::detected([0.0, 0.0, 100.0, 100.0], 0.9, [[0.0; 2]; 6])
         }
     }
 

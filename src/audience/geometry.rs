@@ -201,27 +201,21 @@ mod tests {
 
     fn face_at(position: V3, gaze: V3, from_eyes: bool) -> FaceAnalysis {
         FaceAnalysis {
-            bbox: [300.0, 200.0, 60.0, 60.0],
-            score: 0.9,
-            keypoints: [
-                [315.0, 220.0],
-                [345.0, 220.0],
-                [330.0, 235.0],
-                [330.0, 248.0],
-                [302.0, 225.0],
-                [358.0, 225.0],
-            ],
-            age: None,
-            gender: None,
-            gender_score: None,
-            yaw: None,
-            pitch: None,
-            roll: None,
             gaze: Some(gaze),
             gaze_from_eyes: Some(from_eyes),
-            distance_m: None,
             position_m: Some(position),
-            skipped: vec![],
+            ..FaceAnalysis::detected(
+                [300.0, 200.0, 60.0, 60.0],
+                0.9,
+                [
+                    [315.0, 220.0],
+                    [345.0, 220.0],
+                    [330.0, 235.0],
+                    [330.0, 248.0],
+                    [302.0, 225.0],
+                    [358.0, 225.0],
+                ],
+            )
         }
     }
 

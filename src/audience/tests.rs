@@ -80,27 +80,25 @@ fn face(p: &Pose, age: f32, gender: Gender, model: &LookModel) -> FaceAnalysis {
     let (x, y) = (p.cx - w / 2.0, p.cy - h / 2.0);
     let kp = |fx: f32, fy: f32| [x + fx * w, y + fy * h];
     let mut f = FaceAnalysis {
-        bbox: [x, y, w, h],
-        score: 0.9,
-        keypoints: [
-            kp(0.3, 0.35),
-            kp(0.7, 0.35),
-            kp(0.5, 0.55),
-            kp(0.5, 0.75),
-            kp(0.05, 0.45),
-            kp(0.95, 0.45),
-        ],
         age: Some(age),
         gender: Some(gender),
         gender_score: Some(0.9),
         yaw: Some(0.0),
         pitch: Some(0.0),
         roll: Some(0.0),
-        gaze: None,
         gaze_from_eyes: Some(true),
-        distance_m: None,
-        position_m: None,
-        skipped: vec![],
+        ..FaceAnalysis::detected(
+            [x, y, w, h],
+            0.9,
+            [
+                kp(0.3, 0.35),
+                kp(0.7, 0.35),
+                kp(0.5, 0.55),
+                kp(0.5, 0.75),
+                kp(0.05, 0.45),
+                kp(0.95, 0.45),
+            ],
+        )
     };
     let (pos, _) = model.face_position(&f, W, H);
     // Screen centre in camera coordinates for the default geometry (no tilt): 0.38 m below.

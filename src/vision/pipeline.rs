@@ -196,26 +196,17 @@ impl Pipeline {
         let camera = self.options.camera(frame.width(), frame.height());
         let mut faces: Vec<FaceAnalysis> = detections
             .iter()
-            .map(|d| FaceAnalysis {
-                bbox: [
-                    d.bbox[0],
-                    d.bbox[1],
-                    d.bbox[2] - d.bbox[0],
-                    d.bbox[3] - d.bbox[1],
-                ],
-                score: d.score,
-                keypoints: d.keypoints,
-                age: None,
-                gender: None,
-                gender_score: None,
-                yaw: None,
-                pitch: None,
-                roll: None,
-                gaze: None,
-                gaze_from_eyes: None,
-                distance_m: None,
-                position_m: None,
-                skipped: Vec::new(),
+            .map(|d| {
+                FaceAnalysis::detected(
+                    [
+                        d.bbox[0],
+                        d.bbox[1],
+                        d.bbox[2] - d.bbox[0],
+                        d.bbox[3] - d.bbox[1],
+                    ],
+                    d.score,
+                    d.keypoints,
+                )
             })
             .collect();
         if detections.is_empty() {
