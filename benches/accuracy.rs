@@ -86,6 +86,8 @@ fn main() {
         (0, 0, 0, 0, 0);
     let mut abs_err = 0.0f32;
     let mut per_bracket: HashMap<&str, (u32, u32, f32)> = HashMap::new();
+    // Gender right / judged, for adults (20+) and for children and teenagers.
+    let (mut adult_gender, mut young_gender) = ((0u32, 0u32), (0u32, 0u32));
     for row in &labels {
         let faces = analyze(&eval.join("fairface-dev").join(&row["file"]));
         let Some(face) = faces
@@ -103,6 +105,14 @@ fn main() {
                 Gender::Male
             };
             gender_right += (g == truth) as u32;
+            let young = ["0-2", "3-9", "10-19"].contains(&row["age_group"].as_str());
+            let cell = if young {
+                &mut young_gender
+            } else {
+                &mut adult_gender
+            };
+            cell.0 += (g == truth) as u32;
+            cell.1 += 1;
         }
         if let Some(age) = face.age {
             let truth = BRACKETS
@@ -170,6 +180,15 @@ fn main() {
     println!(
         "  gender accuracy     {:.1} % ({gender_right}/{gender_judged})",
         gender_accuracy * 100.0
+    );
+    println!(
+        "    adults (20+) {:.1} % ({}/{}), under 20 {:.1} % ({}/{})",
+        adult_gender.0 as f32 * 100.0 / adult_gender.1.max(1) as f32,
+        adult_gender.0,
+        adult_gender.1,
+        young_gender.0 as f32 * 100.0 / young_gender.1.max(1) as f32,
+        young_gender.0,
+        young_gender.1
     );
     println!(
         "  age MAE             {age_mae:.2} years (against bracket midpoints, {age_judged} faces)"
