@@ -3,6 +3,9 @@
 
 use thiserror::Error;
 
+use crate::audience::AudienceError;
+use crate::rules::{RulesError, ValidationIssue};
+
 #[derive(Debug, Error)]
 pub enum GlanceError {
     /// The frame given cannot be analysed (zero size, wrong buffer length, ...).
@@ -26,6 +29,12 @@ pub enum GlanceError {
     /// Options that cannot work together or are out of range.
     #[error("invalid configuration at {path}: {message}")]
     Config { path: String, message: String },
+    /// A rules document that cannot be used; `issues()` lists each problem with its JSON path.
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+    /// Proof-of-play or saved-state trouble in the audience aggregator.
+    #[error(transparent)]
+    Audience(#[from] AudienceError),
 }
 
 impl GlanceError {
@@ -37,6 +46,23 @@ impl GlanceError {
             GlanceError::ModelLoad { .. } => "ModelLoadError",
             GlanceError::BackendUnavailable(_) => "BackendUnavailableError",
             GlanceError::Config { .. } => "ConfigError",
+            GlanceError::Rules(_) => "RulesValidationError",
+            GlanceError::Audience(e) => match e {
+                AudienceError::DuplicatePlay(_) | AudienceError::UnknownPlay(_) => "AdPlayError",
+                AudienceError::Config(_) => "ConfigError",
+                AudienceError::Export(_) => "ExportError",
+                AudienceError::UnsupportedSchemaVersion { .. }
+                | AudienceError::InvalidState(_)
+                | AudienceError::AgeBandsMismatch { .. } => "StateError",
+            },
+        }
+    }
+
+    /// Each problem of a rejected rules document with its JSON path; empty for other errors.
+    pub fn issues(&self) -> Vec<ValidationIssue> {
+        match self {
+            GlanceError::Rules(e) => e.issues(),
+            _ => Vec::new(),
         }
     }
 }

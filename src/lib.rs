@@ -5,14 +5,18 @@
 //! - [`frame`]: validated frames and the crop/resize used to feed the networks.
 //! - [`audience`]: anonymous tracking, attention geometry, DOOH metrics and reports (no burn).
 //! - [`rules`]: the marketers' rule language, decisions with reasons, and the simulator (no burn).
+//! - [`engine`]: options, frame clock, audience and rules together, as the browser engine uses them.
 
 pub mod analysis;
 pub mod audience;
+pub mod engine;
 pub mod error;
 pub mod frame;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod media;
 pub mod rules;
 pub mod vision;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 pub use error::{GlanceError, Result};

@@ -61,6 +61,8 @@ mod cli {
             #[arg(long)]
             visits: bool,
         },
+        /// Write the embedded model weights as `<name>.bpk` files (for the web package).
+        ExportModels { dir: PathBuf },
         /// Replay a scripted audience timeline (JSON lines) against a rules document and print
         /// each decision with its reason, then a summary.
         Simulate {
@@ -191,6 +193,27 @@ mod cli {
         result
     }
 
+    fn export_models(dir: &Path) -> std::io::Result<()> {
+        let weights = glance::vision::ModelWeights::embedded();
+        std::fs::create_dir_all(dir)?;
+        for (name, bytes) in [
+            (
+                "face_detection_full_range",
+                &weights.face_detection_full_range,
+            ),
+            (
+                "face_detection_short_range",
+                &weights.face_detection_short_range,
+            ),
+            ("face_landmark", &weights.face_landmark),
+            ("iris_landmark", &weights.iris_landmark),
+            ("age_gender", &weights.age_gender),
+        ] {
+            std::fs::write(dir.join(format!("{name}.bpk")), &bytes[..])?;
+        }
+        Ok(())
+    }
+
     pub fn main() -> ExitCode {
         let cli = Cli::parse();
         match cli.command {
@@ -215,6 +238,13 @@ mod cli {
                     }
                 }
             }
+            Command::ExportModels { dir } => match export_models(&dir) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("glance export-models: {}: {e}", dir.display());
+                    ExitCode::FAILURE
+                }
+            },
             Command::Simulate { rules, timeline } => {
                 match glance::rules::run_simulate_cli(
                     &rules,

@@ -1,0 +1,374 @@
+//! What the browser engine does between frames, in plain Rust so it is tested natively: the
+//! options document, the frame clock, the audience aggregator and the rule engine together.
+//! `web` wraps this with wasm-bindgen; the networks stay in [`crate::vision::Pipeline`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::FrameAnalysis;
+use crate::audience::{
+    AudienceAggregator, AudienceConfig, AudienceReport, AudienceSnapshot, ReportOptions,
+};
+use crate::error::{GlanceError, Result};
+use crate::rules::{Decision, RuleEngine};
+use crate::vision::PipelineOptions;
+
+/// Which compute backend runs the networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BackendChoice {
+    /// WebGPU when it works, else the CPU (also after the GPU is lost).
+    #[default]
+    Auto,
+    /// WebGPU or fail.
+    Webgpu,
+    /// The CPU backend (Wasm SIMD).
+    Cpu,
+}
+
+/// The engine's options as JSON (camelCase, every field optional). Binary parts (model bytes,
+/// callbacks) are handled by the host layer and are not part of this document.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct EngineOptions {
+    pub backend: BackendChoice,
+    pub pipeline: PipelineOptions,
+    pub audience: AudienceConfig,
+    /// The rules document (see docs/rules.md); without it `nextAd` has nothing to decide from.
+    pub rules: Option<serde_json::Value>,
+}
+
+impl EngineOptions {
+    /// Parses and validates options; errors carry the path of the offending field.
+    pub fn from_json(json: &str) -> Result<Self> {
+        let mut de = serde_json::Deserializer::from_str(json);
+        let options: EngineOptions =
+            serde_path_to_error::deserialize(&mut de).map_err(|e| GlanceError::Config {
+                path: e.path().to_string(),
+                message: e.inner().to_string(),
+            })?;
+        options.pipeline.validate().map_err(|e| match e {
+            GlanceError::Config { path, message } => GlanceError::Config {
+                path: format!("pipeline.{path}"),
+                message,
+            },
+            other => other,
+        })?;
+        options
+            .audience
+            .validate()
+            .map_err(|e| GlanceError::Config {
+                path: "audience".into(),
+                message: e.to_string(),
+            })?;
+        Ok(options)
+    }
+
+    /// Applies a JSON merge patch (RFC 7396: `null` restores a default) and validates the result.
+    /// `backend` and `audience` are fixed once the engine exists.
+    pub fn patched(&self, patch: &serde_json::Value) -> Result<Self> {
+        for fixed in ["backend", "audience"] {
+            if patch.get(fixed).is_some() {
+                return Err(GlanceError::Config {
+                    path: fixed.into(),
+                    message:
+                        "is fixed when the engine is created; create a new engine to change it"
+                            .into(),
+                });
+            }
+        }
+        let mut doc = serde_json::to_value(self).expect("options serialise");
+        merge_patch(&mut doc, patch);
+        Self::from_json(&doc.to_string())
+    }
+}
+
+fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    let serde_json::Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = serde_json::Value::Object(Default::default());
+    }
+    let map = target.as_object_mut().expect("made an object above");
+    for (key, value) in patch {
+        if value.is_null() {
+            map.remove(key);
+        } else {
+            merge_patch(
+                map.entry(key.clone()).or_insert(serde_json::Value::Null),
+                value,
+            );
+        }
+    }
+}
+
+/// The engine's state besides the networks: frame clock, audience and rules.
+pub struct EngineState {
+    audience: AudienceAggregator,
+    rules: Option<RuleEngine>,
+    last_timestamp_ms: Option<f64>,
+}
+
+/// A frame's timestamp after clamping.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameTime {
+    pub timestamp_ms: f64,
+    /// The host's timestamp went backwards (or was not a number) and was replaced.
+    pub clamped: bool,
+}
+
+impl EngineState {
+    pub fn new(options: &EngineOptions) -> Result<Self> {
+        let audience =
+            AudienceAggregator::new(options.audience.clone()).map_err(|e| GlanceError::Config {
+                path: "audience".into(),
+                message: e.to_string(),
+            })?;
+        let rules = options
+            .rules
+            .as_ref()
+            .map(|doc| RuleEngine::from_json(&doc.to_string()))
+            .transpose()?;
+        Ok(EngineState {
+            audience,
+            rules,
+            last_timestamp_ms: None,
+        })
+    }
+
+    /// Timestamps never go backwards: a smaller (or non-finite) one is replaced by the last one,
+    /// never rejected, so a host clock hiccup costs nothing.
+    pub fn clamp_timestamp(&mut self, timestamp_ms: f64) -> FrameTime {
+        let last = self.last_timestamp_ms;
+        let (t, clamped) = match last {
+            Some(last) if timestamp_ms < last || !timestamp_ms.is_finite() => (last, true),
+            None if !timestamp_ms.is_finite() => (0.0, true),
+            _ => (timestamp_ms, false),
+        };
+        self.last_timestamp_ms = Some(t);
+        FrameTime {
+            timestamp_ms: t,
+            clamped,
+        }
+    }
+
+    pub fn observe(&mut self, analysis: &FrameAnalysis) -> AudienceSnapshot {
+        self.audience.observe(analysis)
+    }
+
+    pub fn snapshot(&self) -> AudienceSnapshot {
+        self.audience.snapshot()
+    }
+
+    /// The ad to play next and why. `ConfigError` when no rules were given.
+    pub fn next_ad(&mut self, now_ms: f64) -> Result<Decision> {
+        let snapshot = self.audience.snapshot();
+        let rules = self.rules.as_mut().ok_or_else(no_rules)?;
+        Ok(rules.decide(&snapshot, now_ms as i64))
+    }
+
+    /// A rule that should interrupt the ad on screen now, if any.
+    pub fn interrupt(&mut self, now_ms: f64) -> Result<Option<Decision>> {
+        let snapshot = self.audience.snapshot();
+        let rules = self.rules.as_mut().ok_or_else(no_rules)?;
+        Ok(rules.should_interrupt(&snapshot, now_ms as i64))
+    }
+
+    /// Replaces the rules; on any error the running rules stay as they were.
+    pub fn set_rules(&mut self, json: &str) -> Result<()> {
+        match &mut self.rules {
+            Some(rules) => rules.set_rules(json)?,
+            None => self.rules = Some(RuleEngine::from_json(json)?),
+        }
+        Ok(())
+    }
+
+    pub fn ad_started(&mut self, play_id: &str, ad_id: &str, now_ms: f64) -> Result<()> {
+        self.audience.ad_started(play_id, ad_id, now_ms)?;
+        if let Some(rules) = &mut self.rules {
+            rules.ad_started(ad_id, now_ms as i64);
+        }
+        Ok(())
+    }
+
+    pub fn ad_ended(
+        &mut self,
+        play_id: &str,
+        ad_id: &str,
+        now_ms: f64,
+        completed: bool,
+    ) -> Result<()> {
+        self.audience.ad_ended(play_id, now_ms, completed)?;
+        if let Some(rules) = &mut self.rules {
+            rules.ad_ended(ad_id, now_ms as i64, completed);
+        }
+        Ok(())
+    }
+
+    pub fn report(&self, options: &ReportOptions) -> AudienceReport {
+        self.audience.report(options)
+    }
+
+    /// Aggregates only (never per-person data), for the host to persist.
+    pub fn save_state(&self) -> String {
+        self.audience.save_state()
+    }
+
+    pub fn restore_state(&mut self, state: &str) -> Result<()> {
+        Ok(self.audience.restore_state(state)?)
+    }
+}
+
+fn no_rules() -> GlanceError {
+    GlanceError::Config {
+        path: "rules".into(),
+        message: "no rules document was given; call setRules first".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_errors_name_the_field() {
+        let err = EngineOptions::from_json(r#"{"pipeline":{"maxFaces":"many"}}"#).unwrap_err();
+        assert!(
+            matches!(&err, GlanceError::Config { path, .. } if path == "pipeline.maxFaces"),
+            "{err}"
+        );
+        let err = EngineOptions::from_json(r#"{"pipeline":{"minDetectionScore":2}}"#).unwrap_err();
+        assert!(
+            matches!(&err, GlanceError::Config { path, .. } if path == "pipeline.minDetectionScore"),
+            "{err}"
+        );
+        let err = EngineOptions::from_json(r#"{"backnd":"cpu"}"#).unwrap_err();
+        assert_eq!(err.kind(), "ConfigError");
+        assert_eq!(
+            EngineOptions::from_json("{}").unwrap(),
+            EngineOptions::default()
+        );
+        let options = EngineOptions::from_json(r#"{"backend":"cpu"}"#).unwrap();
+        assert_eq!(options.backend, BackendChoice::Cpu);
+    }
+
+    #[test]
+    fn merge_patch_changes_and_restores_defaults() {
+        let options =
+            EngineOptions::from_json(r#"{"pipeline":{"maxFaces":3,"minDetectionScore":0.7}}"#)
+                .unwrap();
+        let patched = options
+            .patched(&serde_json::json!({"pipeline": {"maxFaces": null, "ageGender": false}}))
+            .unwrap();
+        assert_eq!(
+            patched.pipeline.max_faces,
+            PipelineOptions::default().max_faces
+        );
+        assert_eq!(patched.pipeline.min_detection_score, 0.7);
+        assert!(!patched.pipeline.age_gender);
+        assert!(
+            options
+                .patched(&serde_json::json!({"backend": "cpu"}))
+                .is_err()
+        );
+        let bad = options
+            .patched(&serde_json::json!({"pipeline": {"nmsIouThreshold": -1}}))
+            .unwrap_err();
+        assert!(bad.to_string().contains("nmsIouThreshold"), "{bad}");
+    }
+
+    #[test]
+    fn timestamps_are_clamped_never_rejected() {
+        let mut state = EngineState::new(&EngineOptions::default()).unwrap();
+        assert_eq!(
+            state.clamp_timestamp(100.0),
+            FrameTime {
+                timestamp_ms: 100.0,
+                clamped: false
+            }
+        );
+        assert_eq!(
+            state.clamp_timestamp(50.0),
+            FrameTime {
+                timestamp_ms: 100.0,
+                clamped: true
+            }
+        );
+        assert_eq!(
+            state.clamp_timestamp(f64::NAN),
+            FrameTime {
+                timestamp_ms: 100.0,
+                clamped: true
+            }
+        );
+        assert_eq!(
+            state.clamp_timestamp(100.0),
+            FrameTime {
+                timestamp_ms: 100.0,
+                clamped: false
+            }
+        );
+        assert_eq!(
+            state.clamp_timestamp(140.0),
+            FrameTime {
+                timestamp_ms: 140.0,
+                clamped: false
+            }
+        );
+    }
+
+    #[test]
+    fn bad_rules_are_rejected_with_paths_and_the_old_rules_keep_deciding() {
+        let good = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/rules/mall.rules.json"
+        ))
+        .unwrap();
+        let options = EngineOptions {
+            rules: Some(serde_json::from_str(&good).unwrap()),
+            ..Default::default()
+        };
+        let mut state = EngineState::new(&options).unwrap();
+        let now = 1_763_980_000_000.0;
+        let before = state.next_ad(now).unwrap();
+        let bad = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/rules/invalid.rules.json"
+        ))
+        .unwrap();
+        let err = state.set_rules(&bad).unwrap_err();
+        assert_eq!(err.kind(), "RulesValidationError");
+        assert!(
+            err.issues().iter().any(|i| i.path == "$.rules[0].play.ad"),
+            "{:?}",
+            err.issues()
+        );
+        assert_eq!(
+            state.next_ad(now).unwrap().ad_id,
+            before.ad_id,
+            "the old rules still decide"
+        );
+    }
+
+    #[test]
+    fn plays_reach_both_the_audience_and_the_rules() {
+        let mut state = EngineState::new(&EngineOptions::default()).unwrap();
+        assert_eq!(state.next_ad(0.0).unwrap_err().kind(), "ConfigError");
+        state.ad_started("p1", "coffee", 1000.0).unwrap();
+        assert_eq!(
+            state.ad_started("p1", "coffee", 1500.0).unwrap_err().kind(),
+            "AdPlayError"
+        );
+        state.ad_ended("p1", "coffee", 2000.0, true).unwrap();
+        assert_eq!(
+            state
+                .ad_ended("p1", "coffee", 2500.0, true)
+                .unwrap_err()
+                .kind(),
+            "AdPlayError"
+        );
+        let report = state.report(&ReportOptions::default());
+        assert_eq!(report.plays.len(), 1);
+    }
+}

@@ -1,0 +1,32 @@
+// Glance's error classes. Every error the engine throws is one of these, with a stable `name`
+// (set as a string so minifiers cannot change it) so callers can branch on `error.name` or use
+// `instanceof`. RulesValidationError carries `issues`: [{ path, message }].
+export class GlanceError extends Error {}
+export class InvalidFrameError extends GlanceError {}
+export class DecodeError extends GlanceError {}
+export class ModelLoadError extends GlanceError {}
+export class BackendUnavailableError extends GlanceError {}
+export class ConfigError extends GlanceError {}
+export class RulesValidationError extends GlanceError {}
+export class AdPlayError extends GlanceError {}
+export class StateError extends GlanceError {}
+export class ExportError extends GlanceError {}
+export class EngineBusyError extends GlanceError {}
+export class EngineClosedError extends GlanceError {}
+export class EngineCrashedError extends GlanceError {}
+
+const CLASSES = {
+  GlanceError, InvalidFrameError, DecodeError, ModelLoadError, BackendUnavailableError, ConfigError,
+  RulesValidationError, AdPlayError, StateError, ExportError, EngineBusyError, EngineClosedError,
+  EngineCrashedError,
+};
+for (const [name, C] of Object.entries(CLASSES)) {
+  Object.defineProperty(C.prototype, "name", { value: name, writable: true, configurable: true });
+}
+
+export function glanceError(name, message, issues, path) {
+  const error = new (CLASSES[name] ?? GlanceError)(message);
+  if (issues !== undefined) error.issues = issues;
+  if (path !== undefined) error.path = path;
+  return error;
+}

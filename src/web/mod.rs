@@ -1,0 +1,496 @@
+//! The browser binding: `AudienceEngine` for JavaScript. The only module that touches
+//! wasm-bindgen; everything it does is delegated to [`crate::engine`], [`crate::vision`] and
+//! their plain Rust types.
+//!
+//! Concurrency: one `processFrame` at a time. A second call while one is in flight rejects at
+//! once with `EngineBusyError` (nothing is queued and no frame is kept); `engine.busy` lets a
+//! frame loop skip frames instead. The other methods are synchronous and may run meanwhile.
+//! Frame timestamps that go backwards are clamped, never rejected (`timestampClamped: true`).
+
+mod errors;
+mod frames;
+mod models;
+mod types;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use burn::tensor::Device;
+use js_sys::{Object, Reflect};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+use crate::analysis::FrameAnalysis;
+use crate::audience::ReportOptions;
+use crate::engine::{BackendChoice, EngineOptions, EngineState};
+use crate::error::GlanceError;
+use crate::frame::Frame;
+use crate::vision::{ModelWeights, Pipeline};
+use errors::{named_error, to_js_error};
+use frames::{Scratch, read_rgba};
+use models::ModelSource;
+
+static PANICKED: AtomicBool = AtomicBool::new(false);
+
+#[wasm_bindgen(start)]
+fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        // After a panic no state can be trusted: every later call rejects (EngineCrashedError).
+        PANICKED.store(true, Ordering::SeqCst);
+        console_error_panic_hook::hook(info);
+    }));
+}
+
+pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| named_error("GlanceError", &format!("cannot convert a result: {e}")))
+}
+
+fn js(error: GlanceError) -> JsValue {
+    to_js_error(&error)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    WebGpu,
+    Cpu,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::WebGpu => "webgpu",
+            Backend::Cpu => "cpu",
+        }
+    }
+}
+
+#[cfg(feature = "webgpu")]
+mod webgpu {
+    use std::cell::RefCell;
+
+    use burn::tensor::Device;
+    use burn::tensor::wgpu::WgpuBackend;
+    use wasm_bindgen::JsValue;
+    use wasm_bindgen_futures::{JsFuture, future_to_promise};
+
+    thread_local! {
+        static INIT: RefCell<Option<js_sys::Promise>> = const { RefCell::new(None) };
+        static DEVICE: RefCell<Option<Result<Device, String>>> = const { RefCell::new(None) };
+    }
+
+    /// The page's one WebGPU device: burn's runtime can be initialised only once, so concurrent
+    /// engines share a single initialisation.
+    pub(super) async fn device() -> Result<Device, String> {
+        let promise = INIT.with(|slot| {
+            slot.borrow_mut()
+                .get_or_insert_with(|| {
+                    future_to_promise(async {
+                        let result = Device::wgpu_options()
+                            .graphics_api(WgpuBackend::WebGpu)
+                            .init_async()
+                            .await
+                            .map_err(|e| format!("{e:?}"));
+                        DEVICE.with(|d| *d.borrow_mut() = Some(result));
+                        Ok(JsValue::UNDEFINED)
+                    })
+                })
+                .clone()
+        });
+        let _ = JsFuture::from(promise).await;
+        DEVICE
+            .with(|d| d.borrow().clone())
+            .unwrap_or_else(|| Err("WebGPU initialisation did not finish".into()))
+    }
+}
+
+struct Inner {
+    pipeline: RefCell<Option<Rc<Pipeline>>>,
+    weights: ModelWeights,
+    options: RefCell<EngineOptions>,
+    /// `setOptions` changed the pipeline options; applied before the next frame.
+    options_pending: Cell<bool>,
+    backend: Cell<Backend>,
+    fallback_reason: RefCell<Option<String>>,
+    state: RefCell<EngineState>,
+    busy: Cell<bool>,
+    scratch: Scratch,
+}
+
+/// Clears the in-flight flag however the frame ends.
+struct InFlight<'a>(&'a Cell<bool>);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
+impl Inner {
+    fn check_alive(&self) -> Result<(), JsValue> {
+        if PANICKED.load(Ordering::SeqCst) {
+            return Err(named_error(
+                "EngineCrashedError",
+                "the engine crashed earlier; reload the page",
+            ));
+        }
+        if self.pipeline.borrow().is_none() {
+            return Err(named_error("EngineClosedError", "the engine was closed"));
+        }
+        Ok(())
+    }
+
+    fn cpu_pipeline(&self) -> Result<Pipeline, GlanceError> {
+        Pipeline::new(
+            &Device::flex(),
+            &self.weights,
+            self.options.borrow().pipeline.clone(),
+        )
+    }
+
+    /// The GPU failed at run time: continue on the CPU for good (burn's WebGPU runtime cannot be
+    /// set up again in this page).
+    fn fall_back_to_cpu(&self, reason: String) -> Result<Rc<Pipeline>, GlanceError> {
+        let pipeline = Rc::new(self.cpu_pipeline()?);
+        *self.pipeline.borrow_mut() = Some(pipeline.clone());
+        self.backend.set(Backend::Cpu);
+        *self.fallback_reason.borrow_mut() = Some(reason);
+        Ok(pipeline)
+    }
+
+    fn apply_pending_options(&self) -> Result<(), GlanceError> {
+        if !self.options_pending.replace(false) {
+            return Ok(());
+        }
+        let options = self.options.borrow().pipeline.clone();
+        let mut slot = self.pipeline.borrow_mut();
+        if let Some(pipeline) = slot.as_mut().and_then(Rc::get_mut) {
+            pipeline.set_options(options)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FrameResult<'a> {
+    #[serde(flatten)]
+    analysis: &'a FrameAnalysis,
+    backend: &'static str,
+    timestamp_clamped: bool,
+    backend_changed: bool,
+}
+
+/// Splits the JS options into the JSON document and the parts JSON cannot carry (model bytes
+/// and callbacks).
+fn split_options(options: &JsValue) -> Result<(EngineOptions, JsValue), JsValue> {
+    if options.is_undefined() || options.is_null() {
+        return Ok((EngineOptions::default(), JsValue::UNDEFINED));
+    }
+    let models = Reflect::get(options, &"models".into()).unwrap_or(JsValue::UNDEFINED);
+    let data = Object::assign(&Object::new(), options.unchecked_ref());
+    for key in ["models", "wasmUrl", "banner"] {
+        let _ = Reflect::delete_property(&data, &key.into());
+    }
+    let json = js_sys::JSON::stringify(&data)
+        .map_err(|_| named_error("ConfigError", "options must be a plain object"))?
+        .as_string()
+        .unwrap_or_else(|| "{}".into());
+    Ok((EngineOptions::from_json(&json).map_err(js)?, models))
+}
+
+fn now_or(now_ms: Option<f64>) -> f64 {
+    now_ms.unwrap_or_else(js_sys::Date::now)
+}
+
+fn json_text(value: &JsValue) -> Result<String, JsValue> {
+    match value.as_string() {
+        Some(text) => Ok(text),
+        None => js_sys::JSON::stringify(value)
+            .map_err(|_| named_error("ConfigError", "expected a JSON string or a plain object"))?
+            .as_string()
+            .ok_or_else(|| named_error("ConfigError", "expected a JSON string or a plain object")),
+    }
+}
+
+/// The audience engine: faces → audience → next ad, all on the device.
+#[wasm_bindgen]
+pub struct AudienceEngine {
+    inner: Rc<Inner>,
+}
+
+#[wasm_bindgen]
+impl AudienceEngine {
+    /// Loads the models, sets up the backend (`auto`: WebGPU, else CPU) and warms it up.
+    pub async fn create(
+        #[wasm_bindgen(unchecked_param_type = "GlanceOptions")] options: JsValue,
+    ) -> Result<AudienceEngine, JsValue> {
+        if PANICKED.load(Ordering::SeqCst) {
+            return Err(named_error(
+                "EngineCrashedError",
+                "the engine crashed earlier; reload the page",
+            ));
+        }
+        let (options, models) = split_options(&options)?;
+        let state = EngineState::new(&options).map_err(js)?;
+        let weights = ModelSource::from_options(&models)
+            .load()
+            .await
+            .map_err(js)?;
+        let order: &[Backend] = match options.backend {
+            BackendChoice::Auto => &[Backend::WebGpu, Backend::Cpu],
+            BackendChoice::Webgpu => &[Backend::WebGpu],
+            BackendChoice::Cpu => &[Backend::Cpu],
+        };
+        let mut reasons = Vec::new();
+        for &backend in order {
+            let device = match backend {
+                Backend::Cpu => Ok(Device::flex()),
+                #[cfg(feature = "webgpu")]
+                Backend::WebGpu => webgpu::device().await,
+                #[cfg(not(feature = "webgpu"))]
+                Backend::WebGpu => Err("this build of Glance has no WebGPU backend".to_string()),
+            };
+            let pipeline = device.and_then(|d| {
+                Pipeline::new(&d, &weights, options.pipeline.clone()).map_err(|e| e.to_string())
+            });
+            let pipeline = match pipeline {
+                Ok(p) => p,
+                Err(reason) => {
+                    reasons.push(format!("{}: {reason}", backend.name()));
+                    continue;
+                }
+            };
+            // One blank frame compiles the GPU's shaders and proves the backend works.
+            let blank = vec![0u8; 64 * 64 * 4];
+            let frame = Frame::from_rgba(64, 64, &blank).map_err(js)?;
+            if let Err(e) = pipeline.analyze(&frame, 0.0).await {
+                reasons.push(format!("{}: {e}", backend.name()));
+                continue;
+            }
+            let inner = Inner {
+                pipeline: RefCell::new(Some(Rc::new(pipeline))),
+                weights,
+                options: RefCell::new(options),
+                options_pending: Cell::new(false),
+                backend: Cell::new(backend),
+                fallback_reason: RefCell::new((!reasons.is_empty()).then(|| reasons.join("; "))),
+                state: RefCell::new(state),
+                busy: Cell::new(false),
+                scratch: Scratch::default(),
+            };
+            return Ok(AudienceEngine {
+                inner: Rc::new(inner),
+            });
+        }
+        Err(js(GlanceError::BackendUnavailable(reasons.join("; "))))
+    }
+
+    /// Analyses one frame and adds it to the audience. Rejects with `EngineBusyError` while
+    /// another frame is in flight. The frame's pixels are dropped before this resolves.
+    #[wasm_bindgen(js_name = processFrame, unchecked_return_type = "FrameResult")]
+    pub async fn process_frame(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "FrameSource")] source: JsValue,
+        timestamp_ms: f64,
+    ) -> Result<JsValue, JsValue> {
+        let inner = self.inner.clone();
+        inner.check_alive()?;
+        if inner.busy.replace(true) {
+            return Err(named_error(
+                "EngineBusyError",
+                "a frame is already being processed; skip this one",
+            ));
+        }
+        let _in_flight = InFlight(&inner.busy);
+        let time = inner.state.borrow_mut().clamp_timestamp(timestamp_ms);
+        inner.apply_pending_options().map_err(js)?;
+        let (width, height, rgba) = read_rgba(&source, &inner.scratch).map_err(js)?;
+        let frame = Frame::from_rgba(width, height, &rgba).map_err(js)?;
+        let pipeline = inner
+            .pipeline
+            .borrow()
+            .clone()
+            .ok_or_else(|| named_error("EngineClosedError", "the engine was closed"))?;
+        let (analysis, backend_changed) = match pipeline.analyze(&frame, time.timestamp_ms).await {
+            Err(GlanceError::BackendUnavailable(reason))
+                if inner.backend.get() == Backend::WebGpu =>
+            {
+                let cpu = inner.fall_back_to_cpu(reason).map_err(js)?;
+                (
+                    cpu.analyze(&frame, time.timestamp_ms).await.map_err(js)?,
+                    true,
+                )
+            }
+            other => (other.map_err(js)?, false),
+        };
+        // The pixels are gone before the result is built.
+        drop(rgba);
+        inner.state.borrow_mut().observe(&analysis);
+        to_js(&FrameResult {
+            analysis: &analysis,
+            backend: inner.backend.get().name(),
+            timestamp_clamped: time.clamped,
+            backend_changed,
+        })
+    }
+
+    /// Who is in front of the screen now.
+    #[wasm_bindgen(unchecked_return_type = "AudienceSnapshot")]
+    pub fn snapshot(&self) -> Result<JsValue, JsValue> {
+        self.inner.check_alive()?;
+        to_js(&self.inner.state.borrow().snapshot())
+    }
+
+    /// The ad to play next, with the reason (which rule, which conditions held, what was skipped).
+    #[wasm_bindgen(js_name = nextAd, unchecked_return_type = "Decision")]
+    pub fn next_ad(&self, now_ms: Option<f64>) -> Result<JsValue, JsValue> {
+        self.inner.check_alive()?;
+        let decision = self
+            .inner
+            .state
+            .borrow_mut()
+            .next_ad(now_or(now_ms))
+            .map_err(js)?;
+        to_js(&decision)
+    }
+
+    /// A rule that should interrupt the ad on screen now, or `null`.
+    #[wasm_bindgen(js_name = shouldInterrupt, unchecked_return_type = "Decision | null")]
+    pub fn should_interrupt(&self, now_ms: Option<f64>) -> Result<JsValue, JsValue> {
+        self.inner.check_alive()?;
+        let decision = self
+            .inner
+            .state
+            .borrow_mut()
+            .interrupt(now_or(now_ms))
+            .map_err(js)?;
+        to_js(&decision)
+    }
+
+    /// Proof of play: an ad started. `playId` defaults to the ad id.
+    #[wasm_bindgen(js_name = adStarted)]
+    pub fn ad_started(
+        &self,
+        ad_id: &str,
+        play_id: Option<String>,
+        now_ms: Option<f64>,
+    ) -> Result<(), JsValue> {
+        self.inner.check_alive()?;
+        let play_id = play_id.unwrap_or_else(|| ad_id.to_string());
+        self.inner
+            .state
+            .borrow_mut()
+            .ad_started(&play_id, ad_id, now_or(now_ms))
+            .map_err(js)
+    }
+
+    /// Proof of play: an ad ended (`completed` false when it was interrupted).
+    #[wasm_bindgen(js_name = adEnded)]
+    pub fn ad_ended(
+        &self,
+        ad_id: &str,
+        completed: bool,
+        play_id: Option<String>,
+        now_ms: Option<f64>,
+    ) -> Result<(), JsValue> {
+        self.inner.check_alive()?;
+        let play_id = play_id.unwrap_or_else(|| ad_id.to_string());
+        self.inner
+            .state
+            .borrow_mut()
+            .ad_ended(&play_id, ad_id, now_or(now_ms), completed)
+            .map_err(js)
+    }
+
+    /// Replaces the rules (a JSON string or object). Throws `RulesValidationError` with
+    /// `issues` (JSON paths) and keeps the running rules when the document is not valid.
+    #[wasm_bindgen(js_name = setRules)]
+    pub fn set_rules(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | object")] rules: JsValue,
+    ) -> Result<(), JsValue> {
+        self.inner.check_alive()?;
+        let text = json_text(&rules)?;
+        self.inner.state.borrow_mut().set_rules(&text).map_err(js)
+    }
+
+    /// Changes options (a JSON merge patch: `null` restores a default). Pipeline options apply
+    /// from the next frame; `backend` and `audience` are fixed at `create()`.
+    #[wasm_bindgen(js_name = setOptions)]
+    pub fn set_options(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Partial<GlanceOptions>")] partial: JsValue,
+    ) -> Result<(), JsValue> {
+        self.inner.check_alive()?;
+        let patch: serde_json::Value = serde_json::from_str(&json_text(&partial)?)
+            .map_err(|e| named_error("ConfigError", &e.to_string()))?;
+        let updated = self.inner.options.borrow().patched(&patch).map_err(js)?;
+        if let Some(rules) = patch.get("rules").filter(|r| !r.is_null()) {
+            self.inner
+                .state
+                .borrow_mut()
+                .set_rules(&rules.to_string())
+                .map_err(js)?;
+        }
+        *self.inner.options.borrow_mut() = updated;
+        self.inner.options_pending.set(true);
+        Ok(())
+    }
+
+    /// The audience report (k-anonymous). `options`: `{ fromMs, toMs, granularity, k }`.
+    #[wasm_bindgen(unchecked_return_type = "AudienceReport")]
+    pub fn report(&self, options: JsValue) -> Result<JsValue, JsValue> {
+        self.inner.check_alive()?;
+        let options: ReportOptions = if options.is_undefined() || options.is_null() {
+            ReportOptions::default()
+        } else {
+            serde_json::from_str(&json_text(&options)?)
+                .map_err(|e| named_error("ConfigError", &e.to_string()))?
+        };
+        to_js(&self.inner.state.borrow().report(&options))
+    }
+
+    /// Aggregates only (JSON), for the page to persist; never per-person data or pixels.
+    #[wasm_bindgen(js_name = saveState)]
+    pub fn save_state(&self) -> Result<String, JsValue> {
+        self.inner.check_alive()?;
+        Ok(self.inner.state.borrow().save_state())
+    }
+
+    /// Restores what `saveState` returned (after a reload).
+    #[wasm_bindgen(js_name = restoreState)]
+    pub fn restore_state(&self, state: &str) -> Result<(), JsValue> {
+        self.inner.check_alive()?;
+        self.inner
+            .state
+            .borrow_mut()
+            .restore_state(state)
+            .map_err(js)
+    }
+
+    /// The backend running the networks: `"webgpu"` or `"cpu"`.
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        self.inner.backend.get().name().to_string()
+    }
+
+    /// Why the preferred backend is not the one running, if it is not.
+    #[wasm_bindgen(getter, js_name = fallbackReason)]
+    pub fn fallback_reason(&self) -> Option<String> {
+        self.inner.fallback_reason.borrow().clone()
+    }
+
+    /// A frame is being processed.
+    #[wasm_bindgen(getter)]
+    pub fn busy(&self) -> bool {
+        self.inner.busy.get()
+    }
+
+    /// Releases the networks. Later calls reject with `EngineClosedError`.
+    pub fn close(&self) {
+        self.inner.pipeline.borrow_mut().take();
+    }
+}

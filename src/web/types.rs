@@ -1,0 +1,108 @@
+//! TypeScript declarations of the options and results (plain JS objects, camelCase as the Rust
+//! types serialise). `engine_options_match_typescript` keeps them in step with the Rust types.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** A frame to analyse. The engine copies its pixels, analyses them and drops them. */
+export type FrameSource = ImageData | HTMLVideoElement | VideoFrame | ImageBitmap;
+
+export type Backend = "auto" | "webgpu" | "cpu";
+export type ModelName = "face_detection_full_range" | "face_detection_short_range" | "face_landmark" | "iris_landmark" | "age_gender";
+
+export interface ModelOptions {
+  /** Weights (.bpk) given directly; they win over URLs. */
+  bytes?: Partial<Record<ModelName, Uint8Array>>;
+  /** Folder holding `<name>.bpk` for every model. Default: the package's own `models/`. */
+  baseUrl?: string;
+  /** Per-model URLs, overriding `baseUrl`. */
+  urls?: Partial<Record<ModelName, string>>;
+  /** Cache API cache name, or false to not cache. Default "glance-models-<version>". */
+  cache?: string | false;
+  /** Called for every chunk downloaded. */
+  onProgress?: (progress: { model: ModelName; loaded: number; total: number | null }) => void;
+}
+
+export interface PipelineOptions {
+  /** "both" (default) | "fullRange" | "shortRange". */
+  detector?: "both" | "fullRange" | "shortRange";
+  /** Default 0.4. */ minDetectionScore?: number;
+  /** Default 0.3. */ nmsIouThreshold?: number;
+  /** Default 10. */ maxFaces?: number;
+  /** Pixels; default 32. */ minFaceSizeForAttributes?: number;
+  /** Pixels; default 10. */ minEyeWidthForIris?: number;
+  /** Default 0.5. */ minMeshPresence?: number;
+  /** Degrees; default 60. */ cameraHorizontalFovDeg?: number;
+  /** Pixels; overrides the field of view. */ focalLengthPx?: number | null;
+  /** Default true. */ ageGender?: boolean;
+  /** Default 1.2. */ ageGenderCropScale?: number;
+}
+
+export interface GlanceOptions {
+  /** Default "auto": WebGPU when it works, else the CPU. */
+  backend?: Backend;
+  models?: ModelOptions;
+  pipeline?: PipelineOptions;
+  /** Audience configuration: tracker, attributes, screen geometry, bands (see AudienceConfig in the docs). */
+  audience?: Record<string, unknown>;
+  /** The rules document (docs/rules.md). */
+  rules?: object;
+}
+
+export type Gender = "female" | "male";
+
+export interface FaceAnalysis {
+  box: [number, number, number, number];
+  score: number;
+  keypoints: [number, number][];
+  age: number | null;
+  gender: Gender | null;
+  genderScore: number | null;
+  yaw: number | null;
+  pitch: number | null;
+  roll: number | null;
+  gaze: [number, number, number] | null;
+  gazeFromEyes: boolean | null;
+  distanceM: number | null;
+  positionM: [number, number, number] | null;
+  skipped?: ("tooSmall" | "noMesh" | "eyesTooSmall" | "notScheduled")[];
+}
+
+export interface FrameResult {
+  width: number;
+  height: number;
+  timestampMs: number;
+  faces: FaceAnalysis[];
+  backend: "webgpu" | "cpu";
+  timestampClamped: boolean;
+  backendChanged: boolean;
+}
+
+export interface AudienceSnapshot {
+  timestampMs: number;
+  present: number;
+  watchers: number;
+  lookingNow: number;
+  groupSize: number;
+  longestAttentionS: number;
+  nearestDistanceM: number | null;
+  byBandGender: { ageBand: string | null; gender: Gender | null; present: number; watchers: number }[];
+  people: Record<string, unknown>[];
+}
+
+export interface Decision {
+  adId: string;
+  media: string;
+  kind: "image" | "video" | "html";
+  durationMs: number;
+  minOnScreenMs: number;
+  decidedAtMs: number;
+  source: Record<string, unknown>;
+  reason: { summary: string; [key: string]: unknown };
+}
+
+export type AudienceReport = Record<string, unknown>;
+
+export interface ValidationIssue { path: string; message: string }
+"#;

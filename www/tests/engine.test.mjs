@@ -1,0 +1,188 @@
+// The wasm engine in headless Chromium: the same face and attributes as the native CLI, typed
+// errors, and no traffic beyond its own files. Needs `scripts/dev web` to have built pkg/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { createServer } from "node:http";
+import { readFile } from "node:fs/promises";
+import { extname, join, normalize } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const TYPES = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".json": "application/json", ".jpg": "image/jpeg", ".png": "image/png", ".bpk": "application/octet-stream" };
+
+let server;
+let origin;
+let browser;
+const requests = [];
+
+before(async () => {
+  server = createServer(async (req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname)).replace(/^(\.\.[/\\])+/, "");
+    try {
+      const body = await readFile(join(ROOT, path));
+      res.writeHead(200, { "content-type": TYPES[extname(path)] ?? "application/octet-stream", "content-length": body.length });
+      res.end(body);
+    } catch {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  origin = `http://127.0.0.1:${server.address().port}`;
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+async function newPage(target = browser) {
+  const context = await target.newContext();
+  context.on("request", (r) => requests.push(r.url()));
+  // Anything not from our own server is recorded and refused, so the assertion can name it.
+  await context.route((url) => !url.href.startsWith(origin), (route) => route.abort());
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e));
+  await page.goto(`${origin}/www/tests/blank.html`);
+  return { page, context, errors };
+}
+
+const cli = () => {
+  const bin = process.env.GLANCE_BIN ?? join(ROOT, "target/release/glance");
+  return JSON.parse(execFileSync(bin, ["analyze", join(ROOT, "tests/fixtures/astronaut.jpg")]).toString());
+};
+
+test("the wasm engine finds the face the CLI finds, on the CPU backend", async () => {
+  const expected = cli().faces;
+  const { page, context, errors } = await newPage();
+  const out = await page.evaluate(async () => {
+    const glance = await import("/pkg/glance.js");
+    await glance.default();
+    const engine = await glance.AudienceEngine.create({ backend: "auto", models: { baseUrl: "/pkg/models" } });
+    const blob = await (await fetch("/tests/fixtures/astronaut.jpg")).blob();
+    const bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+    const started = performance.now();
+    const result = await engine.processFrame(bitmap, 1000);
+    const ms = performance.now() - started;
+    bitmap.close();
+    return { result, backend: engine.backend, fallbackReason: engine.fallbackReason, ms };
+  });
+  assert.deepEqual(errors, []);
+  // No --enable-unsafe-webgpu here: "auto" must fall back to the CPU and say why.
+  assert.equal(out.backend, "cpu");
+  assert.match(out.fallbackReason, /webgpu/i);
+  assert.equal(out.result.faces.length, expected.length);
+  const [got, want] = [out.result.faces[0], expected[0]];
+  for (let k = 0; k < 4; k++) assert.ok(Math.abs(got.box[k] - want.box[k]) < 3, `box ${got.box} vs ${want.box}`);
+  assert.ok(Math.abs(got.yaw - want.yaw) < 3, `yaw ${got.yaw} vs ${want.yaw}`);
+  assert.ok(Math.abs(got.age - want.age) < 3, `age ${got.age} vs ${want.age}`);
+  assert.equal(got.gender, want.gender);
+  assert.ok(Math.abs(got.distanceM - want.distanceM) < 0.05);
+  console.log(`wasm cpu: ${out.ms.toFixed(1)} ms for one 512x512 frame with one face`);
+  await context.close();
+});
+
+test("on WebGPU (SwiftShader here) the engine agrees with the CPU backend", { timeout: 900_000 }, async () => {
+  const expected = cli().faces;
+  const gpuBrowser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic", "--enable-unsafe-webgpu"],
+  });
+  try {
+    const { page, context, errors } = await newPage(gpuBrowser);
+    const out = await page.evaluate(async () => {
+      const glance = await import("/pkg/glance.js");
+      await glance.default();
+      const created = performance.now();
+      const engine = await glance.AudienceEngine.create({ backend: "webgpu", models: { baseUrl: "/pkg/models" } });
+      const createMs = performance.now() - created;
+      const blob = await (await fetch("/tests/fixtures/astronaut.jpg")).blob();
+      const bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+      const started = performance.now();
+      const result = await engine.processFrame(bitmap, 1000);
+      const ms = performance.now() - started;
+      bitmap.close();
+      return { result, backend: engine.backend, createMs, ms };
+    });
+    assert.deepEqual(errors, []);
+    assert.equal(out.backend, "webgpu");
+    assert.equal(out.result.backend, "webgpu");
+    assert.equal(out.result.faces.length, expected.length);
+    const [got, want] = [out.result.faces[0], expected[0]];
+    for (let k = 0; k < 4; k++) assert.ok(Math.abs(got.box[k] - want.box[k]) < 3, `box ${got.box} vs ${want.box}`);
+    assert.ok(Math.abs(got.age - want.age) < 3, `age ${got.age} vs ${want.age}`);
+    assert.equal(got.gender, want.gender);
+    console.log(`wasm webgpu (software): create ${out.createMs.toFixed(0)} ms, frame ${out.ms.toFixed(1)} ms`);
+    await context.close();
+  } finally {
+    await gpuBrowser.close();
+  }
+});
+
+test("errors are typed Error objects and bad rules leave the old ones running", async () => {
+  const { page, context } = await newPage();
+  const out = await page.evaluate(async () => {
+    const glance = await import("/pkg/glance.js");
+    await glance.default();
+    const rules = await (await fetch("/examples/rules/mall.rules.json")).json();
+    const engine = await glance.AudienceEngine.create({ backend: "cpu", models: { baseUrl: "/pkg/models" }, rules });
+    const catchError = async (f) => { try { await f(); return null; } catch (e) { return { isError: e instanceof Error, name: e.name, message: e.message, issues: e.issues, path: e.path }; } };
+    const before = engine.nextAd(Date.parse("2025-11-24T10:00:00Z")).adId;
+    const bad = await (await fetch("/tests/fixtures/rules/invalid.rules.json")).json();
+    const rulesError = await catchError(() => engine.setRules(bad));
+    const afterAd = engine.nextAd(Date.parse("2025-11-24T10:00:00Z")).adId;
+    const frameError = await catchError(() => engine.processFrame({ not: "a frame" }, 0));
+    const optionError = await catchError(() => glance.AudienceEngine.create({ backend: "cpu", pipeline: { minDetectionScore: 2 } }));
+    const pixels = new ImageData(320, 240);
+    // Two frames at once: on the CPU the first finishes before the second starts; on a GPU the
+    // second is rejected with EngineBusyError. Either way both settle cleanly.
+    const overlapping = await Promise.allSettled([engine.processFrame(pixels, 2000), engine.processFrame(pixels, 2040)]);
+    const settled = overlapping.map((r) => (r.status === "fulfilled" ? "ok" : r.reason.name));
+    const busyAfter = engine.busy;
+    const late = await engine.processFrame(pixels, 1500);
+    engine.close();
+    const closedError = await catchError(() => engine.snapshot());
+    return { before, afterAd, rulesError, frameError, optionError, settled, busyAfter, late: late.timestampMs, clamped: late.timestampClamped, closedError };
+  });
+  assert.equal(out.rulesError.isError, true);
+  assert.equal(out.rulesError.name, "RulesValidationError");
+  assert.ok(out.rulesError.issues.some((i) => i.path === "$.rules[0].play.ad"));
+  assert.equal(out.afterAd, out.before, "the old rules still decide");
+  assert.equal(out.frameError.name, "InvalidFrameError");
+  assert.equal(out.optionError.name, "ConfigError");
+  assert.equal(out.optionError.path, "pipeline.minDetectionScore");
+  assert.equal(out.settled[0], "ok");
+  assert.ok(["ok", "EngineBusyError"].includes(out.settled[1]), `second frame: ${out.settled[1]}`);
+  assert.equal(out.busyAfter, false);
+  assert.equal(out.late, 2040, "a timestamp going backwards is clamped");
+  assert.equal(out.clamped, true);
+  assert.equal(out.closedError.name, "EngineClosedError");
+  await context.close();
+});
+
+test("the engine fetched only its own files and stored no frame data", async () => {
+  const { page, context } = await newPage();
+  const stored = await page.evaluate(async () => {
+    const glance = await import("/pkg/glance.js");
+    await glance.default();
+    const engine = await glance.AudienceEngine.create({ backend: "cpu", models: { baseUrl: "/pkg/models" } });
+    await engine.processFrame(new ImageData(64, 48), 0);
+    const cached = [];
+    for (const name of await caches.keys()) for (const request of await (await caches.open(name)).keys()) cached.push(request.url);
+    return { local: localStorage.length, session: sessionStorage.length, databases: (await indexedDB.databases()).length, cached };
+  });
+  assert.deepEqual([stored.local, stored.session, stored.databases], [0, 0, 0]);
+  for (const url of stored.cached) assert.match(url, /\/pkg\/models\/[a-z_]+\.bpk$/, "only model files are cached");
+  const own = /^http:\/\/127\.0\.0\.1:\d+\/(www\/tests\/blank\.html|pkg\/.+|tests\/fixtures\/.+|examples\/rules\/.+)$/;
+  for (const url of requests) assert.match(url, own, `unexpected request ${url}`);
+  await context.close();
+});
