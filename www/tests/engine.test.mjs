@@ -169,6 +169,24 @@ test("errors are typed Error objects and bad rules leave the old ones running", 
   await context.close();
 });
 
+test("models report download progress", async () => {
+  const { page, context, errors } = await newPage();
+  const progress = await page.evaluate(async () => {
+    const glance = await import("/pkg/glance.js");
+    await glance.default();
+    const progress = {};
+    await glance.AudienceEngine.create({
+      backend: "cpu",
+      models: { baseUrl: "/pkg/models", cache: false, onProgress: (p) => { progress[p.model] = [p.loaded, p.total]; } },
+    });
+    return progress;
+  });
+  assert.deepEqual(errors, []);
+  assert.deepEqual(Object.keys(progress).sort(), ["age_gender", "face_detection_full_range", "face_detection_short_range", "face_landmark", "iris_landmark"]);
+  for (const [loaded, total] of Object.values(progress)) assert.equal(loaded, total, "the last report covers the whole file");
+  await context.close();
+});
+
 test("the engine fetched only its own files and stored no frame data", async () => {
   const { page, context } = await newPage();
   const stored = await page.evaluate(async () => {
