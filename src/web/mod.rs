@@ -191,9 +191,7 @@ fn split_options(options: &JsValue) -> Result<(EngineOptions, JsValue), JsValue>
     }
     let models = Reflect::get(options, &"models".into()).unwrap_or(JsValue::UNDEFINED);
     let data = Object::assign(&Object::new(), options.unchecked_ref());
-    for key in ["models"] {
-        let _ = Reflect::delete_property(&data, &key.into());
-    }
+    let _ = Reflect::delete_property(&data, &"models".into());
     let json = js_sys::JSON::stringify(&data)
         .map_err(|_| named_error("ConfigError", "options must be a plain object"))?
         .as_string()

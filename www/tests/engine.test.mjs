@@ -12,6 +12,17 @@ import { chromium } from "playwright-core";
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const TYPES = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".json": "application/json", ".jpg": "image/jpeg", ".png": "image/png", ".bpk": "application/octet-stream" };
 
+const CHROMIUM_ARGS = ["--no-sandbox", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic"];
+
+/** The wasm engine's face against the CLI's: same place, pose, age and gender within tolerance. */
+function assertSameFace(got, want) {
+  for (let k = 0; k < 4; k++) assert.ok(Math.abs(got.box[k] - want.box[k]) < 3, `box ${got.box} vs ${want.box}`);
+  assert.ok(Math.abs(got.yaw - want.yaw) < 3, `yaw ${got.yaw} vs ${want.yaw}`);
+  assert.ok(Math.abs(got.age - want.age) < 3, `age ${got.age} vs ${want.age}`);
+  assert.equal(got.gender, want.gender);
+  assert.ok(Math.abs(got.distanceM - want.distanceM) < 0.05, `distance ${got.distanceM} vs ${want.distanceM}`);
+}
+
 let server;
 let origin;
 let browser;
@@ -34,7 +45,7 @@ before(async () => {
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     headless: true,
-    args: ["--no-sandbox", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic"],
+    args: CHROMIUM_ARGS,
   });
 });
 
@@ -80,12 +91,7 @@ test("the wasm engine finds the face the CLI finds, on the CPU backend", async (
   assert.equal(out.backend, "cpu");
   assert.match(out.fallbackReason, /webgpu/i);
   assert.equal(out.result.faces.length, expected.length);
-  const [got, want] = [out.result.faces[0], expected[0]];
-  for (let k = 0; k < 4; k++) assert.ok(Math.abs(got.box[k] - want.box[k]) < 3, `box ${got.box} vs ${want.box}`);
-  assert.ok(Math.abs(got.yaw - want.yaw) < 3, `yaw ${got.yaw} vs ${want.yaw}`);
-  assert.ok(Math.abs(got.age - want.age) < 3, `age ${got.age} vs ${want.age}`);
-  assert.equal(got.gender, want.gender);
-  assert.ok(Math.abs(got.distanceM - want.distanceM) < 0.05);
+  assertSameFace(out.result.faces[0], expected[0]);
   console.log(`wasm cpu: ${out.ms.toFixed(1)} ms for one 512x512 frame with one face`);
   await context.close();
 });
@@ -95,7 +101,7 @@ test("on WebGPU (SwiftShader here) the engine agrees with the CPU backend", { ti
   const gpuBrowser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     headless: true,
-    args: ["--no-sandbox", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic", "--enable-unsafe-webgpu"],
+    args: [...CHROMIUM_ARGS, "--enable-unsafe-webgpu"],
   });
   try {
     const { page, context, errors } = await newPage(gpuBrowser);
@@ -117,10 +123,7 @@ test("on WebGPU (SwiftShader here) the engine agrees with the CPU backend", { ti
     assert.equal(out.backend, "webgpu");
     assert.equal(out.result.backend, "webgpu");
     assert.equal(out.result.faces.length, expected.length);
-    const [got, want] = [out.result.faces[0], expected[0]];
-    for (let k = 0; k < 4; k++) assert.ok(Math.abs(got.box[k] - want.box[k]) < 3, `box ${got.box} vs ${want.box}`);
-    assert.ok(Math.abs(got.age - want.age) < 3, `age ${got.age} vs ${want.age}`);
-    assert.equal(got.gender, want.gender);
+    assertSameFace(out.result.faces[0], expected[0]);
     console.log(`wasm webgpu (software): create ${out.createMs.toFixed(0)} ms, frame ${out.ms.toFixed(1)} ms`);
     await context.close();
   } finally {
