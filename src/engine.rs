@@ -281,41 +281,22 @@ mod tests {
     #[test]
     fn timestamps_are_clamped_never_rejected() {
         let mut state = EngineState::new(&EngineOptions::default()).unwrap();
-        assert_eq!(
-            state.clamp_timestamp(100.0),
-            FrameTime {
-                timestamp_ms: 100.0,
-                clamped: false
-            }
-        );
-        assert_eq!(
-            state.clamp_timestamp(50.0),
-            FrameTime {
-                timestamp_ms: 100.0,
-                clamped: true
-            }
-        );
-        assert_eq!(
-            state.clamp_timestamp(f64::NAN),
-            FrameTime {
-                timestamp_ms: 100.0,
-                clamped: true
-            }
-        );
-        assert_eq!(
-            state.clamp_timestamp(100.0),
-            FrameTime {
-                timestamp_ms: 100.0,
-                clamped: false
-            }
-        );
-        assert_eq!(
-            state.clamp_timestamp(140.0),
-            FrameTime {
-                timestamp_ms: 140.0,
-                clamped: false
-            }
-        );
+        // (given, used, clamped), in call order.
+        let cases = [
+            (100.0, 100.0, false),
+            (50.0, 100.0, true),
+            (f64::NAN, 100.0, true),
+            (f64::INFINITY, 100.0, true),
+            (100.0, 100.0, false),
+            (140.0, 140.0, false),
+        ];
+        for (given, used, clamped) in cases {
+            let expected = FrameTime {
+                timestamp_ms: used,
+                clamped,
+            };
+            assert_eq!(state.clamp_timestamp(given), expected, "timestamp {given}");
+        }
     }
 
     #[test]

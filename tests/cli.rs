@@ -33,6 +33,17 @@ fn write_y4m(path: &Path, frames: &[RgbImage]) {
     }
 }
 
+/// Runs `command`, which must succeed, and returns its JSON lines.
+fn succeed(command: &mut Command) -> Vec<serde_json::Value> {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lines(&out.stdout)
+}
+
 fn lines(stdout: &[u8]) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(stdout)
         .lines()
@@ -42,17 +53,11 @@ fn lines(stdout: &[u8]) -> Vec<serde_json::Value> {
 
 #[test]
 fn analyze_prints_one_json_object_per_image_with_the_documented_fields() {
-    let out = glance()
-        .arg("analyze")
-        .arg(common::fixture("astronaut.jpg"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let lines = succeed(
+        glance()
+            .arg("analyze")
+            .arg(common::fixture("astronaut.jpg")),
     );
-    let lines = lines(&out.stdout);
     assert_eq!(lines.len(), 1);
     let line = &lines[0];
     assert!(line["file"].as_str().unwrap().ends_with("astronaut.jpg"));
@@ -93,13 +98,7 @@ fn analyze_reads_y4m_frame_by_frame_and_reports_a_truncated_tail() {
     let face = common::compose(320, 240, 200, &[(60, 20)]);
     let clip = dir.join("clip.y4m");
     write_y4m(&clip, &[empty.clone(), face.clone(), face]);
-    let out = glance().arg("analyze").arg(&clip).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines = lines(&out.stdout);
+    let lines = succeed(glance().arg("analyze").arg(&clip));
     assert_eq!(lines.len(), 3);
     let faces: Vec<usize> = lines
         .iter()
@@ -198,17 +197,11 @@ fn audience_measures_a_clip_and_keeps_small_counts_private() {
     let dir = tempdir();
     let clip = dir.join("walk.y4m");
     walk_by_clip(&clip);
-    let out = glance()
-        .args(["audience", "--visits", "--snapshots"])
-        .arg(&clip)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let lines = succeed(
+        glance()
+            .args(["audience", "--visits", "--snapshots"])
+            .arg(&clip),
     );
-    let lines = lines(&out.stdout);
     let snapshots: Vec<&serde_json::Value> =
         lines.iter().filter_map(|l| l.get("snapshot")).collect();
     assert_eq!(snapshots.len(), 3, "one snapshot per second of a 3 s clip");
@@ -233,19 +226,13 @@ fn audience_measures_a_clip_and_keeps_small_counts_private() {
 #[test]
 fn simulate_prints_decisions_and_rejects_a_broken_rules_file_with_paths() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = glance()
-        .args(["simulate", "--rules"])
-        .arg(root.join("examples/rules/mall.rules.json"))
-        .arg("--timeline")
-        .arg(root.join("examples/rules/weekday.timeline.jsonl"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let lines = succeed(
+        glance()
+            .args(["simulate", "--rules"])
+            .arg(root.join("examples/rules/mall.rules.json"))
+            .arg("--timeline")
+            .arg(root.join("examples/rules/weekday.timeline.jsonl")),
     );
-    let lines = lines(&out.stdout);
     assert!(lines.len() > 10);
     assert!(lines[0]["decision"]["reason"]["summary"].is_string());
     assert!(lines.last().unwrap()["summary"]["ads"].is_object());
