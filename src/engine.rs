@@ -8,8 +8,9 @@ use crate::analysis::FrameAnalysis;
 use crate::audience::{
     AudienceAggregator, AudienceConfig, AudienceReport, AudienceSnapshot, ReportOptions,
 };
+use crate::disclosure::BannerOptions;
 use crate::error::{GlanceError, Result};
-use crate::rules::{Decision, RuleEngine};
+use crate::rules::{Decision, RuleEngine, RuleSet, SimulationReport, ValidationIssue};
 use crate::vision::PipelineOptions;
 
 /// Which compute backend runs the networks.
@@ -35,6 +36,8 @@ pub struct EngineOptions {
     pub audience: AudienceConfig,
     /// The rules document (see docs/rules.md); without it `nextAd` has nothing to decide from.
     pub rules: Option<serde_json::Value>,
+    /// The disclosure notice. The browser engine requires it and analyses only while it shows.
+    pub banner: Option<BannerOptions>,
 }
 
 impl EngineOptions {
@@ -60,6 +63,12 @@ impl EngineOptions {
                 path: "audience".into(),
                 message: e.to_string(),
             })?;
+        if let Some(banner) = &options.banner {
+            banner.validate().map_err(|e| GlanceError::Config {
+                path: format!("banner.{}", e.path),
+                message: e.message,
+            })?;
+        }
         Ok(options)
     }
 
@@ -80,6 +89,42 @@ impl EngineOptions {
         merge_patch(&mut doc, patch);
         Self::from_json(&doc.to_string())
     }
+}
+
+/// Every problem of a rules document with its JSON path; empty when it is valid.
+pub fn validate_rules(json: &str) -> Vec<ValidationIssue> {
+    match RuleSet::from_json(json) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.issues(),
+    }
+}
+
+/// Replays a timeline (JSON lines, as `glance simulate` reads) against a rules document.
+pub fn simulate_rules(rules_json: &str, timeline_jsonl: &str) -> Result<SimulationReport> {
+    let rules = RuleSet::from_json(rules_json)?;
+    let timeline = crate::rules::parse_timeline(timeline_jsonl, rules.time_zone())?;
+    if timeline.is_empty() {
+        return Err(GlanceError::Config {
+            path: "timeline".into(),
+            message: "the timeline has no steps".into(),
+        });
+    }
+    Ok(crate::rules::simulate(&rules, &timeline))
+}
+
+/// The report of saved aggregates (`save_state` output) without an engine: for a dashboard on
+/// another page or machine. `audience` must name the same age bands the state was saved with.
+pub fn report_from_state(
+    state: &str,
+    audience: AudienceConfig,
+    options: &ReportOptions,
+) -> Result<AudienceReport> {
+    let mut aggregator = AudienceAggregator::new(audience).map_err(|e| GlanceError::Config {
+        path: "audience".into(),
+        message: e.to_string(),
+    })?;
+    aggregator.restore_state(state)?;
+    Ok(aggregator.report(options))
 }
 
 fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
@@ -155,6 +200,16 @@ impl EngineState {
 
     pub fn observe(&mut self, analysis: &FrameAnalysis) -> AudienceSnapshot {
         self.audience.observe(analysis)
+    }
+
+    /// Which faces of the coming frame need the age/gender model (stable tracks only every
+    /// `audience.attributes.intervalMs`).
+    pub fn plan_attributes(
+        &self,
+        timestamp_ms: f64,
+        faces: &[crate::analysis::FaceAnalysis],
+    ) -> Vec<bool> {
+        self.audience.plan_attributes(timestamp_ms, faces)
     }
 
     pub fn snapshot(&self) -> AudienceSnapshot {
@@ -351,5 +406,82 @@ mod tests {
         );
         let report = state.report(&ReportOptions::default());
         assert_eq!(report.plays.len(), 1);
+    }
+
+    const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+    fn read(path: &str) -> String {
+        std::fs::read_to_string(format!("{ROOT}/{path}")).unwrap()
+    }
+
+    #[test]
+    fn validation_lists_every_issue_with_its_path() {
+        assert_eq!(
+            validate_rules(&read("examples/rules/mall.rules.json")),
+            vec![]
+        );
+        let issues = validate_rules(&read("tests/fixtures/rules/invalid.rules.json"));
+        let expected: Vec<ValidationIssue> =
+            serde_json::from_str(&read("tests/fixtures/rules/invalid.expected.json")).unwrap();
+        assert_eq!(issues, expected);
+    }
+
+    #[test]
+    fn simulation_without_an_engine_matches_the_cli_golden_output() {
+        let report = simulate_rules(
+            &read("examples/rules/mall.rules.json"),
+            &read("examples/rules/weekday.timeline.jsonl"),
+        )
+        .unwrap();
+        // The CLI's golden output: one play per line, then the summary.
+        let mut cli_output = Vec::new();
+        crate::rules::write_report(&report, &mut cli_output).unwrap();
+        assert_eq!(
+            String::from_utf8(cli_output).unwrap(),
+            read("tests/fixtures/rules/weekday.expected.jsonl")
+        );
+        let err = simulate_rules(&read("examples/rules/mall.rules.json"), "").unwrap_err();
+        assert!(err.to_string().contains("timeline"), "{err}");
+        let err = simulate_rules("{}", "{}").unwrap_err();
+        assert_eq!(err.kind(), "RulesValidationError");
+    }
+
+    #[test]
+    fn saved_aggregates_report_without_an_engine() {
+        let mut state = EngineState::new(&EngineOptions::default()).unwrap();
+        state.ad_started("p1", "coffee", 1000.0).unwrap();
+        state.ad_ended("p1", "coffee", 9000.0, true).unwrap();
+        let saved = state.save_state();
+        let options = ReportOptions::default();
+        let report = report_from_state(&saved, AudienceConfig::default(), &options).unwrap();
+        assert_eq!(report, state.report(&options));
+        let other_bands = AudienceConfig {
+            age_bands: vec![0, 18, 65],
+            ..AudienceConfig::default()
+        };
+        let err = report_from_state(&saved, other_bands, &options).unwrap_err();
+        assert_eq!(err.kind(), "StateError");
+    }
+
+    #[test]
+    fn banner_options_are_checked_with_their_path() {
+        let err = EngineOptions::from_json(
+            r#"{"banner":{"controller":{"name":"Mall","contact":""},"noticeUrl":"/p"}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, GlanceError::Config { path, .. } if path == "banner.controller.contact"),
+            "{err}"
+        );
+        let err = EngineOptions::from_json(r#"{"banner":{"colour":"red"}}"#).unwrap_err();
+        assert!(matches!(&err, GlanceError::Config { path, .. } if path == "banner.colour"));
+        let ok = EngineOptions::from_json(
+            r#"{"banner":{"controller":{"name":"Mall","contact":"a@b"},"noticeUrl":"/p","language":"de"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            ok.banner.unwrap().language,
+            crate::disclosure::LanguageChoice::De
+        );
     }
 }

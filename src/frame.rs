@@ -116,12 +116,15 @@ impl<'a> Frame<'a> {
         options: WarpOptions,
     ) -> Vec<f32> {
         let plane = out_w * out_h;
-        let mut out = vec![0.0f32; 3 * plane];
         let (lo, hi) = options.range;
         let scale = (hi - lo) / 255.0;
         let step_x = rect.width / out_w as f32;
         let step_y = rect.height / out_h as f32;
         let taps = (step_x.max(step_y) / 1.5).ceil().clamp(1.0, 4.0) as usize;
+        if taps > 1 && rect.rotation == 0.0 && !options.flip_horizontal {
+            return self.area_average_chw(rect, out_w, out_h, options);
+        }
+        let mut out = vec![0.0f32; 3 * plane];
         let (sin, cos) = rect.rotation.sin_cos();
         for v in 0..out_h {
             for u in 0..out_w {
@@ -153,6 +156,109 @@ impl<'a> Frame<'a> {
         }
         out
     }
+}
+
+impl Frame<'_> {
+    /// `warp_to_chw` for an upright rectangle shrunk by more than 1.5x (the detectors' letterbox
+    /// of the whole frame): each output pixel is the exact area average of the source pixels it
+    /// covers, computed separably (rows, then columns). About 10x cheaper than supersampling and
+    /// free of aliasing.
+    fn area_average_chw(
+        &self,
+        rect: &RotatedRect,
+        out_w: usize,
+        out_h: usize,
+        options: WarpOptions,
+    ) -> Vec<f32> {
+        let (lo, hi) = options.range;
+        let x_weights = area_weights(
+            rect.cx - rect.width / 2.0,
+            rect.width / out_w as f32,
+            out_w,
+            self.width as usize,
+            options.border,
+        );
+        let y_weights = area_weights(
+            rect.cy - rect.height / 2.0,
+            rect.height / out_h as f32,
+            out_h,
+            self.height as usize,
+            options.border,
+        );
+        let bpp = self.format.bytes_per_pixel();
+        let row_len = self.width as usize * bpp;
+        // Horizontal pass over the rows some output row needs: [row][u][channel].
+        let first_row = y_weights.iter().map(|w| w.0).min().unwrap_or(0);
+        let last_row = y_weights.iter().map(|w| w.0 + w.1.len()).max().unwrap_or(0);
+        let mut rows = vec![0.0f32; (last_row - first_row) * out_w * 3];
+        for (r, y) in (first_row..last_row).enumerate() {
+            let src = &self.pixels[y * row_len..(y + 1) * row_len];
+            let dst = &mut rows[r * out_w * 3..(r + 1) * out_w * 3];
+            for (u, (start, weights)) in x_weights.iter().enumerate() {
+                let mut acc = [0.0f32; 3];
+                for (i, &w) in weights.iter().enumerate() {
+                    let p = &src[(start + i) * bpp..(start + i) * bpp + 3];
+                    acc[0] += w * p[0] as f32;
+                    acc[1] += w * p[1] as f32;
+                    acc[2] += w * p[2] as f32;
+                }
+                dst[u * 3..u * 3 + 3].copy_from_slice(&acc);
+            }
+        }
+        let plane = out_w * out_h;
+        let mut out = vec![0.0f32; 3 * plane];
+        let scale = (hi - lo) / 255.0;
+        for (v, (start, weights)) in y_weights.iter().enumerate() {
+            for u in 0..out_w {
+                let mut acc = [0.0f32; 3];
+                for (j, &w) in weights.iter().enumerate() {
+                    let i = ((start + j - first_row) * out_w + u) * 3;
+                    acc[0] += w * rows[i];
+                    acc[1] += w * rows[i + 1];
+                    acc[2] += w * rows[i + 2];
+                }
+                for k in 0..3 {
+                    out[k * plane + v * out_w + u] = lo + acc[k] * scale;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// For each of `n` output cells of size `step` starting at `origin` (source pixel units), the
+/// first source index it overlaps and the normalised overlap of each source pixel from there.
+/// With [`Border::Zero`] the part outside the source counts as black; with
+/// [`Border::Replicate`] it repeats the edge pixel.
+fn area_weights(
+    origin: f32,
+    step: f32,
+    n: usize,
+    len: usize,
+    border: Border,
+) -> Vec<(usize, Vec<f32>)> {
+    (0..n)
+        .map(|i| {
+            let a = origin + i as f32 * step;
+            let b = a + step;
+            let first = a.floor().max(0.0) as usize;
+            let last = (b.ceil().max(0.0) as usize).min(len);
+            let first = first.min(len.saturating_sub(1));
+            let mut weights: Vec<f32> = (first..last.max(first + 1))
+                .map(|x| {
+                    let overlap = (b.min(x as f32 + 1.0) - a.max(x as f32)).max(0.0);
+                    overlap / step
+                })
+                .collect();
+            if border == Border::Replicate {
+                let before = (0.0f32.min(b) - a).max(0.0) / step;
+                let after = (b - (len as f32).max(a)).max(0.0) / step;
+                weights[0] += before;
+                *weights.last_mut().expect("at least one weight") += after;
+            }
+            (first, weights)
+        })
+        .collect()
 }
 
 /// What sampling outside the frame yields.
@@ -281,6 +387,54 @@ mod tests {
             (x - 10.0).abs() < 1e-5 && (y - 18.0).abs() < 1e-5,
             "{x} {y}"
         );
+    }
+
+    #[test]
+    fn area_average_matches_dense_supersampling() {
+        // A 300x200 gradient shrunk to 60x60 through the letterbox: the separable area average
+        // equals a brute-force 16x16 supersampled average within rounding.
+        let (w, h) = (300u32, 200u32);
+        let px: Vec<u8> = (0..w * h)
+            .flat_map(|i| {
+                let (x, y) = (i % w, i / w);
+                [
+                    (x * 255 / w) as u8,
+                    (y * 255 / h) as u8,
+                    ((x + y) % 256) as u8,
+                    255,
+                ]
+            })
+            .collect();
+        let frame = Frame::from_rgba(w, h, &px).unwrap();
+        let rect = RotatedRect::letterbox(w, h);
+        let opts = WarpOptions {
+            border: Border::Zero,
+            range: (0.0, 255.0),
+            flip_horizontal: false,
+        };
+        let fast = frame.warp_to_chw(&rect, 60, 60, opts);
+        let step = rect.width / 60.0;
+        let top = rect.cy - rect.height / 2.0;
+        for (v, u) in [(0, 0), (10, 5), (30, 30), (45, 59), (59, 59)] {
+            for k in 0..3 {
+                let mut acc = 0.0;
+                for j in 0..16 {
+                    for i in 0..16 {
+                        let x = (u as f32 + (i as f32 + 0.5) / 16.0) * step;
+                        let y = top + (v as f32 + (j as f32 + 0.5) / 16.0) * step;
+                        if x >= 0.0 && y >= 0.0 && x < w as f32 && y < h as f32 {
+                            acc += frame.pixel(x as usize, y as usize)[k];
+                        }
+                    }
+                }
+                let dense = acc / 256.0;
+                let got = fast[k * 3600 + v * 60 + u];
+                assert!(
+                    (got - dense).abs() < 2.0,
+                    "({u},{v}) ch{k}: {got} vs {dense}"
+                );
+            }
+        }
     }
 
     #[test]

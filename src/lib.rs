@@ -9,6 +9,7 @@
 
 pub mod analysis;
 pub mod audience;
+pub mod disclosure;
 pub mod engine;
 pub mod error;
 pub mod frame;

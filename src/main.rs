@@ -164,7 +164,11 @@ mod cli {
             };
             let timestamp_ms = index as f64 * 1000.0 / rate;
             let frame = image.frame().map_err(|e| e.to_string())?;
-            let analysis = pollster::block_on(pipeline.analyze(&frame, timestamp_ms))
+            // Stable tracks get the age/gender model only at the configured cadence.
+            let analysis =
+                pollster::block_on(pipeline.analyze_scheduled(&frame, timestamp_ms, |faces| {
+                    aggregator.plan_attributes(timestamp_ms, faces)
+                }))
                 .map_err(|e| e.to_string())?;
             let snapshot = aggregator.observe(&analysis);
             let second = (timestamp_ms / 1000.0).floor() as i64;

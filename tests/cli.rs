@@ -1,4 +1,5 @@
 //! The `glance analyze` command on images, a y4m clip, and broken files.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Each network in burn against onnxruntime's outputs on the same input (models/reference/*.json,
 //! written by models/convert.py, which also checked onnxruntime against the TFLite runtime).
 //! A failure here means the weights, the ONNX import or burn's kernels drifted.
+#![cfg(not(target_arch = "wasm32"))]
 
 use burn::tensor::Device;
 use glance::vision::{DetectorModel, ModelWeights, Networks};

@@ -1,4 +1,5 @@
 //! The whole vision pipeline on a real face, and its handling of bad input.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 
@@ -172,4 +173,30 @@ fn corrupt_and_missing_images_are_decode_errors() {
     assert!(err.to_string().contains("corrupt.png"), "{err}");
     let err = glance::media::load_image(&dir.join("missing.jpg")).unwrap_err();
     assert_eq!(err.kind(), "DecodeError");
+}
+
+#[test]
+fn the_attribute_schedule_skips_the_faces_it_leaves_out() {
+    let positions = [(0, 0), (200, 0), (400, 0), (100, 240), (300, 240)];
+    let image = common::compose(640, 480, 240, &positions);
+    let pipeline = cpu_pipeline(PipelineOptions::default()).unwrap();
+    let frame = image.frame().unwrap();
+    let mut seen = 0;
+    let result = pollster::block_on(pipeline.analyze_scheduled(&frame, 0.0, |faces| {
+        seen = faces.len();
+        // Faces arrive with their geometry already measured.
+        assert!(faces.iter().all(|f| f.yaw.is_some() && f.age.is_none()));
+        (0..faces.len()).map(|i| i % 2 == 0).collect()
+    }))
+    .unwrap();
+    assert_eq!(seen, 5);
+    for (i, face) in result.faces.iter().enumerate() {
+        if i % 2 == 0 {
+            assert!(face.age.is_some() && face.gender.is_some(), "face {i}");
+        } else {
+            assert_eq!(face.age, None, "face {i}");
+            assert!(face.skipped.contains(&SkipReason::NotScheduled), "face {i}");
+            assert!(face.yaw.is_some(), "geometry still runs for face {i}");
+        }
+    }
 }

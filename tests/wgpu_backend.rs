@@ -1,5 +1,6 @@
 //! The same pipeline on burn's wgpu backend (Vulkan natively; lavapipe on machines without a
 //! GPU) must agree with the CPU backend. Runs with `cargo test --features wgpu`.
+#![cfg(not(target_arch = "wasm32"))]
 #![cfg(feature = "wgpu")]
 
 mod common;

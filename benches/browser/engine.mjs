@@ -41,7 +41,7 @@ for (const backend of ["cpu", "webgpu"]) {
   const out = await page.evaluate(async ({ backend, frames, pageStart }) => {
     const glance = await import("/pkg/glance.js");
     await glance.default();
-    const engine = await glance.AudienceEngine.create({ backend, models: { baseUrl: "/pkg/models", cache: false } });
+    const engine = await glance.AudienceEngine.create({ backend, models: { baseUrl: "/pkg/models", cache: false }, banner: { controller: { name: "Glance bench", contact: "bench@localhost" }, noticeUrl: "/privacy.html" } });
     const picture = await createImageBitmap(await (await fetch("/tests/fixtures/astronaut.jpg")).blob());
     // The same frames as benches/vision_speed.rs: the astronaut pasted on grey 640x480.
     const compose = (side, positions) => {

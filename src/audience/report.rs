@@ -456,15 +456,26 @@ impl AudienceAggregator {
         let from = opts.from_ms.map_or(i64::MIN, |f| floor_to(f, unit, off));
         let to = opts.to_ms.map_or(i64::MAX, |t| t.ceil() as i64);
         let mut notes = Vec::new();
-        if let (Some(first), Some(f)) = (map.keys().next(), opts.from_ms)
-            && (*first as f64) > f
-            && self
-                .series
-                .days
-                .keys()
-                .next()
-                .is_some_and(|d| (*d as f64) < *first as f64)
-        {
+        // Every visit is added to the minute, hour and day series alike, so a coarser bucket
+        // holding more visits than the finer buckets inside it means the finer ones were pruned.
+        let coarser = match opts.granularity {
+            Granularity::Minute => Some((&self.series.hours, HOUR_MS)),
+            Granularity::Hour => Some((&self.series.days, DAY_MS)),
+            Granularity::Day => None,
+        };
+        let pruned = coarser.is_some_and(|(coarse, coarse_unit)| {
+            coarse
+                .range(..to)
+                .filter(|(start, _)| **start + coarse_unit > from)
+                .any(|(&start, agg)| {
+                    let fine: u32 = map
+                        .range(start..start + coarse_unit)
+                        .map(|(_, a)| a.visits)
+                        .sum();
+                    agg.visits > fine
+                })
+        });
+        if pruned && let Some(first) = map.keys().next() {
             notes.push(format!(
                 "{:?} buckets are kept only from {first} ms on; older data is in coarser buckets.",
                 opts.granularity
@@ -997,7 +1008,8 @@ fn metric_rows<'a>(
     band_rows(rows, &base, &m.by_band_gender);
 }
 
-#[cfg(test)]
+// proptest is a native-only dev-dependency (the wasm32 tests run in a browser).
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use proptest::prelude::*;
 

@@ -882,4 +882,20 @@ fn buckets_stay_bounded_over_48_simulated_hours() {
         Some(48 * 60),
         "rolled-up days keep every visit"
     );
+    // Reports say when finer buckets were pruned, and only then.
+    let pruned_note = |granularity| {
+        agg.report(&ReportOptions {
+            granularity,
+            from_ms: Some(0.0),
+            ..Default::default()
+        })
+        .notes
+        .iter()
+        .any(|n| n.contains("kept only"))
+    };
+    assert!(
+        pruned_note(Granularity::Minute),
+        "the first day's minutes are gone"
+    );
+    assert!(!pruned_note(Granularity::Hour), "every hour is still there");
 }

@@ -1579,6 +1579,8 @@ fn example_rules_round_trip_through_the_types() {
 // ---------------------------------------------------------------------------------------------
 // No panics on any input (the fuzz target's property, run on stable)
 
+// proptest is a native-only dev-dependency (the wasm32 tests run in a browser).
+#[cfg(not(target_arch = "wasm32"))]
 mod no_panic {
     use proptest::prelude::*;
     use serde_json::{Value, json};

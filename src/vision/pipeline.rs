@@ -192,6 +192,19 @@ impl Pipeline {
 
     /// Analyses one frame. Nothing of the frame is kept once this returns.
     pub async fn analyze(&self, frame: &Frame<'_>, timestamp_ms: f64) -> Result<FrameAnalysis> {
+        self.analyze_scheduled(frame, timestamp_ms, |faces| vec![true; faces.len()])
+            .await
+    }
+
+    /// Like [`Pipeline::analyze`], but the age/gender model runs only on the faces `schedule`
+    /// picks (given the faces with their geometry); the others get
+    /// [`SkipReason::NotScheduled`]. The audience tracker's plan skips stable tracks this way.
+    pub async fn analyze_scheduled(
+        &self,
+        frame: &Frame<'_>,
+        timestamp_ms: f64,
+        schedule: impl FnOnce(&[FaceAnalysis]) -> Vec<bool>,
+    ) -> Result<FrameAnalysis> {
         let detections = self.detect(frame).await?;
         let camera = self.options.camera(frame.width(), frame.height());
         let mut faces: Vec<FaceAnalysis> = detections
@@ -245,7 +258,9 @@ impl Pipeline {
                 .map(|d| geometry::position_m(&camera, centre, d));
         }
         if self.options.age_gender {
-            self.age_gender(frame, &detections, &mut faces).await?;
+            let plan = schedule(&faces);
+            self.age_gender(frame, &detections, &mut faces, &plan)
+                .await?;
         }
         Ok(FrameAnalysis {
             width: frame.width(),
@@ -397,15 +412,20 @@ impl Pipeline {
         frame: &Frame<'_>,
         detections: &[PixelDetection],
         faces: &mut [FaceAnalysis],
+        plan: &[bool],
     ) -> Result<()> {
         let options = WarpOptions {
             border: Border::Replicate,
             range: (0.0, 255.0),
             flip_horizontal: false,
         };
-        for (d, face) in detections.iter().zip(faces.iter_mut()) {
+        for (i, (d, face)) in detections.iter().zip(faces.iter_mut()).enumerate() {
             if face.bbox[2].max(face.bbox[3]) < self.options.min_face_size_for_attributes {
                 face.skipped.push(SkipReason::TooSmall);
+                continue;
+            }
+            if !plan.get(i).copied().unwrap_or(true) {
+                face.skipped.push(SkipReason::NotScheduled);
                 continue;
             }
             let roi = d.square_roi(self.options.age_gender_crop_scale);

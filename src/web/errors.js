@@ -14,11 +14,12 @@ export class ExportError extends GlanceError {}
 export class EngineBusyError extends GlanceError {}
 export class EngineClosedError extends GlanceError {}
 export class EngineCrashedError extends GlanceError {}
+export class DisclosureHiddenError extends GlanceError {}
 
 const CLASSES = {
   GlanceError, InvalidFrameError, DecodeError, ModelLoadError, BackendUnavailableError, ConfigError,
   RulesValidationError, AdPlayError, StateError, ExportError, EngineBusyError, EngineClosedError,
-  EngineCrashedError,
+  EngineCrashedError, DisclosureHiddenError,
 };
 for (const [name, C] of Object.entries(CLASSES)) {
   Object.defineProperty(C.prototype, "name", { value: name, writable: true, configurable: true });

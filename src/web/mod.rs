@@ -6,10 +6,16 @@
 //! once with `EngineBusyError` (nothing is queued and no frame is kept); `engine.busy` lets a
 //! frame loop skip frames instead. The other methods are synchronous and may run meanwhile.
 //! Frame timestamps that go backwards are clamped, never rejected (`timestampClamped: true`).
+//!
+//! Disclosure: `create` renders the notice (`banner` option, required) and every frame first
+//! checks that it can be read; while it cannot, `processFrame` rejects with
+//! `DisclosureHiddenError` and reads no pixels.
 
+mod banner;
 mod errors;
 mod frames;
 mod models;
+mod tools;
 mod types;
 
 use std::cell::{Cell, RefCell};
@@ -27,9 +33,11 @@ use crate::engine::{BackendChoice, EngineOptions, EngineState};
 use crate::error::GlanceError;
 use crate::frame::Frame;
 use crate::vision::{ModelWeights, Pipeline};
+use banner::Banner;
 use errors::{named_error, to_js_error};
 use frames::{Scratch, read_rgba};
 use models::ModelSource;
+pub use tools::{report_from_state, report_to_csv, rules_schema, simulate_rules, validate_rules};
 
 static PANICKED: AtomicBool = AtomicBool::new(false);
 
@@ -115,6 +123,8 @@ struct Inner {
     backend: Cell<Backend>,
     fallback_reason: RefCell<Option<String>>,
     state: RefCell<EngineState>,
+    /// The disclosure notice; `None` once the engine is closed.
+    banner: RefCell<Option<Banner>>,
     busy: Cell<bool>,
     scratch: Scratch,
 }
@@ -129,6 +139,14 @@ impl Drop for InFlight<'_> {
 }
 
 impl Inner {
+    /// Why the disclosure notice cannot be read now (`None`: it can).
+    fn disclosure_hidden(&self) -> Option<String> {
+        match self.banner.borrow().as_ref() {
+            Some(banner) => banner.hidden_reason(),
+            None => Some("the engine was closed".into()),
+        }
+    }
+
     fn check_alive(&self) -> Result<(), JsValue> {
         if PANICKED.load(Ordering::SeqCst) {
             return Err(named_error(
@@ -185,18 +203,50 @@ struct FrameResult<'a> {
 
 /// Splits the JS options into the JSON document and the parts JSON cannot carry (model bytes
 /// and callbacks).
-fn split_options(options: &JsValue) -> Result<(EngineOptions, JsValue), JsValue> {
+/// The options document, the model sources and the banner's container: the parts that are JS
+/// objects rather than JSON.
+struct SplitOptions {
+    options: EngineOptions,
+    models: JsValue,
+    banner_container: Option<web_sys::Element>,
+}
+
+fn split_options(options: &JsValue) -> Result<SplitOptions, JsValue> {
     if options.is_undefined() || options.is_null() {
-        return Ok((EngineOptions::default(), JsValue::UNDEFINED));
+        return Ok(SplitOptions {
+            options: EngineOptions::default(),
+            models: JsValue::UNDEFINED,
+            banner_container: None,
+        });
     }
     let models = Reflect::get(options, &"models".into()).unwrap_or(JsValue::UNDEFINED);
     let data = Object::assign(&Object::new(), options.unchecked_ref());
     let _ = Reflect::delete_property(&data, &"models".into());
+    let mut banner_container = None;
+    let banner = Reflect::get(&data, &"banner".into()).unwrap_or(JsValue::UNDEFINED);
+    if banner.is_object() {
+        let banner = Object::assign(&Object::new(), banner.unchecked_ref());
+        let container = Reflect::get(&banner, &"container".into()).unwrap_or(JsValue::UNDEFINED);
+        if !container.is_undefined() && !container.is_null() {
+            banner_container = Some(container.dyn_into::<web_sys::Element>().map_err(|_| {
+                to_js_error(&GlanceError::Config {
+                    path: "banner.container".into(),
+                    message: "must be an element of the page".into(),
+                })
+            })?);
+        }
+        let _ = Reflect::delete_property(&banner, &"container".into());
+        let _ = Reflect::set(&data, &"banner".into(), &banner);
+    }
     let json = js_sys::JSON::stringify(&data)
         .map_err(|_| named_error("ConfigError", "options must be a plain object"))?
         .as_string()
         .unwrap_or_else(|| "{}".into());
-    Ok((EngineOptions::from_json(&json).map_err(js)?, models))
+    Ok(SplitOptions {
+        options: EngineOptions::from_json(&json).map_err(js)?,
+        models,
+        banner_container,
+    })
 }
 
 fn now_or(now_ms: Option<f64>) -> f64 {
@@ -211,6 +261,12 @@ fn json_text(value: &JsValue) -> Result<String, JsValue> {
             .as_string()
             .ok_or_else(|| named_error("ConfigError", "expected a JSON string or a plain object")),
     }
+}
+
+#[derive(Serialize)]
+struct DisclosureStatus {
+    visible: bool,
+    reason: Option<String>,
 }
 
 /// The audience engine: faces → audience → next ad, all on the device.
@@ -231,8 +287,20 @@ impl AudienceEngine {
                 "the engine crashed earlier; reload the page",
             ));
         }
-        let (options, models) = split_options(&options)?;
+        let SplitOptions {
+            options,
+            models,
+            banner_container,
+        } = split_options(&options)?;
         let state = EngineState::new(&options).map_err(js)?;
+        let banner_options = options.banner.clone().ok_or_else(|| {
+            to_js_error(&GlanceError::Config {
+                path: "banner".into(),
+                message: "the disclosure banner is required: give at least controller { name, contact } and noticeUrl".into(),
+            })
+        })?;
+        // Shown from the start, also while the models load; removed again if creation fails.
+        let banner = Banner::mount(banner_options, banner_container)?;
         let weights = ModelSource::from_options(&models)
             .load()
             .await
@@ -276,6 +344,7 @@ impl AudienceEngine {
                 backend: Cell::new(backend),
                 fallback_reason: RefCell::new((!reasons.is_empty()).then(|| reasons.join("; "))),
                 state: RefCell::new(state),
+                banner: RefCell::new(Some(banner)),
                 busy: Cell::new(false),
                 scratch: Scratch::default(),
             };
@@ -296,6 +365,9 @@ impl AudienceEngine {
     ) -> Result<JsValue, JsValue> {
         let inner = self.inner.clone();
         inner.check_alive()?;
+        if let Some(reason) = inner.disclosure_hidden() {
+            return Err(named_error("DisclosureHiddenError", &reason));
+        }
         if inner.busy.replace(true) {
             return Err(named_error(
                 "EngineBusyError",
@@ -312,13 +384,18 @@ impl AudienceEngine {
             .borrow()
             .clone()
             .ok_or_else(|| named_error("EngineClosedError", "the engine was closed"))?;
-        let (analysis, backend_changed) = match pipeline.analyze(&frame, time.timestamp_ms).await {
+        // Stable tracks get the age/gender model only at the audience's attribute cadence.
+        let ts = time.timestamp_ms;
+        let plan = |faces: &[crate::analysis::FaceAnalysis]| {
+            inner.state.borrow().plan_attributes(ts, faces)
+        };
+        let (analysis, backend_changed) = match pipeline.analyze_scheduled(&frame, ts, plan).await {
             Err(GlanceError::BackendUnavailable(reason))
                 if inner.backend.get() == Backend::WebGpu =>
             {
                 let cpu = inner.fall_back_to_cpu(reason).map_err(js)?;
                 (
-                    cpu.analyze(&frame, time.timestamp_ms).await.map_err(js)?,
+                    cpu.analyze_scheduled(&frame, ts, plan).await.map_err(js)?,
                     true,
                 )
             }
@@ -433,6 +510,14 @@ impl AudienceEngine {
                 .set_rules(&rules.to_string())
                 .map_err(js)?;
         }
+        if patch.get("banner").is_some()
+            && let (Some(banner), Some(options)) = (
+                self.inner.banner.borrow_mut().as_mut(),
+                updated.banner.clone(),
+            )
+        {
+            banner.update(options);
+        }
         *self.inner.options.borrow_mut() = updated;
         self.inner.options_pending.set(true);
         Ok(())
@@ -487,8 +572,19 @@ impl AudienceEngine {
         self.inner.busy.get()
     }
 
-    /// Releases the networks. Later calls reject with `EngineClosedError`.
+    /// Whether the disclosure notice can be read now, and if not, why.
+    #[wasm_bindgen(getter, unchecked_return_type = "DisclosureStatus")]
+    pub fn disclosure(&self) -> Result<JsValue, JsValue> {
+        let reason = self.inner.disclosure_hidden();
+        to_js(&DisclosureStatus {
+            visible: reason.is_none(),
+            reason,
+        })
+    }
+
+    /// Releases the networks and removes the notice. Later calls reject with `EngineClosedError`.
     pub fn close(&self) {
         self.inner.pipeline.borrow_mut().take();
+        self.inner.banner.borrow_mut().take();
     }
 }

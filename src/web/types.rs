@@ -1,5 +1,5 @@
 //! TypeScript declarations of the options and results (plain JS objects, camelCase as the Rust
-//! types serialise). `engine_options_match_typescript` keeps them in step with the Rust types.
+//! types serialise). `tests/typescript.rs` keeps them in step with the Rust types.
 
 use wasm_bindgen::prelude::*;
 
@@ -48,7 +48,59 @@ export interface GlanceOptions {
   audience?: Record<string, unknown>;
   /** The rules document (docs/rules.md). */
   rules?: object;
+  /** The disclosure notice the engine renders and requires to be readable while it analyses. */
+  banner: BannerOptions;
 }
+
+export type BannerLanguage = "en" | "de" | "fr" | "es";
+export type BannerTextKey = "title" | "what" | "purpose" | "noIdentification" | "retention" | "controller" | "legalBasis" | "object" | "more";
+
+export interface BannerOptions {
+  /** Who is responsible for the camera, and how to reach them (to object, to ask). */
+  controller: { name: string; contact: string };
+  /** The full (second-layer) privacy notice, shown as a link and a QR code. */
+  noticeUrl: string;
+  /** Default "auto": the first of `navigator.languages` supported, else English. */
+  language?: "auto" | BannerLanguage;
+  /** How long the anonymous totals are kept, as the notice says. Default 365. */
+  retentionDays?: number;
+  /** Default "bottom". */
+  position?: "bottom" | "top";
+  /** Where the notice is inserted. Default `document.body`. */
+  container?: HTMLElement;
+  /** Text overrides per language; placeholders {controller}, {contact}, {days}. */
+  text?: Partial<Record<BannerLanguage, Partial<Record<BannerTextKey, string>>>>;
+  /** CSS pixels; default 48. The notice must also span at least half the viewport's width. */
+  minHeightPx?: number;
+}
+
+/** `engine.disclosure`: analysis runs only while `visible`. */
+export interface DisclosureStatus { visible: boolean; reason: string | null }
+
+export interface ReportOptions {
+  /** Start (inclusive) and end (exclusive) in ms; default everything up to now. */
+  fromMs?: number | null;
+  toMs?: number | null;
+  /** Default "hour". */
+  granularity?: "minute" | "hour" | "day";
+  /** Smallest number of people a published count may describe. Default 5. */
+  k?: number;
+  /** Default true. */ includeSeries?: boolean;
+  /** Default true. */ includePlays?: boolean;
+}
+
+/** One step of a simulator timeline: the audience from `t` until the next step. */
+export interface TimelineStep {
+  /** UTC ms, RFC 3339, or local "2025-11-24T12:00" in the rules' time zone. */
+  t: number | string;
+  audience: {
+    present?: number; watchers?: number; lookingNow?: number; groupSize?: number;
+    attentionS?: number; distanceM?: number | null;
+    byBandGender?: { ageBand?: string | null; gender?: Gender | null; present?: number; watchers?: number }[];
+  };
+}
+
+export type SimulationReport = { plays: Record<string, unknown>[]; summary: Record<string, unknown>; [key: string]: unknown };
 
 export type Gender = "female" | "male";
 

@@ -77,7 +77,7 @@ test("the wasm engine finds the face the CLI finds, on the CPU backend", async (
   const out = await page.evaluate(async () => {
     const glance = await import("/pkg/glance.js");
     await glance.default();
-    const engine = await glance.AudienceEngine.create({ backend: "auto", models: { baseUrl: "/pkg/models" } });
+    const engine = await glance.AudienceEngine.create({ backend: "auto", models: { baseUrl: "/pkg/models" }, banner: { controller: { name: "Glance tests", contact: "tests@localhost" }, noticeUrl: "/privacy.html" } });
     const blob = await (await fetch("/tests/fixtures/astronaut.jpg")).blob();
     const bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
     const started = performance.now();
@@ -96,7 +96,7 @@ test("the wasm engine finds the face the CLI finds, on the CPU backend", async (
   await context.close();
 });
 
-test("on WebGPU (SwiftShader here) the engine agrees with the CPU backend", { timeout: 900_000 }, async () => {
+test("on WebGPU (SwiftShader here) the engine agrees with the CPU backend, and falls back to the CPU when the GPU is lost", { timeout: 900_000 }, async () => {
   const expected = cli().faces;
   const gpuBrowser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
@@ -106,24 +106,41 @@ test("on WebGPU (SwiftShader here) the engine agrees with the CPU backend", { ti
   try {
     const { page, context, errors } = await newPage(gpuBrowser);
     const out = await page.evaluate(async () => {
+      // Keep a handle on the GPU device the engine opens, to lose it on purpose below.
+      const devices = [];
+      const requestDevice = GPUAdapter.prototype.requestDevice;
+      GPUAdapter.prototype.requestDevice = async function (...args) {
+        const device = await requestDevice.apply(this, args);
+        devices.push(device);
+        return device;
+      };
       const glance = await import("/pkg/glance.js");
       await glance.default();
       const created = performance.now();
-      const engine = await glance.AudienceEngine.create({ backend: "webgpu", models: { baseUrl: "/pkg/models" } });
+      const engine = await glance.AudienceEngine.create({ backend: "webgpu", models: { baseUrl: "/pkg/models" }, banner: { controller: { name: "Glance tests", contact: "tests@localhost" }, noticeUrl: "/privacy.html" } });
       const createMs = performance.now() - created;
       const blob = await (await fetch("/tests/fixtures/astronaut.jpg")).blob();
       const bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
       const started = performance.now();
       const result = await engine.processFrame(bitmap, 1000);
       const ms = performance.now() - started;
+      devices.forEach((d) => d.destroy());
+      const afterLoss = await engine.processFrame(bitmap, 2000);
       bitmap.close();
-      return { result, backend: engine.backend, createMs, ms };
+      return { result, backend: engine.backend, createMs, ms, devices: devices.length, afterLoss, backendAfterLoss: engine.backend, reason: engine.fallbackReason };
     });
     assert.deepEqual(errors, []);
-    assert.equal(out.backend, "webgpu");
     assert.equal(out.result.backend, "webgpu");
     assert.equal(out.result.faces.length, expected.length);
     assertSameFace(out.result.faces[0], expected[0]);
+    // The device is gone: the same frame is analysed on the CPU, and the engine says so.
+    assert.equal(out.devices, 1);
+    assert.equal(out.afterLoss.backend, "cpu");
+    assert.equal(out.afterLoss.backendChanged, true);
+    assert.equal(out.backendAfterLoss, "cpu");
+    assert.match(out.reason, /destroyed|lost|poisoned/i);
+    assert.equal(out.afterLoss.faces.length, expected.length);
+    assertSameFace(out.afterLoss.faces[0], expected[0]);
     console.log(`wasm webgpu (software): create ${out.createMs.toFixed(0)} ms, frame ${out.ms.toFixed(1)} ms`);
     await context.close();
   } finally {
@@ -137,14 +154,14 @@ test("errors are typed Error objects and bad rules leave the old ones running", 
     const glance = await import("/pkg/glance.js");
     await glance.default();
     const rules = await (await fetch("/examples/rules/mall.rules.json")).json();
-    const engine = await glance.AudienceEngine.create({ backend: "cpu", models: { baseUrl: "/pkg/models" }, rules });
+    const engine = await glance.AudienceEngine.create({ backend: "cpu", models: { baseUrl: "/pkg/models" }, rules, banner: { controller: { name: "Glance tests", contact: "tests@localhost" }, noticeUrl: "/privacy.html" } });
     const catchError = async (f) => { try { await f(); return null; } catch (e) { return { isError: e instanceof Error, name: e.name, message: e.message, issues: e.issues, path: e.path }; } };
     const before = engine.nextAd(Date.parse("2025-11-24T10:00:00Z")).adId;
     const bad = await (await fetch("/tests/fixtures/rules/invalid.rules.json")).json();
     const rulesError = await catchError(() => engine.setRules(bad));
     const afterAd = engine.nextAd(Date.parse("2025-11-24T10:00:00Z")).adId;
     const frameError = await catchError(() => engine.processFrame({ not: "a frame" }, 0));
-    const optionError = await catchError(() => glance.AudienceEngine.create({ backend: "cpu", pipeline: { minDetectionScore: 2 } }));
+    const optionError = await catchError(() => glance.AudienceEngine.create({ backend: "cpu", pipeline: { minDetectionScore: 2 }, banner: { controller: { name: "Glance tests", contact: "tests@localhost" }, noticeUrl: "/privacy.html" } }));
     const pixels = new ImageData(320, 240);
     // Two frames at once: on the CPU the first finishes before the second starts; on a GPU the
     // second is rejected with EngineBusyError. Either way both settle cleanly.
@@ -180,6 +197,7 @@ test("models report download progress", async () => {
     const progress = {};
     await glance.AudienceEngine.create({
       backend: "cpu",
+      banner: { controller: { name: "Glance tests", contact: "tests@localhost" }, noticeUrl: "/privacy.html" },
       models: { baseUrl: "/pkg/models", cache: false, onProgress: (p) => { progress[p.model] = [p.loaded, p.total]; } },
     });
     return progress;
@@ -195,7 +213,7 @@ test("the engine fetched only its own files and stored no frame data", async () 
   const stored = await page.evaluate(async () => {
     const glance = await import("/pkg/glance.js");
     await glance.default();
-    const engine = await glance.AudienceEngine.create({ backend: "cpu", models: { baseUrl: "/pkg/models" } });
+    const engine = await glance.AudienceEngine.create({ backend: "cpu", models: { baseUrl: "/pkg/models" }, banner: { controller: { name: "Glance tests", contact: "tests@localhost" }, noticeUrl: "/privacy.html" } });
     await engine.processFrame(new ImageData(64, 48), 0);
     const cached = [];
     for (const name of await caches.keys()) for (const request of await (await caches.open(name)).keys()) cached.push(request.url);
@@ -205,5 +223,123 @@ test("the engine fetched only its own files and stored no frame data", async () 
   for (const url of stored.cached) assert.match(url, /\/pkg\/models\/[a-z_]+\.bpk$/, "only model files are cached");
   const own = /^http:\/\/127\.0\.0\.1:\d+\/(www\/tests\/blank\.html|pkg\/.+|tests\/fixtures\/.+|examples\/rules\/.+)$/;
   for (const url of requests) assert.match(url, own, `unexpected request ${url}`);
+  await context.close();
+});
+
+/** Every text node of the page, closed shadow roots included (the notice's root is closed). */
+async function renderedText(page) {
+  const cdp = await page.context().newCDPSession(page);
+  const { root } = await cdp.send("DOM.getDocument", { depth: -1, pierce: true });
+  const texts = [];
+  const walk = (node) => {
+    if (node.nodeType === 3) texts.push(node.nodeValue);
+    for (const child of [...(node.children ?? []), ...(node.shadowRoots ?? [])]) walk(child);
+  };
+  walk(root);
+  await cdp.detach();
+  return texts.join(" ");
+}
+
+test("the engine shows its disclosure notice and analyses only while it can be read", async () => {
+  const { page, context, errors } = await newPage();
+  await page.evaluate(async () => {
+    const glance = await import("/pkg/glance.js");
+    await glance.default();
+    const missing = await glance.AudienceEngine.create({ backend: "cpu", models: { baseUrl: "/pkg/models" } }).then(() => null, (e) => ({ name: e.name, path: e.path }));
+    window.missing = missing;
+    window.engine = await glance.AudienceEngine.create({
+      backend: "cpu",
+      models: { baseUrl: "/pkg/models" },
+      banner: { controller: { name: "Glance tests", contact: "tests@localhost" }, noticeUrl: "/privacy.html", language: "de", retentionDays: 30 },
+    });
+    // What a frame loop sees: a result, or the name of the error.
+    window.tryFrame = async () => {
+      try { await window.engine.processFrame(new ImageData(64, 48), performance.now()); return "analysed"; } catch (e) { return e.name; }
+    };
+  });
+  assert.deepEqual(await page.evaluate(() => window.missing), { name: "ConfigError", path: "banner" });
+  assert.equal(await page.locator("glance-disclosure").count(), 1);
+  const text = await renderedText(page);
+  for (const phrase of ["Kameraanalyse", "Glance tests", "tests@localhost", "30 Tage", "Widerspruchsrecht", "/privacy.html"]) {
+    assert.ok(text.includes(phrase), `the notice says "${phrase}"`);
+  }
+  await page.screenshot({ path: join(ROOT, "target/screenshots/engine-banner-de.png") });
+  assert.deepEqual(await page.evaluate(() => window.engine.disclosure), { visible: true, reason: null });
+  assert.equal(await page.evaluate(() => window.tryFrame()), "analysed");
+
+  // Each way a page could hide the notice stops the very next frame; undoing it resumes.
+  const hides = [
+    ["display: none", "el.style.display = 'none'", "el.style.display = ''", /display: none/],
+    ["visibility", "el.style.visibility = 'hidden'", "el.style.visibility = ''", /visibility/],
+    ["opacity", "el.style.opacity = '0.1'", "el.style.opacity = ''", /transparent/],
+    ["moved off screen", "el.style.transform = 'translateY(500px)'", "el.style.transform = ''", /outside the screen/],
+    ["covered", "const c = document.createElement('div'); c.id = 'cover'; c.style.cssText = 'position:fixed;inset:0;background:#000;z-index:2147483647'; document.body.append(c)", "document.getElementById('cover').remove()", /covered/],
+    ["shrunk", "el.style.height = '10px'; el.style.overflow = 'hidden'", "el.style.height = ''; el.style.overflow = ''", /too small/],
+    ["removed", "window.parked = el; el.remove()", "document.body.append(window.parked)", /not in the document/],
+  ];
+  for (const [label, hide, undo, reason] of hides) {
+    const outcome = await page.evaluate(async ([hide, undo]) => {
+      const el = document.querySelector("glance-disclosure");
+      new Function("el", hide)(el);
+      const hidden = await window.tryFrame();
+      const status = window.engine.disclosure;
+      new Function("el", undo)(document.querySelector("glance-disclosure") ?? window.parked);
+      await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+      return { hidden, status, resumed: await window.tryFrame() };
+    }, [hide, undo]);
+    assert.equal(outcome.hidden, "DisclosureHiddenError", `${label}: the frame is refused`);
+    assert.equal(outcome.status.visible, false, label);
+    assert.match(outcome.status.reason, reason, label);
+    assert.equal(outcome.resumed, "analysed", `${label}: analysis resumes once the notice shows again`);
+  }
+  // The notice follows language changes and goes away with the engine.
+  await page.evaluate(() => window.engine.setOptions({ banner: { language: "fr" } }));
+  assert.ok((await renderedText(page)).includes("Analyse par caméra"));
+  await page.evaluate(() => window.engine.close());
+  assert.equal(await page.locator("glance-disclosure").count(), 0);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("rules validation, the simulator and reports work without models", async () => {
+  const { page, context, errors } = await newPage();
+  const out = await page.evaluate(async () => {
+    const glance = await import("/pkg/glance.js");
+    await glance.default();
+    const text = async (path) => (await fetch(path)).text();
+    const mall = await text("/examples/rules/mall.rules.json");
+    const timeline = await text("/examples/rules/weekday.timeline.jsonl");
+    const steps = timeline.split("\n").filter((l) => l.trim() && !l.startsWith("#")).map((l) => JSON.parse(l));
+    const fromText = glance.simulateRules(mall, timeline);
+    const fromSteps = glance.simulateRules(JSON.parse(mall), steps);
+    const badTimeline = (() => { try { glance.simulateRules(mall, "[]"); } catch (e) { return e.name; } })();
+    const engine = await glance.AudienceEngine.create({ backend: "cpu", models: { baseUrl: "/pkg/models" }, banner: { controller: { name: "t", contact: "t@localhost" }, noticeUrl: "/p" } });
+    engine.adStarted("coffee", "play-1", 1000);
+    engine.adEnded("coffee", true, "play-1", 9000);
+    const saved = engine.saveState();
+    const live = engine.report();
+    const offline = glance.reportFromState(saved);
+    return {
+      valid: glance.validateRules(mall),
+      invalid: glance.validateRules(await text("/tests/fixtures/rules/invalid.rules.json")),
+      schemaTitle: Object.keys(glance.rulesSchema().properties ?? {}),
+      fromText, fromSteps, badTimeline, live, offline,
+      csv: glance.reportToCsv(offline),
+    };
+  });
+  assert.deepEqual(out.valid, []);
+  const expectedIssues = JSON.parse(await readFile(join(ROOT, "tests/fixtures/rules/invalid.expected.json"), "utf8"));
+  assert.deepEqual(out.invalid, expectedIssues);
+  assert.ok(out.schemaTitle.includes("rules") && out.schemaTitle.includes("ads"));
+  // The CLI's golden output: one play per line, then the summary.
+  const lines = (await readFile(join(ROOT, "tests/fixtures/rules/weekday.expected.jsonl"), "utf8")).trim().split("\n").map((l) => JSON.parse(l));
+  const golden = { plays: lines.slice(0, -1), summary: lines.at(-1).summary };
+  assert.deepEqual(out.fromText, golden, "the simulator in the browser gives the CLI's plays");
+  assert.deepEqual(out.fromSteps, golden);
+  assert.ok(out.badTimeline);
+  assert.deepEqual(out.offline, out.live, "a report from saved aggregates equals the live one");
+  assert.equal(out.offline.plays.length, 1);
+  assert.match(out.csv.split("\n")[0], /value/);
+  assert.deepEqual(errors, []);
   await context.close();
 });

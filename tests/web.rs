@@ -1,0 +1,172 @@
+//! The binding layer in headless Chromium (wasm-bindgen-test): typed errors, the disclosure
+//! notice gating analysis, every frame source giving the same faces, and the model-free tools.
+//! Run by `scripts/dev test` through `wasm-pack test --headless --chrome`.
+#![cfg(target_arch = "wasm32")]
+
+use glance::web::{AudienceEngine, simulate_rules, validate_rules};
+use js_sys::{Array, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+macro_rules! model {
+    ($name:literal) => {
+        include_bytes!(concat!(env!("OUT_DIR"), "/models/", $name, ".bpk"))
+    };
+}
+
+const ASTRONAUT: &[u8] = include_bytes!("fixtures/astronaut.jpg");
+
+#[wasm_bindgen(inline_js = r#"
+export function options(models, extra) {
+  return Object.assign({
+    backend: "cpu",
+    models: { bytes: models },
+    banner: { controller: { name: "Glance tests", contact: "tests@localhost" }, noticeUrl: "/privacy" },
+  }, extra);
+}
+export async function sources(jpeg) {
+  const bitmap = await createImageBitmap(new Blob([jpeg], { type: "image/jpeg" }), { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  ctx.drawImage(bitmap, 0, 0);
+  const imageData = ctx.getImageData(0, 0, bitmap.width, bitmap.height);
+  const videoFrame = new VideoFrame(canvas, { timestamp: 0 });
+  return [imageData, bitmap, videoFrame];
+}
+export function hideBanner(hidden) {
+  document.querySelector("glance-disclosure").style.display = hidden ? "none" : "";
+}
+export function errorName(e) { return e instanceof Error ? e.name : "not an Error: " + String(e); }
+export function field(o, path) { return path.split(".").reduce((v, k) => v?.[k], o); }
+"#)]
+extern "C" {
+    fn options(models: &JsValue, extra: &JsValue) -> JsValue;
+    async fn sources(jpeg: Uint8Array) -> JsValue;
+    #[wasm_bindgen(js_name = hideBanner)]
+    fn hide_banner(hidden: bool);
+    #[wasm_bindgen(js_name = errorName)]
+    fn error_name(e: &JsValue) -> String;
+    fn field(o: &JsValue, path: &str) -> JsValue;
+}
+
+fn models() -> JsValue {
+    let bytes = js_sys::Object::new();
+    for (name, data) in [
+        (
+            "face_detection_full_range",
+            &model!("face_detection_full_range")[..],
+        ),
+        (
+            "face_detection_short_range",
+            &model!("face_detection_short_range")[..],
+        ),
+        ("face_landmark", &model!("face_landmark")[..]),
+        ("iris_landmark", &model!("iris_landmark")[..]),
+        ("age_gender", &model!("age_gender")[..]),
+    ] {
+        Reflect::set(&bytes, &name.into(), &Uint8Array::from(data)).unwrap();
+    }
+    bytes.into()
+}
+
+async fn engine() -> AudienceEngine {
+    AudienceEngine::create(options(&models(), &JsValue::UNDEFINED))
+        .await
+        .expect("the engine starts on the CPU")
+}
+
+#[wasm_bindgen_test]
+async fn errors_are_named_error_objects() {
+    let no_banner = js_sys::JSON::parse(r#"{"backend":"cpu"}"#).unwrap();
+    let err = AudienceEngine::create(no_banner).await.err().unwrap();
+    assert_eq!(error_name(&err), "ConfigError");
+    assert_eq!(field(&err, "path"), "banner");
+
+    let extra = js_sys::JSON::parse(r#"{"pipeline":{"maxFaces":-1}}"#).unwrap();
+    let err = AudienceEngine::create(options(&models(), &extra))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(error_name(&err), "ConfigError");
+    assert_eq!(field(&err, "path"), "pipeline.maxFaces");
+
+    let engine = engine().await;
+    let err = engine
+        .process_frame(JsValue::from_str("not a frame"), 0.0)
+        .await
+        .unwrap_err();
+    assert_eq!(error_name(&err), "InvalidFrameError");
+    let err = engine.set_rules(JsValue::from_str("{")).unwrap_err();
+    assert_eq!(error_name(&err), "RulesValidationError");
+    engine.close();
+    let err = engine.snapshot().unwrap_err();
+    assert_eq!(error_name(&err), "EngineClosedError");
+}
+
+#[wasm_bindgen_test]
+async fn every_frame_source_gives_the_same_faces_and_a_hidden_notice_stops_analysis() {
+    let engine = engine().await;
+    let sources: Array = sources(Uint8Array::from(ASTRONAUT)).await.unchecked_into();
+    let mut boxes = Vec::new();
+    for (i, source) in sources.iter().enumerate() {
+        let result = engine
+            .process_frame(source, 1000.0 * (i as f64 + 1.0))
+            .await
+            .expect("the frame is analysed");
+        let faces: Array = field(&result, "faces").unchecked_into();
+        assert_eq!(faces.length(), 1, "source {i}");
+        let face = faces.get(0);
+        assert_eq!(field(&face, "gender"), "female", "source {i}");
+        let b: Array = field(&face, "box").unchecked_into();
+        boxes.push(b.iter().map(|v| v.as_f64().unwrap()).collect::<Vec<_>>());
+    }
+    for b in &boxes[1..] {
+        for (x, y) in b.iter().zip(&boxes[0]) {
+            assert!((x - y).abs() < 1.0, "{boxes:?}");
+        }
+    }
+
+    hide_banner(true);
+    let err = engine
+        .process_frame(sources.get(0), 5000.0)
+        .await
+        .unwrap_err();
+    assert_eq!(error_name(&err), "DisclosureHiddenError");
+    let status = engine.disclosure().unwrap();
+    assert_eq!(field(&status, "visible"), false);
+    hide_banner(false);
+    assert_eq!(field(&engine.disclosure().unwrap(), "visible"), true);
+    engine.process_frame(sources.get(0), 6000.0).await.unwrap();
+    let _ = JsFuture::from(js_sys::Promise::resolve(&JsValue::NULL)).await;
+    engine.close();
+}
+
+#[wasm_bindgen_test]
+fn rules_tools_work_without_models() {
+    let mall = include_str!("../examples/rules/mall.rules.json");
+    let issues: Array = validate_rules(JsValue::from_str(mall))
+        .unwrap()
+        .unchecked_into();
+    assert_eq!(issues.length(), 0);
+    let bad = include_str!("fixtures/rules/invalid.rules.json");
+    let issues: Array = validate_rules(JsValue::from_str(bad))
+        .unwrap()
+        .unchecked_into();
+    assert!(issues.length() > 3);
+    assert_eq!(field(&issues.get(0), "path"), "$.timeZone");
+
+    let timeline = include_str!("../examples/rules/weekday.timeline.jsonl");
+    let report = simulate_rules(JsValue::from_str(mall), JsValue::from_str(timeline)).unwrap();
+    let expected = include_str!("fixtures/rules/weekday.expected.jsonl");
+    let plays: Array = field(&report, "plays").unchecked_into();
+    // The CLI's golden output: one play per line, then the summary line.
+    assert_eq!(plays.length() as usize, expected.lines().count() - 1);
+    let first: serde_json::Value = serde_json::from_str(expected.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        field(&plays.get(0), "decision.adId").as_string().unwrap(),
+        first["decision"]["adId"].as_str().unwrap()
+    );
+}
