@@ -41,8 +41,17 @@ pub use tools::{report_from_state, report_to_csv, rules_schema, simulate_rules, 
 
 static PANICKED: AtomicBool = AtomicBool::new(false);
 
+unsafe extern "C" {
+    /// wasm-ld's function running the static constructors (burn's kernel registries use the
+    /// `inventory` crate). When a module never calls it, wasm-ld wraps *every* export in a call
+    /// to it, which re-ran all registrations on each call into the engine (~20 % of a frame).
+    fn __wasm_call_ctors();
+}
+
 #[wasm_bindgen(start)]
 fn start() {
+    // SAFETY: called once, first thing after instantiation, before any other export runs.
+    unsafe { __wasm_call_ctors() };
     std::panic::set_hook(Box::new(|info| {
         // After a panic no state can be trusted: every later call rejects (EngineCrashedError).
         PANICKED.store(true, Ordering::SeqCst);

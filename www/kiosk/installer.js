@@ -1,0 +1,284 @@
+// Installer mode: what the engine sees drawn over the camera picture (faces, age band, gender,
+// gaze, looking), how fast it runs and on which backend, and a walkthrough to enter where the
+// camera sits relative to the screen, with a live "look at each corner" check.
+
+const CORNERS = ['top-left', 'top-right', 'bottom-right', 'bottom-left', 'away'];
+const HOLD_MS = 1000; // how long a look (or a look away) must last for a step to pass
+
+const $ = (id) => document.getElementById(id);
+
+export class Installer {
+  /**
+   * `kiosk`: `{ status(), screen(), defaultScreen(), deviceId(), apply({ screen, cameraDeviceId }) }`.
+   */
+  constructor(kiosk) {
+    this.kiosk = kiosk;
+    this.root = $('installer');
+    this.canvas = $('overlay');
+    this.ctx = this.canvas.getContext('2d');
+    this.cameraView = $('camera-view');
+    this.viewHome = this.cameraView.parentElement;
+    this.form = $('calibration');
+    this.check = null;
+    this.statsTimer = 0;
+    $('installer-close').addEventListener('click', () => this.close());
+    this.form.addEventListener('submit', (e) => { e.preventDefault(); this.save(); });
+    $('calibration-reset').addEventListener('click', () => this.fill(this.kiosk.defaultScreen(), ''));
+    $('check-start').addEventListener('click', () => this.startCheck());
+    $('check-skip').addEventListener('click', () => this.finishStep('fail'));
+  }
+
+  get isOpen() { return !this.root.hidden; }
+
+  toggle() { if (this.isOpen) this.close(); else this.open(); }
+
+  open() {
+    if (this.isOpen) return;
+    this.root.hidden = false;
+    document.body.classList.add('installer');
+    // The camera view moves into the installer's frame; it stays in the document, so it keeps playing.
+    $('camera-slot').append(this.cameraView);
+    this.kiosk.cameraVideo().play().catch(() => {});
+    this.fill(this.kiosk.screen(), this.kiosk.deviceId());
+    this.listDevices();
+    this.refreshStats();
+    this.statsTimer = setInterval(() => this.refreshStats(), 500);
+    $('installer-title').focus?.();
+  }
+
+  close() {
+    if (!this.isOpen) return;
+    this.stopCheck();
+    this.root.hidden = true;
+    document.body.classList.remove('installer');
+    this.viewHome.prepend(this.cameraView);
+    this.kiosk.cameraVideo().play().catch(() => {});
+    clearInterval(this.statsTimer);
+    this.clear();
+  }
+
+  // ---- overlay -------------------------------------------------------------------------
+
+  /** Draws one frame's result. `people`: the snapshot's people (for bands and "looking"). */
+  draw(result, snapshot, fps, backend) {
+    if (!this.isOpen) return;
+    const { canvas, ctx } = this;
+    if (canvas.width !== result.width || canvas.height !== result.height) {
+      canvas.width = result.width;
+      canvas.height = result.height;
+    }
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    const scale = Math.max(1, result.width / 640);
+    const people = matchPeople(result.faces, snapshot?.people ?? []);
+    result.faces.forEach((face, i) => drawFace(ctx, face, people[i], scale));
+    ctx.font = `${Math.round(14 * scale)}px system-ui, sans-serif`;
+    const line = `${fps.toFixed(1)} fps · ${backend} · ${result.faces.length} face${result.faces.length === 1 ? '' : 's'}`;
+    const w = ctx.measureText(line).width + 12 * scale;
+    ctx.fillStyle = 'rgb(0 0 0 / 0.6)';
+    ctx.fillRect(0, 0, w, 22 * scale);
+    ctx.fillStyle = '#fff';
+    ctx.fillText(line, 6 * scale, 16 * scale);
+    this.updateLooking(result, snapshot);
+  }
+
+  /** Nothing of the last picture stays on screen (camera off, notice hidden). */
+  clear() {
+    this.ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    const looking = $('looking');
+    looking.dataset.state = 'none';
+    looking.textContent = 'No face';
+  }
+
+  refreshStats() {
+    const s = this.kiosk.status();
+    $('s-engine').textContent = s.engine.ready ? (s.engine.recreating ? 'restarting…' : 'running') : (s.engine.error ?? 'loading…');
+    $('s-backend').textContent = s.engine.backend ? `${s.engine.backend}${s.engine.fallbackReason ? ' (fallback)' : ''}` : '–';
+    $('s-backend').title = s.engine.fallbackReason ?? '';
+    $('s-fps').textContent = s.analysing ? `${s.fps.toFixed(1)} frames/s · ${s.counters.frames} frames` : 'paused';
+    const retry = s.camera.nextRetryAtMs ? `, retry in ${Math.max(0, Math.ceil((s.camera.nextRetryAtMs - Date.now()) / 1000))} s` : '';
+    $('s-camera').textContent = `${s.camera.state}${s.camera.detail ? ` – ${s.camera.detail}` : ''}${retry}`;
+    $('s-people').textContent = s.audience ? `${s.audience.present} / ${s.audience.lookingNow}` : '–';
+    $('s-ad').textContent = s.currentAd ? `${s.currentAd.adId} (${s.currentAd.why})` : '–';
+    const notice = $('s-notice');
+    const messages = [];
+    if (s.engine.backendChanged) messages.push(`The GPU backend was lost; Glance now runs on the CPU (${s.engine.backendChangedReason ?? 'WebGPU device lost'}).`);
+    if (s.disclosure && !s.disclosure.visible) messages.push(`The privacy notice is not visible (${s.disclosure.reason ?? 'hidden'}): the camera is off until it is.`);
+    notice.hidden = messages.length === 0;
+    notice.textContent = messages.join(' ');
+  }
+
+  // ---- calibration ---------------------------------------------------------------------
+
+  fill(screen, deviceId) {
+    const f = this.form.elements;
+    const [x, y, z] = screen.cameraOffsetM ?? [0, -0.38, 0];
+    f.widthM.value = round(screen.widthM ?? 1.21);
+    f.heightM.value = round(screen.heightM ?? 0.68);
+    f.aboveM.value = round(-y);
+    f.sidewaysM.value = round(x);
+    f.frontM.value = round(z);
+    f.tiltDeg.value = round(screen.cameraTiltDeg ?? 0);
+    f.panDeg.value = round(screen.cameraPanDeg ?? 0);
+    if (deviceId !== undefined) f.deviceId.value = deviceId ?? '';
+    $('calibration-result').textContent = '';
+  }
+
+  async listDevices() {
+    const select = this.form.elements.deviceId;
+    try {
+      const devices = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === 'videoinput' && d.deviceId);
+      const chosen = this.kiosk.deviceId() ?? '';
+      select.replaceChildren(new Option('Default camera', ''), ...devices.map((d, i) => new Option(d.label || `Camera ${i + 1}`, d.deviceId)));
+      select.value = chosen;
+    } catch {
+      // No device list (no permission yet): the default camera is all there is to choose.
+    }
+  }
+
+  async save() {
+    const out = $('calibration-result');
+    if (!this.form.reportValidity()) return;
+    const f = this.form.elements;
+    const n = (el) => Number(el.value);
+    const screen = {
+      widthM: n(f.widthM),
+      heightM: n(f.heightM),
+      // Screen coordinates: x towards the camera picture's right, y down, z towards the audience.
+      cameraOffsetM: [n(f.sidewaysM), -n(f.aboveM), n(f.frontM)],
+      cameraTiltDeg: n(f.tiltDeg),
+      cameraPanDeg: n(f.panDeg),
+    };
+    out.textContent = 'Saving and restarting the engine…';
+    try {
+      await this.kiosk.apply({ screen, cameraDeviceId: f.deviceId.value || null });
+      out.textContent = 'Saved. Glance now uses this placement; run the live check.';
+    } catch (error) {
+      out.textContent = `Not saved: ${error.path ? `${error.path}: ` : ''}${error.message}`;
+    }
+  }
+
+  // ---- live check ----------------------------------------------------------------------
+
+  startCheck() {
+    for (const li of document.querySelectorAll('#corners li')) {
+      delete li.dataset.result;
+      li.querySelector('output').textContent = '–';
+    }
+    this.check = { step: 0, since: null, results: {} };
+    $('check-skip').disabled = false;
+    $('check-start').textContent = 'Restart the check';
+    $('check-result').textContent = '';
+    this.showStep();
+  }
+
+  stopCheck() {
+    this.check = null;
+    $('corner-marker').hidden = true;
+    $('check-skip').disabled = true;
+    for (const li of document.querySelectorAll('#corners li')) li.classList.remove('current');
+  }
+
+  showStep() {
+    const corner = CORNERS[this.check.step];
+    for (const li of document.querySelectorAll('#corners li')) li.classList.toggle('current', li.dataset.corner === corner);
+    const marker = $('corner-marker');
+    marker.hidden = corner === 'away';
+    marker.dataset.corner = corner;
+    $('check-result').textContent = corner === 'away'
+      ? 'Now look well away from the screen (at the floor or to the side).'
+      : `Look at the ${corner.replace('-', ' ')} corner of the screen (marked) and hold for a second.`;
+  }
+
+  finishStep(result) {
+    const check = this.check;
+    if (!check) return;
+    const corner = CORNERS[check.step];
+    check.results[corner] = result;
+    const li = document.querySelector(`#corners li[data-corner="${corner}"]`);
+    li.dataset.result = result;
+    li.querySelector('output').textContent = result === 'pass' ? (corner === 'away' ? 'not looking ✓' : 'looking ✓') : 'not confirmed ✗';
+    check.step += 1;
+    check.since = null;
+    if (check.step < CORNERS.length) { this.showStep(); return; }
+    const corners = CORNERS.slice(0, 4).filter((c) => check.results[c] === 'pass').length;
+    const away = check.results.away === 'pass';
+    this.stopCheck();
+    $('check-result').textContent = corners === 4 && away
+      ? 'All four corners count as looking and looking away does not: the placement is right.'
+      : `${corners} of 4 corners counted as looking${away ? '' : ', and looking away was not confirmed'}. Check the screen size, the camera offset and the tilt, save, and run the check again.`;
+  }
+
+  updateLooking(result, snapshot) {
+    const el = $('looking');
+    const faces = result.faces.length;
+    const looking = (snapshot?.lookingNow ?? 0) > 0;
+    el.dataset.state = faces === 0 ? 'none' : looking ? 'yes' : 'no';
+    el.textContent = faces === 0 ? 'No face' : looking ? 'Glance says: looking' : 'Glance says: not looking';
+    const check = this.check;
+    if (!check || faces === 0) { if (check) check.since = null; return; }
+    const corner = CORNERS[check.step];
+    const wanted = corner === 'away' ? !looking : looking;
+    if (!wanted) { check.since = null; return; }
+    check.since ??= result.timestampMs;
+    if (result.timestampMs - check.since >= HOLD_MS) this.finishStep('pass');
+  }
+}
+
+function round(v) { return Math.round(v * 1000) / 1000; }
+
+/**
+ * Pairs each face of the frame with a tracked person of the snapshot, by distance from the
+ * camera (the snapshot has no boxes). Exact with one person; a best guess with several.
+ */
+function matchPeople(faces, people) {
+  const free = [...people];
+  return faces.map((face) => {
+    if (free.length === 0) return null;
+    let best = -1;
+    let bestGap = Infinity;
+    free.forEach((p, i) => {
+      const gap = face.distanceM != null && p.distanceM != null ? Math.abs(face.distanceM - p.distanceM) : 1;
+      if (gap < bestGap) { best = i; bestGap = gap; }
+    });
+    return bestGap < 0.5 || (faces.length === 1 && free.length === 1) ? free.splice(best, 1)[0] : null;
+  });
+}
+
+function drawFace(ctx, face, person, scale) {
+  const [x, y, w, h] = face.box;
+  const looking = person?.looking ?? false;
+  const colour = person ? (looking ? '#52d273' : '#f4a261') : '#a9b3c1';
+  ctx.lineWidth = 3 * scale;
+  ctx.strokeStyle = colour;
+  ctx.strokeRect(x, y, w, h);
+  // Gaze: from between the eyes along the gaze direction projected on the picture.
+  const [re, le] = face.keypoints;
+  if (face.gaze && re && le) {
+    const mx = (re[0] + le[0]) / 2;
+    const my = (re[1] + le[1]) / 2;
+    const len = w * 1.5;
+    ctx.beginPath();
+    ctx.moveTo(mx, my);
+    ctx.lineTo(mx + face.gaze[0] * len, my + face.gaze[1] * len);
+    ctx.strokeStyle = '#4cc9f0';
+    ctx.stroke();
+    ctx.beginPath();
+    ctx.arc(mx, my, 4 * scale, 0, Math.PI * 2);
+    ctx.fillStyle = '#4cc9f0';
+    ctx.fill();
+  }
+  const band = person?.ageBand ?? (face.age != null ? `~${Math.round(face.age)} y` : 'age ?');
+  const gender = person?.gender ?? face.gender ?? 'gender ?';
+  const lines = [
+    `${band} · ${gender}`,
+    `${person ? (looking ? 'looking' : 'not looking') : 'tracking…'}${face.distanceM != null ? ` · ${face.distanceM.toFixed(1)} m` : ''}`,
+  ];
+  ctx.font = `${Math.round(15 * scale)}px system-ui, sans-serif`;
+  const lh = 19 * scale;
+  const boxW = Math.max(...lines.map((l) => ctx.measureText(l).width)) + 10 * scale;
+  const top = Math.max(0, y - lh * lines.length - 4 * scale);
+  ctx.fillStyle = 'rgb(0 0 0 / 0.65)';
+  ctx.fillRect(x, top, boxW, lh * lines.length + 4 * scale);
+  ctx.fillStyle = colour;
+  lines.forEach((l, i) => ctx.fillText(l, x + 5 * scale, top + lh * (i + 1) - 4 * scale));
+}

@@ -1,0 +1,697 @@
+// The Glance kiosk: plays ads full screen, chosen by the engine from the anonymous audience the
+// camera sees. Everything runs on this device: frames go from the <video> element into the
+// engine and are dropped there; only aggregates are stored (www/lib/store.js).
+//
+// It keeps going by itself: ads play (the rules' default loop) while the engine loads, when it
+// cannot load, and while the camera is missing, denied or switched off because the privacy
+// notice is hidden. Aggregates are saved every 10 s and when the page goes away, and restored at
+// start. A service worker (sw.js) keeps the kiosk starting without the network.
+//
+// URL flags: ?installer=1 opens installer mode (also the "i" key); ?video=URL plays a looping
+// clip instead of the camera (demo).
+import { KEYS, load, save } from '/lib/store.js';
+import { AdPlayer } from './player.js';
+import { CameraSource } from './camera.js';
+import { Installer } from './installer.js';
+
+const SAVE_EVERY_MS = 10_000;
+const INTERRUPT_EVERY_MS = 1000;
+const DISCLOSURE_POLL_MS = 500;
+const RULES_POLL_MS = 10_000;
+const ENGINE_RETRY_MS = [5_000, 15_000, 60_000, 300_000];
+const MAX_PLAYS_KEPT = 50;
+/** While the engine starts, the first ad stays up this long rather than the loop running ahead of it. */
+const HOLD_FOR_ENGINE_MS = 30_000;
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const video = $('camera');
+
+/** Everything the kiosk knows; `window.glanceKiosk.status` is a read-only copy of parts of it. */
+const state = {
+  phase: 'starting',
+  config: null,
+  rules: null,
+  rulesSource: null,
+  rulesProblem: null,
+  screen: null,
+  deviceId: null,
+  glance: null,
+  engine: null,
+  engineError: null,
+  engineAttempts: 0,
+  engineRetryAtMs: null,
+  recreating: false,
+  backendChanged: false,
+  backendChangedReason: null,
+  analysing: false,
+  inFlight: false,
+  counters: { frames: 0, hiddenRejections: 0, busySkips: 0, frameErrors: 0, adsStarted: 0, saves: 0, saveErrors: 0 },
+  frameTimes: [],
+  fps: 0,
+  audience: null,
+  current: null,
+  switching: false,
+  plays: [],
+  localLoopIndex: 0,
+  lastSavedAtMs: null,
+  restoredFromMs: null,
+  restoreError: null,
+  disclosure: null,
+};
+
+const player = new AdPlayer($('stage'), {
+  onFinished: (play) => advanceWhenReady(play),
+  onMediaError: (ad, error) => console.warn(`Glance kiosk: creative of ${ad.adId} not shown:`, error.message),
+});
+
+const camera = new CameraSource(video, {
+  demoUrl: params.get('video'),
+  onState: (cameraState) => {
+    $('camera-off').hidden = cameraState === 'on';
+    if (cameraState === 'on') scheduleFrame();
+    else installer.clear();
+    renderStatus();
+  },
+});
+
+const installer = new Installer({
+  status,
+  cameraVideo: () => video,
+  screen: () => state.screen ?? {},
+  defaultScreen: () => ({ ...(state.config?.audience?.screen ?? {}) }),
+  deviceId: () => state.deviceId,
+  apply: applyInstallation,
+});
+
+// ---- start ---------------------------------------------------------------------------------
+
+async function start() {
+  exposeStatus();
+  if (params.get('installer') === '1') installer.open();
+  addEventListener('keydown', (e) => {
+    if (e.key === 'i' && !e.ctrlKey && !e.metaKey && !e.altKey && !isTyping(e.target)) installer.toggle();
+    else if (e.key === 'Escape' && installer.isOpen) installer.close();
+    else if (e.key === 'f' && !isTyping(e.target)) toggleFullscreen();
+  });
+  addEventListener('dblclick', () => { if (!installer.isOpen) toggleFullscreen(); });
+  addEventListener('resize', measureBanner);
+  await registerServiceWorker();
+
+  state.config = await loadConfig();
+  const [stored, installation] = await Promise.all([
+    load(KEYS.rules).catch(() => undefined),
+    load(KEYS.kioskConfig).catch(() => undefined),
+  ]);
+  state.screen = { ...(state.config.audience?.screen ?? {}), ...(installation?.screen ?? {}) };
+  state.deviceId = installation?.cameraDeviceId ?? null;
+  camera.deviceId = state.deviceId;
+  if (installer.isOpen) installer.fill(state.screen, state.deviceId);
+  // The editor's last good rules win; config.json's are the fallback (and the first run's).
+  state.rules = stored ?? state.config.rules;
+  state.rulesSource = stored ? 'editor' : 'config';
+  state.phase = 'playing';
+  advance(); // the default loop plays at once, engine or not
+
+  setInterval(tick, INTERRUPT_EVERY_MS);
+  setInterval(() => persist('interval'), SAVE_EVERY_MS);
+  setInterval(refreshRules, RULES_POLL_MS);
+  addEventListener('pagehide', () => persist('pagehide'));
+  document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'hidden') persist('hidden'); });
+
+  await startEngine();
+  cacheForOffline();
+}
+
+async function loadConfig() {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const response = await fetch('config.json', { cache: 'no-cache' });
+      if (!response.ok) throw new Error(`config.json: HTTP ${response.status}`);
+      const config = await response.json();
+      state.engineError = null;
+      return config;
+    } catch (error) {
+      state.engineError = `cannot read config.json (${error.message})`;
+      renderStatus();
+      await sleep(Math.min(30_000, 2000 * 2 ** attempt));
+    }
+  }
+}
+
+// ---- engine --------------------------------------------------------------------------------
+
+function engineOptions(rules, screen) {
+  const { config } = state;
+  return {
+    backend: 'auto',
+    models: { baseUrl: '/pkg/models' },
+    banner: { ...config.banner },
+    audience: { ...(config.audience ?? {}), screen: { ...screen } },
+    ...(config.pipeline ? { pipeline: config.pipeline } : {}),
+    rules,
+  };
+}
+
+async function createEngine(screen) {
+  const { AudienceEngine } = state.glance;
+  try {
+    return await AudienceEngine.create(engineOptions(state.rules, screen));
+  } catch (error) {
+    // Rules from the editor that this engine rejects must not stop the kiosk: config.json's play.
+    if (error?.name !== 'RulesValidationError' || state.rulesSource !== 'editor') throw error;
+    state.rulesProblem = `stored rules rejected: ${error.issues?.map((i) => `${i.path} ${i.message}`).join('; ') ?? error.message}`;
+    console.warn(`Glance kiosk: ${state.rulesProblem}; using config.json's rules`);
+    state.rules = state.config.rules;
+    state.rulesSource = 'config';
+    return AudienceEngine.create(engineOptions(state.rules, screen));
+  }
+}
+
+async function startEngine() {
+  for (;;) {
+    state.engineAttempts += 1;
+    try {
+      if (!state.glance) {
+        const glance = await import('/pkg/glance.js');
+        await glance.default();
+        state.glance = glance;
+      }
+      state.engine = await createEngine(state.screen);
+      state.engineError = null;
+      break;
+    } catch (error) {
+      state.engineError = `${error?.name ?? 'Error'}: ${error?.message ?? error}`;
+      console.warn('Glance kiosk: the engine did not start; ads play on and it is tried again.', error);
+      renderStatus();
+      if (error?.name === 'EngineCrashedError') { crashed(); return; }
+      measureBanner();
+      const delay = ENGINE_RETRY_MS[Math.min(state.engineAttempts - 1, ENGINE_RETRY_MS.length - 1)];
+      state.engineRetryAtMs = Date.now() + delay;
+      await sleep(delay);
+      state.engineRetryAtMs = null;
+    }
+  }
+  const { engine } = state;
+  await restoreAggregates(engine);
+  // The ad already on screen (started before the engine was ready) counts too.
+  if (state.current && !state.current.reported) reportStart(state.current);
+  measureBanner();
+  renderStatus();
+  resumeWhenDisclosed();
+}
+
+async function restoreAggregates(engine) {
+  try {
+    const saved = await load(KEYS.audienceState);
+    if (!saved?.state) return;
+    engine.restoreState(saved.state);
+    state.restoredFromMs = saved.savedAtMs ?? null;
+    // The play on screen when the page went away ended then, cut short.
+    const p = saved.playOnScreen;
+    if (p?.adId && p?.playId) {
+      try { engine.adEnded(p.adId, false, p.playId, saved.savedAtMs); } catch { /* already ended */ }
+    }
+  } catch (error) {
+    // Keep what is stored (it is not overwritten until this engine has something of its own).
+    state.restoreError = `${error.name}: ${error.message}`;
+    console.warn('Glance kiosk: stored aggregates not restored:', error);
+  }
+}
+
+/** Builds an engine with the new placement, moves the aggregates over, then retires the old one. */
+async function recreateEngine(screen) {
+  const old = state.engine;
+  if (!old) throw new Error('the engine is not running yet');
+  state.recreating = true;
+  try {
+    for (let i = 0; i < 40 && (state.inFlight || old.busy); i++) await sleep(50);
+    const fresh = await createEngine(screen);
+    try {
+      fresh.restoreState(old.saveState());
+    } catch (error) {
+      fresh.close();
+      throw error;
+    }
+    state.engine = fresh;
+    old.close();
+    old.free?.();
+  } finally {
+    state.recreating = false;
+    measureBanner();
+  }
+}
+
+async function applyInstallation({ screen, cameraDeviceId }) {
+  // The new geometry is proven by building an engine with it before anything is stored.
+  await recreateEngine(screen);
+  state.screen = screen;
+  state.deviceId = cameraDeviceId;
+  await save(KEYS.kioskConfig, { screen, cameraDeviceId, savedAtMs: Date.now() });
+  await camera.useDevice(cameraDeviceId);
+  resumeWhenDisclosed();
+}
+
+function crashed() {
+  // The engine cannot be used again in this page; a fresh page restores the last saved totals.
+  stopAnalysis('off', 'engine crashed');
+  state.engineError = 'engine crashed; restarting the page';
+  renderStatus();
+  setTimeout(() => location.reload(), 3000);
+}
+
+// ---- frames --------------------------------------------------------------------------------
+
+let frameRequested = false;
+let lastFrameCallbackMs = 0;
+
+function scheduleFrame() {
+  if (frameRequested || !state.analysing) return;
+  frameRequested = true;
+  if ('requestVideoFrameCallback' in HTMLVideoElement.prototype) video.requestVideoFrameCallback(onVideoFrame);
+  else setTimeout(onVideoFrame, 66);
+}
+
+function onVideoFrame() {
+  frameRequested = false;
+  lastFrameCallbackMs = performance.now();
+  if (!state.analysing) return;
+  scheduleFrame();
+  analyse();
+}
+
+async function analyse() {
+  const { engine } = state;
+  if (!engine || state.recreating || state.inFlight || !camera.active || video.readyState < 2) return;
+  if (engine.busy) { state.counters.busySkips += 1; return; }
+  state.inFlight = true;
+  try {
+    const result = await engine.processFrame(video, Date.now());
+    state.counters.frames += 1;
+    countFps(performance.now());
+    if (result.backendChanged) {
+      state.backendChanged = true;
+      state.backendChangedReason = engine.fallbackReason ?? null;
+    }
+    const snapshot = engine.snapshot();
+    // Someone left: their visit just went into the totals, so save them now rather than in
+    // up to 10 s (a write when the page goes away is not guaranteed to land).
+    if (state.audience && snapshot.present < state.audience.present) persist('visit ended');
+    state.audience = { present: snapshot.present, watchers: snapshot.watchers, lookingNow: snapshot.lookingNow, groupSize: snapshot.groupSize };
+    // A result that arrives after analysis stopped (notice hidden meanwhile) is not drawn.
+    if (state.analysing) installer.draw(result, snapshot, state.fps, result.backend);
+  } catch (error) {
+    onFrameError(error);
+  } finally {
+    state.inFlight = false;
+  }
+}
+
+function onFrameError(error) {
+  switch (error?.name) {
+    case 'DisclosureHiddenError':
+      state.counters.hiddenRejections += 1;
+      pauseForDisclosure(error.message);
+      break;
+    case 'EngineBusyError':
+      state.counters.busySkips += 1;
+      break;
+    case 'EngineClosedError':
+      break; // replaced by a new engine meanwhile
+    case 'EngineCrashedError':
+      crashed();
+      break;
+    default:
+      state.counters.frameErrors += 1;
+      if (state.counters.frameErrors <= 5) console.warn('Glance kiosk: frame not analysed:', error);
+  }
+}
+
+function countFps(now) {
+  const times = state.frameTimes;
+  times.push(now);
+  while (times.length > 11 || (times.length > 1 && now - times[0] > 5000)) times.shift();
+  state.fps = times.length > 1 ? ((times.length - 1) * 1000) / (now - times[0]) : 0;
+}
+
+// ---- disclosure ----------------------------------------------------------------------------
+
+let disclosureTimer = 0;
+
+function startAnalysis() {
+  state.analysing = true;
+  state.frameTimes = [];
+  camera.start();
+  scheduleFrame();
+  renderStatus();
+}
+
+function stopAnalysis(cameraState, why) {
+  state.analysing = false;
+  camera.stop(cameraState, why);
+  installer.clear();
+}
+
+/** The notice cannot be read: the camera goes off (its light too) until it can. */
+function pauseForDisclosure(reason) {
+  state.disclosure = { visible: false, reason };
+  stopAnalysis('paused', 'privacy notice not visible');
+  clearInterval(disclosureTimer);
+  disclosureTimer = setInterval(() => {
+    const d = readDisclosure();
+    if (d?.visible) {
+      clearInterval(disclosureTimer);
+      disclosureTimer = 0;
+      startAnalysis();
+    }
+  }, DISCLOSURE_POLL_MS);
+  renderStatus();
+}
+
+function readDisclosure() {
+  try {
+    state.disclosure = state.engine?.disclosure ?? null;
+  } catch {
+    state.disclosure = null;
+  }
+  return state.disclosure;
+}
+
+/** Opens the camera only once the notice can be read. */
+function resumeWhenDisclosed() {
+  if (!state.engine || disclosureTimer) return;
+  const d = readDisclosure();
+  if (d && !d.visible) pauseForDisclosure(d.reason);
+  else if (!state.analysing) startAnalysis();
+}
+
+/** Our overlays keep clear of the engine's notice (it must never be covered). */
+function measureBanner() {
+  const banners = document.querySelectorAll('glance-disclosure');
+  const banner = banners[banners.length - 1];
+  let top = 0;
+  let bottom = 0;
+  if (banner) {
+    const r = banner.getBoundingClientRect();
+    if (r.height > 0) {
+      if (r.top <= 1) top = r.bottom;
+      else bottom = Math.max(0, innerHeight - r.top);
+    }
+  }
+  document.documentElement.style.setProperty('--banner-inset-top', `${Math.ceil(top)}px`);
+  document.documentElement.style.setProperty('--banner-inset-bottom', `${Math.ceil(bottom)}px`);
+}
+
+// ---- ads -----------------------------------------------------------------------------------
+
+/**
+ * The default loop of the rules, for when there is no engine (yet). It starts with the loop's
+ * last ad: an engine starting afresh begins at the first, so the order carries on seamlessly.
+ */
+function localDecision() {
+  const { rules } = state;
+  const loop = rules?.defaultLoop ?? [];
+  for (let i = 0; i < loop.length; i++) {
+    const id = loop[(loop.length - 1 + state.localLoopIndex++) % loop.length];
+    const ad = rules.ads?.find((a) => a.id === id);
+    if (ad) {
+      return { adId: ad.id, media: ad.media, kind: ad.kind, durationMs: ad.durationS * 1000, source: { type: 'defaultLoop' }, reason: { summary: 'default loop (the engine is not running)' } };
+    }
+  }
+  return null;
+}
+
+function decide() {
+  if (state.engine && !state.recreating) {
+    try {
+      return state.engine.nextAd();
+    } catch (error) {
+      if (error?.name === 'EngineCrashedError') crashed();
+      else console.warn('Glance kiosk: no decision from the engine:', error);
+    }
+  }
+  return localDecision();
+}
+
+function why(decision) {
+  const s = decision.source ?? {};
+  if (s.type === 'rule') return `rule ${s.ruleId}`;
+  return 'default loop';
+}
+
+/**
+ * The ad on screen is done. While the engine is still starting (not failed), it stays a little
+ * longer so the engine, which continues from the ad on screen, decides the next one.
+ */
+function advanceWhenReady(play) {
+  if (state.current?.serial !== play.serial) return;
+  if (!state.engine && !state.engineError && Date.now() - play.startedAtMs < HOLD_FOR_ENGINE_MS) {
+    setTimeout(() => advanceWhenReady(play), 250);
+    return;
+  }
+  advance();
+}
+
+/** Puts the next ad on screen: `next` (an interrupt) or the engine's (else the loop's) choice. */
+async function advance(next = null) {
+  if (state.switching && !next) return;
+  const decision = next ?? decide();
+  if (!decision) return;
+  state.switching = true;
+  try {
+    const shown = await player.show(decision);
+    if (!shown) return; // a newer ad took its place meanwhile
+    const previous = state.current;
+    if (previous) endPlay(previous, !next, shown.startedAtMs);
+    const play = {
+      serial: shown.serial,
+      adId: decision.adId,
+      kind: decision.kind,
+      playId: crypto.randomUUID(),
+      startedAtMs: shown.startedAtMs,
+      why: why(decision),
+      reason: decision.reason?.summary ?? '',
+      reported: false,
+    };
+    state.current = play;
+    state.counters.adsStarted += 1;
+    reportStart(play);
+    state.plays.push({ adId: play.adId, playId: play.playId, startedAtMs: play.startedAtMs, why: play.why, reported: play.reported, endedAtMs: null, completed: null });
+    if (state.plays.length > MAX_PLAYS_KEPT) state.plays.shift();
+    persist('ad changed'); // proof of play: the end of one and the start of the next
+    renderStatus();
+  } finally {
+    state.switching = false;
+  }
+}
+
+function reportStart(play) {
+  const { engine } = state;
+  if (!engine || state.recreating) return;
+  try {
+    engine.adStarted(play.adId, play.playId, play.startedAtMs);
+    play.reported = true;
+    const logged = state.plays.find((p) => p.playId === play.playId);
+    if (logged) logged.reported = true;
+  } catch (error) {
+    console.warn(`Glance kiosk: start of ${play.adId} not recorded:`, error);
+  }
+}
+
+function endPlay(play, completed, atMs) {
+  const logged = state.plays.find((p) => p.playId === play.playId);
+  if (logged) Object.assign(logged, { endedAtMs: atMs, completed });
+  if (!play.reported || !state.engine) return;
+  try {
+    state.engine.adEnded(play.adId, completed, play.playId, atMs);
+  } catch (error) {
+    console.warn(`Glance kiosk: end of ${play.adId} not recorded:`, error);
+  }
+}
+
+/** Once a second: may a rule cut in? Also keeps the status and layout current. */
+function tick() {
+  measureBanner();
+  renderStatus();
+  if (state.analysing && camera.active && performance.now() - lastFrameCallbackMs > 3000) {
+    // No frame callback for a while (a new stream, a stalled clip): ask again.
+    frameRequested = false;
+    scheduleFrame();
+  }
+  const { engine, current } = state;
+  if (!engine || state.recreating || state.switching || !current?.reported) return;
+  try {
+    const cut = engine.shouldInterrupt();
+    if (cut) advance(cut);
+  } catch (error) {
+    if (error?.name === 'EngineCrashedError') crashed();
+  }
+}
+
+// ---- rules from the editor -----------------------------------------------------------------
+
+async function refreshRules() {
+  const { engine } = state;
+  if (!engine || state.recreating) return;
+  let stored;
+  try { stored = await load(KEYS.rules); } catch { return; }
+  const wanted = stored ?? state.config.rules;
+  if (JSON.stringify(wanted) === JSON.stringify(state.rules)) return;
+  try {
+    engine.setRules(wanted);
+    state.rules = wanted;
+    state.rulesSource = stored ? 'editor' : 'config';
+    state.rulesProblem = null;
+    cacheForOffline();
+  } catch (error) {
+    // The running rules stay in force.
+    state.rulesProblem = `stored rules rejected: ${error.issues?.map((i) => `${i.path} ${i.message}`).join('; ') ?? error.message}`;
+  }
+}
+
+// ---- persistence ---------------------------------------------------------------------------
+
+let saving = null;
+let saveAgain = false;
+
+/** Saves the aggregates; calls while a save runs are folded into one more save after it. */
+function persist(why) {
+  if (saving) {
+    saveAgain = true;
+    return saving;
+  }
+  saving = (async () => {
+    do {
+      saveAgain = false;
+      await saveOnce(why);
+    } while (saveAgain);
+  })().finally(() => { saving = null; });
+  return saving;
+}
+
+async function saveOnce(why) {
+  const { engine } = state;
+  if (!engine || state.recreating) return;
+  let record;
+  try {
+    record = { state: engine.saveState(), savedAtMs: Date.now() };
+    if (state.current?.reported) record.playOnScreen = { adId: state.current.adId, playId: state.current.playId };
+  } catch (error) {
+    if (error?.name === 'EngineCrashedError') crashed();
+    return;
+  }
+  try {
+    await save(KEYS.audienceState, record);
+    state.lastSavedAtMs = record.savedAtMs;
+    state.counters.saves += 1;
+  } catch (error) {
+    state.counters.saveErrors += 1;
+    console.warn(`Glance kiosk: aggregates not saved (${why}):`, error);
+  }
+}
+
+// ---- offline -------------------------------------------------------------------------------
+
+async function registerServiceWorker() {
+  if (!('serviceWorker' in navigator)) return;
+  try {
+    await navigator.serviceWorker.register('/kiosk/sw.js', { scope: '/kiosk/' });
+    // On the very first visit, wait (briefly) until the worker controls this page, so the engine
+    // and the creatives are cached on their way in rather than downloaded twice.
+    if (!navigator.serviceWorker.controller) {
+      await Promise.race([
+        new Promise((resolve) => navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true })),
+        sleep(3000),
+      ]);
+    }
+  } catch (error) {
+    console.warn('Glance kiosk: no offline support:', error);
+  }
+}
+
+/** Asks the worker to keep what this page uses: loaded files and the rules' creatives. */
+async function cacheForOffline() {
+  try {
+    const registration = await navigator.serviceWorker?.ready;
+    const loaded = performance.getEntriesByType('resource').map((e) => e.name);
+    const media = (state.rules?.ads ?? []).map((a) => new URL(a.media, location.href).href);
+    registration?.active?.postMessage({ type: 'cache', urls: [location.href, ...loaded, ...media] });
+  } catch {
+    // Offline support is a bonus; the kiosk works without it.
+  }
+}
+
+// ---- status --------------------------------------------------------------------------------
+
+function status() {
+  const { engine } = state;
+  let backend = null;
+  let fallbackReason = null;
+  try {
+    backend = engine?.backend ?? null;
+    fallbackReason = engine?.fallbackReason ?? null;
+  } catch { /* closed */ }
+  return {
+    phase: state.phase,
+    analysing: state.analysing,
+    fps: state.fps,
+    counters: { ...state.counters },
+    camera: { state: camera.state, detail: camera.detail, retries: camera.retries, nextRetryAtMs: camera.nextRetryAtMs, source: camera.demoUrl ? 'clip' : 'camera' },
+    engine: { ready: Boolean(engine), recreating: state.recreating, backend, fallbackReason, error: state.engineError, attempts: state.engineAttempts, backendChanged: state.backendChanged, backendChangedReason: state.backendChangedReason },
+    disclosure: state.disclosure ? { ...state.disclosure } : null,
+    rules: { source: state.rulesSource, problem: state.rulesProblem },
+    audience: state.audience ? { ...state.audience } : null,
+    currentAd: state.current ? { adId: state.current.adId, playId: state.current.playId, startedAtMs: state.current.startedAtMs, why: state.current.why, reported: state.current.reported } : null,
+    plays: state.plays.map((p) => ({ ...p })),
+    lastSavedAtMs: state.lastSavedAtMs,
+    restoredFromMs: state.restoredFromMs,
+    restoreError: state.restoreError,
+    installer: installer.isOpen,
+  };
+}
+
+/** Read-only view for monitoring and tests: copies of the kiosk's state, and the engine's reports. */
+function exposeStatus() {
+  const api = Object.freeze({
+    get status() { return status(); },
+    report: (options) => state.engine?.report(options ?? null) ?? null,
+    snapshot: () => state.engine?.snapshot() ?? null,
+  });
+  Object.defineProperty(window, 'glanceKiosk', { value: api, enumerable: true });
+}
+
+function renderStatus() {
+  const el = $('status');
+  let text = '';
+  const inS = (ms) => Math.max(0, Math.ceil((ms - Date.now()) / 1000));
+  // Short and in a corner: the details are in installer mode.
+  if (state.engineError && !state.engine) {
+    text = state.engineRetryAtMs ? `Audience analysis not running – retrying in ${inS(state.engineRetryAtMs)} s` : 'Audience analysis not running';
+  }
+  if (!text && state.engine) {
+    if (camera.state === 'retrying') {
+      const detail = camera.detail.charAt(0).toUpperCase() + camera.detail.slice(1);
+      text = `${detail} – retrying in ${camera.nextRetryAtMs ? inS(camera.nextRetryAtMs) : 0} s`;
+    } else if (camera.state === 'paused') {
+      text = 'Camera off: privacy notice not visible';
+    }
+  }
+  el.hidden = !text;
+  if (el.textContent !== text) el.textContent = text;
+}
+
+/** A kiosk browser usually starts full screen (--kiosk); otherwise "f" or a double click. */
+function toggleFullscreen() {
+  if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+  else document.documentElement.requestFullscreen?.().catch(() => {});
+}
+
+function isTyping(target) {
+  return target instanceof HTMLInputElement || target instanceof HTMLSelectElement || target instanceof HTMLTextAreaElement;
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+start();
