@@ -5,8 +5,9 @@
 //   node www/serve.mjs [--port 8080] [--media DIR]
 //
 // Sends COOP/COEP so the pages are cross-origin isolated (Wasm threads need it) and
-// `Cache-Control: no-cache` so a rebuilt package is picked up at once (the kiosk's service
-// worker does the offline caching). Used by `scripts/dev demo` and by the browser tests.
+// `Cache-Control: no-cache` with an ETag, so a rebuilt package is picked up at once while an
+// unchanged one costs a 304 instead of a download (the kiosk's service worker does the offline
+// caching). Used by `scripts/dev demo` and by the browser tests.
 import { createServer } from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
 import { extname, join, normalize, resolve, sep } from 'node:path';
@@ -88,6 +89,14 @@ export function serve({ port = 8080, host = '127.0.0.1', media = null, quiet = t
       return;
     }
     const type = TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
+    const etag = `"${stat.size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}"`;
+    headers.ETag = etag;
+    headers['Last-Modified'] = stat.mtime.toUTCString();
+    if (req.headers['if-none-match'] === etag) {
+      res.writeHead(304, headers);
+      res.end();
+      return;
+    }
     // Video elements ask for ranges; answer them so seeking and looping work.
     const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
     if (range) {
