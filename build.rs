@@ -12,6 +12,40 @@ const MODELS: [&str; 5] = [
     "age_gender",
 ];
 
+/// burn-flex's max pool is a scalar loop that also records argmax indices; a 2x2, stride-2,
+/// unpadded pool is rewritten to `crate::vision::pool::max_pool_2x2` (a reshape and two
+/// vectorised reductions, the same values). Returns how many calls were rewritten.
+fn rewrite_max_pools(path: &std::path::Path) -> usize {
+    let code = std::fs::read_to_string(path).expect("generated model code");
+    let mut rewritable = Vec::new();
+    for (start, _) in code.match_indices("MaxPool2dConfig::new([2, 2])") {
+        let config = &code[start..start + code[start..].find(".init()").expect("config ends")];
+        let unpadded = config.contains("PaddingConfig2d::Valid")
+            || config.contains("PaddingConfig2d::Explicit(0, 0, 0, 0)");
+        if config.contains(".with_strides([2, 2])")
+            && unpadded
+            && config.contains(".with_dilation([1, 1])")
+            && config.contains(".with_ceil_mode(false)")
+        {
+            let name = code[..start]
+                .rsplit("let ")
+                .next()
+                .and_then(|tail| tail.split_whitespace().next())
+                .expect("the config is bound to a name");
+            rewritable.push(name.to_string());
+        }
+    }
+    let mut rewritten = code.clone();
+    for name in &rewritable {
+        rewritten = rewritten.replace(
+            &format!("self.{name}.forward("),
+            "crate::vision::pool::max_pool_2x2(",
+        );
+    }
+    std::fs::write(path, rewritten).expect("write generated model code");
+    rewritable.len()
+}
+
 fn main() {
     let mut generator = ModelGen::new();
     for name in MODELS {
@@ -23,4 +57,8 @@ fn main() {
         .out_dir("models/")
         .load_strategy(LoadStrategy::Bytes)
         .run_from_script();
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    for name in MODELS {
+        rewrite_max_pools(&out.join("models").join(format!("{name}.rs")));
+    }
 }

@@ -5,6 +5,7 @@ pub mod geometry;
 pub mod models;
 pub mod networks;
 pub mod pipeline;
+pub mod pool;
 
 pub use detector::{DetectorChoice, DetectorModel};
 pub use networks::{ModelWeights, Networks};
