@@ -200,3 +200,55 @@ fn the_attribute_schedule_skips_the_faces_it_leaves_out() {
         }
     }
 }
+
+#[test]
+fn video_mode_follows_faces_between_detector_runs() {
+    let frame_of = |positions: &[(u32, u32)]| common::compose(640, 480, 240, positions);
+    let one = frame_of(&[(100, 100)]);
+    let moved = frame_of(&[(106, 103)]);
+    let two = frame_of(&[(106, 103), (380, 100)]);
+    let video = cpu_pipeline(PipelineOptions {
+        detection_interval_ms: 500.0,
+        ..PipelineOptions::default()
+    })
+    .unwrap();
+    let every_frame = cpu_pipeline(PipelineOptions::default()).unwrap();
+    let run = |p: &glance::vision::Pipeline, image: &glance::media::RgbImage, t: f64| {
+        pollster::block_on(p.analyze(&image.frame().unwrap(), t)).unwrap()
+    };
+
+    assert_eq!(run(&video, &one, 0.0).faces.len(), 1);
+    // 100 ms later the face has moved: followed by its mesh, it is where the detector finds it.
+    let followed = run(&video, &moved, 100.0);
+    let detected = run(&every_frame, &moved, 100.0);
+    let f = &followed.faces[0];
+    let centre = |b: [f32; 4]| (b[0] + b[2] / 2.0, b[1] + b[3] / 2.0);
+    let near = |b: [f32; 4]| {
+        let (a, c) = (centre(b), centre(f.bbox));
+        (a.0 - c.0).hypot(a.1 - c.1)
+    };
+    let d = detected
+        .faces
+        .iter()
+        .min_by(|a, b| near(a.bbox).total_cmp(&near(b.bbox)))
+        .unwrap();
+    for k in 0..4 {
+        assert!(
+            (f.bbox[k] - d.bbox[k]).abs() < 8.0,
+            "{:?} vs {:?}",
+            f.bbox,
+            d.bbox
+        );
+    }
+    assert!((f.yaw.unwrap() - d.yaw.unwrap()).abs() < 3.0);
+    assert!(f.age.is_some() && f.gaze.is_some());
+    // Someone new is found only when the detectors run again (interval over).
+    assert_eq!(run(&video, &two, 200.0).faces.len(), 1, "detectors resting");
+    assert_eq!(run(&video, &two, 600.0).faces.len(), 2, "detectors ran");
+    // A followed face that leaves is dropped, and the next frame runs the detectors.
+    let empty = frame_of(&[]);
+    assert_eq!(run(&video, &empty, 700.0).faces.len(), 0);
+    assert_eq!(run(&video, &two, 750.0).faces.len(), 2);
+    // Stills (no time passing) are never followed: each is detected on its own.
+    assert_eq!(run(&video, &one, 750.0).faces.len(), 1);
+}

@@ -37,6 +37,11 @@ pub struct PipelineOptions {
     pub age_gender: bool,
     /// Side of the age/gender crop relative to the face box's longer side. Default 1.2.
     pub age_gender_crop_scale: f32,
+    /// Video mode: between detector runs, follow the faces of the previous frame by their mesh
+    /// (as MediaPipe's landmarker does in video mode) and run the detectors again only after
+    /// this many milliseconds, or at once when a followed face is lost. New faces are found at
+    /// the next detector run. 0 (default): detect on every frame.
+    pub detection_interval_ms: f64,
 }
 
 impl Default for PipelineOptions {
@@ -53,6 +58,7 @@ impl Default for PipelineOptions {
             focal_length_px: None,
             age_gender: true,
             age_gender_crop_scale: 1.2,
+            detection_interval_ms: 0.0,
         }
     }
 }
@@ -88,6 +94,12 @@ impl PipelineOptions {
             return Err(GlanceError::Config {
                 path: "focalLengthPx".into(),
                 message: format!("must be positive, got {f}"),
+            });
+        }
+        if !(self.detection_interval_ms.is_finite() && self.detection_interval_ms >= 0.0) {
+            return Err(GlanceError::Config {
+                path: "detectionIntervalMs".into(),
+                message: format!("must be 0 or more, got {}", self.detection_interval_ms),
             });
         }
         if !(self.age_gender_crop_scale > 0.5 && self.age_gender_crop_scale < 4.0) {
@@ -158,6 +170,74 @@ impl PixelDetection {
 pub struct Pipeline {
     options: PipelineOptions,
     networks: Networks,
+    /// Video mode's memory of the previous frame: face geometry only (boxes and keypoints),
+    /// never pixels.
+    followed: std::sync::Mutex<Followed>,
+}
+
+/// The faces video mode follows, and when the detectors last ran.
+#[derive(Debug, Default)]
+struct Followed {
+    size: (u32, u32),
+    last_frame_ms: f64,
+    last_detection_ms: f64,
+    faces: Vec<FollowedFace>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FollowedFace {
+    detection: PixelDetection,
+    /// The detector's box relative to the mesh's extent (x0, y0, x1, y1 as fractions of the
+    /// extent), so boxes derived from the mesh keep the detector's proportions.
+    box_in_extent: [f32; 4],
+}
+
+/// Mesh landmark ids of BlazeFace's six keypoints: (right eye corners), (left eye corners),
+/// nose tip, (upper lip, lower lip), right tragion, left tragion.
+const KEYPOINT_LANDMARKS: [&[usize]; 6] =
+    [&[33, 133], &[362, 263], &[1], &[13, 14], &[234], &[454]];
+
+fn mesh_extent(mesh: &[[f32; 3]]) -> [f32; 4] {
+    mesh.iter().fold(
+        [f32::MAX, f32::MAX, f32::MIN, f32::MIN],
+        |[x0, y0, x1, y1], p| [x0.min(p[0]), y0.min(p[1]), x1.max(p[0]), y1.max(p[1])],
+    )
+}
+
+impl FollowedFace {
+    /// The face as the detector would report it where its mesh now is.
+    fn from_mesh(mesh: &[[f32; 3]], score: f32, box_in_extent: [f32; 4]) -> Self {
+        let [x0, y0, x1, y1] = mesh_extent(mesh);
+        let (w, h) = ((x1 - x0).max(1.0), (y1 - y0).max(1.0));
+        let r = box_in_extent;
+        let keypoints = KEYPOINT_LANDMARKS.map(|ids| {
+            let n = ids.len() as f32;
+            let sum = ids
+                .iter()
+                .fold([0.0, 0.0], |[x, y], &i| [x + mesh[i][0], y + mesh[i][1]]);
+            [sum[0] / n, sum[1] / n]
+        });
+        FollowedFace {
+            detection: PixelDetection {
+                bbox: [x0 + r[0] * w, y0 + r[1] * h, x0 + r[2] * w, y0 + r[3] * h],
+                score,
+                keypoints,
+            },
+            box_in_extent,
+        }
+    }
+
+    fn box_in_extent(detection: &PixelDetection, mesh: &[[f32; 3]]) -> [f32; 4] {
+        let [x0, y0, x1, y1] = mesh_extent(mesh);
+        let (w, h) = ((x1 - x0).max(1.0), (y1 - y0).max(1.0));
+        let b = detection.bbox;
+        [
+            (b[0] - x0) / w,
+            (b[1] - y0) / h,
+            (b[2] - x0) / w,
+            (b[3] - y0) / h,
+        ]
+    }
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -175,6 +255,7 @@ impl Pipeline {
         Ok(Pipeline {
             options,
             networks: Networks::load(device, weights)?,
+            followed: Default::default(),
         })
     }
 
@@ -207,7 +288,40 @@ impl Pipeline {
         timestamp_ms: f64,
         schedule: impl FnOnce(&[FaceAnalysis]) -> Vec<bool>,
     ) -> Result<FrameAnalysis> {
-        let detections = self.detect(frame).await?;
+        let size = (frame.width(), frame.height());
+        // Video mode: follow the previous frame's faces while the detectors rest.
+        let previous: Option<Vec<FollowedFace>> = {
+            let followed = self.followed.lock().unwrap_or_else(|e| e.into_inner());
+            let interval = self.options.detection_interval_ms;
+            (interval > 0.0
+                && followed.size == size
+                && timestamp_ms > followed.last_frame_ms
+                && timestamp_ms - followed.last_detection_ms < interval
+                && !followed.faces.is_empty())
+            .then(|| followed.faces.clone())
+        };
+        let mut detections = match &previous {
+            Some(faces) => faces.iter().map(|f| f.detection).collect(),
+            None => self.detect(frame).await?,
+        };
+        let mut meshes = if detections.is_empty() {
+            Vec::new()
+        } else {
+            self.face_meshes(frame, &detections).await?
+        };
+        self.remember(
+            size,
+            timestamp_ms,
+            &mut detections,
+            &meshes,
+            previous.as_deref(),
+        );
+        if previous.is_some() {
+            // A followed face without a mesh has left: it is not a face of this frame.
+            let mut has_mesh = meshes.iter().map(Option::is_some);
+            detections.retain(|_| has_mesh.next().unwrap_or(false));
+            meshes.retain(Option::is_some);
+        }
         let camera = self.options.camera(frame.width(), frame.height());
         let mut faces: Vec<FaceAnalysis> = detections
             .iter()
@@ -233,7 +347,6 @@ impl Pipeline {
             });
         }
 
-        let meshes = self.face_meshes(frame, &detections).await?;
         let eyes = self.eyes(frame, &meshes).await?;
         for (i, face) in faces.iter_mut().enumerate() {
             let Some(mesh) = &meshes[i] else {
@@ -270,6 +383,49 @@ impl Pipeline {
             timestamp_ms,
             faces,
         })
+    }
+
+    /// Records this frame's faces for video mode. On a frame where faces were followed, their
+    /// boxes and keypoints are replaced by those of the new meshes (so the frame's results
+    /// describe this frame) and a lost face makes the next frame run the detectors.
+    fn remember(
+        &self,
+        size: (u32, u32),
+        timestamp_ms: f64,
+        detections: &mut [PixelDetection],
+        meshes: &[Option<Vec<[f32; 3]>>],
+        previous: Option<&[FollowedFace]>,
+    ) {
+        if self.options.detection_interval_ms <= 0.0 {
+            return;
+        }
+        let mut followed = self.followed.lock().unwrap_or_else(|e| e.into_inner());
+        let mut faces = Vec::with_capacity(meshes.len());
+        let mut lost = false;
+        for (i, mesh) in meshes.iter().enumerate() {
+            let Some(mesh) = mesh else {
+                lost = true;
+                continue;
+            };
+            let box_in_extent = match previous {
+                Some(previous) => previous[i].box_in_extent,
+                None => FollowedFace::box_in_extent(&detections[i], mesh),
+            };
+            let face = FollowedFace::from_mesh(mesh, detections[i].score, box_in_extent);
+            if previous.is_some() {
+                detections[i] = face.detection;
+            }
+            faces.push(face);
+        }
+        if previous.is_none() {
+            followed.last_detection_ms = timestamp_ms;
+        } else if lost {
+            // Find the lost face (or whoever replaced it) on the next frame.
+            followed.last_detection_ms = f64::NEG_INFINITY;
+        }
+        followed.size = size;
+        followed.last_frame_ms = timestamp_ms;
+        followed.faces = faces;
     }
 
     async fn detect(&self, frame: &Frame<'_>) -> Result<Vec<PixelDetection>> {

@@ -37,6 +37,9 @@ export interface PipelineOptions {
   /** Pixels; overrides the field of view. */ focalLengthPx?: number | null;
   /** Default true. */ ageGender?: boolean;
   /** Default 1.2. */ ageGenderCropScale?: number;
+  /** Video mode: follow faces by their mesh and run the detectors only every this many ms
+   * (and when a face is lost); new faces appear at the next detector run. Default 0: detect on every frame. */
+  detectionIntervalMs?: number;
 }
 
 export interface GlanceOptions {

@@ -41,7 +41,9 @@ const CASES = SIZES.flatMap(([width, height]) => [1, 0, 5].map((faces) => ({ wid
 const COMPUTES = {
   "glance/detector": "BlazeFace short range + 468-point mesh + head pose (Glance has no detector-only mode; irises, gaze, age/gender off)",
   "glance/full": "BlazeFace full + short range, 468-point mesh, irises, head pose, eye gaze, distance, age, gender, audience tracking",
+  "glance/video": "the full pipeline in video mode: faces followed by their mesh, detectors every 500 ms (detectionIntervalMs)",
   "mediapipe/detector": "FaceDetector: BlazeFace short range (128 px)",
+  "mediapipe/video": "FaceLandmarker in VIDEO mode (detectForVideo): faces followed by their landmarks, the detector only when a face is lost",
   "mediapipe/full": "FaceLandmarker: BlazeFace short range + 478-point mesh with irises + head transform matrix; no age/gender (MediaPipe has none)",
   "human/detector": "BlazeFace back model (256 px)",
   "human/full": "BlazeFace + 468-point FaceMesh + iris + FaceRes (age, gender, face descriptor) + head rotation and gaze",
@@ -51,12 +53,14 @@ const COMPUTES = {
 const ROWS = [
   { lib: "glance", task: "detector", backend: "cpu" },
   { lib: "glance", task: "full", backend: "cpu" },
+  { lib: "glance", task: "video", backend: "cpu" },
   // SwiftShader's WebGPU runs on the CPU: seconds per frame, so only a few frames, and no warm-up
   // frame per case (the cold-start frame already ran every network; the GPU's shapes do not
   // depend on the frame size).
   { lib: "glance", task: "full", backend: "webgpu", frames: GPU_FRAMES, warmup: 0 },
   { lib: "mediapipe", task: "detector", backend: "cpu" },
   { lib: "mediapipe", task: "full", backend: "cpu" },
+  { lib: "mediapipe", task: "video", backend: "cpu" },
   { lib: "human", task: "detector", backend: "wasm" },
   { lib: "human", task: "full", backend: "wasm" },
   { lib: "faceapi", task: "detector", backend: "wasm" },

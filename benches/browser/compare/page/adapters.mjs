@@ -14,7 +14,11 @@ async function glance({ task, backend, banner }) {
   await module.default();
   // Glance has no detector-only mode: the closest is the short-range detector with the mesh
   // only (no irises, no age/gender). Faces too small for the mesh still get boxes.
-  const pipeline = task === "detector" ? { detector: "shortRange", ageGender: false, minEyeWidthForIris: 1e9 } : {};
+  const pipeline = {
+    detector: { detector: "shortRange", ageGender: false, minEyeWidthForIris: 1e9 },
+    full: {},
+    video: { detectionIntervalMs: 500 },
+  }[task];
   const options = { backend, models: { baseUrl: "/pkg/models", cache: false }, pipeline };
   if (banner) options.banner = banner;
   const engine = await module.AudienceEngine.create(options);
@@ -45,9 +49,11 @@ async function mediapipe({ task, backend }) {
       close: () => detector.close(),
     };
   }
+  const video = task === "video";
+  let t = 0;
   const landmarker = await vision.FaceLandmarker.createFromOptions(fileset, {
     baseOptions: { modelAssetPath: "/models/face_landmarker.task", delegate },
-    runningMode: "IMAGE",
+    runningMode: video ? "VIDEO" : "IMAGE",
     numFaces: 10,
     outputFaceBlendshapes: false,
     // The head pose (a 4x4 transform per face), the nearest it has to Glance's yaw/pitch/roll.
@@ -55,7 +61,7 @@ async function mediapipe({ task, backend }) {
   });
   return {
     backend: `wasm ${delegate}`,
-    run: async (frame) => landmarker.detect(frame.imageData).faceLandmarks.length,
+    run: async (frame) => (video ? landmarker.detectForVideo(frame.imageData, (t += 66)) : landmarker.detect(frame.imageData)).faceLandmarks.length,
     close: () => landmarker.close(),
   };
 }
