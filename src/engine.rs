@@ -112,6 +112,14 @@ pub fn simulate_rules(rules_json: &str, timeline_jsonl: &str) -> Result<Simulati
     Ok(crate::rules::simulate(&rules, &timeline))
 }
 
+/// An aggregator for `audience`; a bad configuration is a `ConfigError` at `audience`.
+fn aggregator(audience: AudienceConfig) -> Result<AudienceAggregator> {
+    AudienceAggregator::new(audience).map_err(|e| GlanceError::Config {
+        path: "audience".into(),
+        message: e.to_string(),
+    })
+}
+
 /// The report of saved aggregates (`save_state` output) without an engine: for a dashboard on
 /// another page or machine. `audience` must name the same age bands the state was saved with.
 pub fn report_from_state(
@@ -119,10 +127,7 @@ pub fn report_from_state(
     audience: AudienceConfig,
     options: &ReportOptions,
 ) -> Result<AudienceReport> {
-    let mut aggregator = AudienceAggregator::new(audience).map_err(|e| GlanceError::Config {
-        path: "audience".into(),
-        message: e.to_string(),
-    })?;
+    let mut aggregator = aggregator(audience)?;
     aggregator.restore_state(state)?;
     Ok(aggregator.report(options))
 }
@@ -165,11 +170,7 @@ pub struct FrameTime {
 
 impl EngineState {
     pub fn new(options: &EngineOptions) -> Result<Self> {
-        let audience =
-            AudienceAggregator::new(options.audience.clone()).map_err(|e| GlanceError::Config {
-                path: "audience".into(),
-                message: e.to_string(),
-            })?;
+        let audience = aggregator(options.audience.clone())?;
         let rules = options
             .rules
             .as_ref()

@@ -197,19 +197,33 @@ struct FollowedFace {
 const KEYPOINT_LANDMARKS: [&[usize]; 6] =
     [&[33, 133], &[362, 263], &[1], &[13, 14], &[234], &[454]];
 
-fn mesh_extent(mesh: &[[f32; 3]]) -> [f32; 4] {
-    mesh.iter().fold(
+/// The mesh's bounding box in frame pixels: its origin and size (at least 1 px each way).
+fn mesh_extent(mesh: &[[f32; 3]]) -> ([f32; 2], [f32; 2]) {
+    let [x0, y0, x1, y1] = mesh.iter().fold(
         [f32::MAX, f32::MAX, f32::MIN, f32::MIN],
         |[x0, y0, x1, y1], p| [x0.min(p[0]), y0.min(p[1]), x1.max(p[0]), y1.max(p[1])],
-    )
+    );
+    ([x0, y0], [(x1 - x0).max(1.0), (y1 - y0).max(1.0)])
 }
 
 impl FollowedFace {
-    /// The face as the detector would report it where its mesh now is.
-    fn from_mesh(mesh: &[[f32; 3]], score: f32, box_in_extent: [f32; 4]) -> Self {
-        let [x0, y0, x1, y1] = mesh_extent(mesh);
-        let (w, h) = ((x1 - x0).max(1.0), (y1 - y0).max(1.0));
-        let r = box_in_extent;
+    /// The face as the detector would report it where its mesh now is. `box_in_extent`: the
+    /// previous frame's, or `None` on a detector frame to take it from `detection`.
+    fn from_mesh(
+        mesh: &[[f32; 3]],
+        detection: &PixelDetection,
+        box_in_extent: Option<[f32; 4]>,
+    ) -> Self {
+        let ([x0, y0], [w, h]) = mesh_extent(mesh);
+        let r = box_in_extent.unwrap_or_else(|| {
+            let b = detection.bbox;
+            [
+                (b[0] - x0) / w,
+                (b[1] - y0) / h,
+                (b[2] - x0) / w,
+                (b[3] - y0) / h,
+            ]
+        });
         let keypoints = KEYPOINT_LANDMARKS.map(|ids| {
             let n = ids.len() as f32;
             let sum = ids
@@ -220,23 +234,11 @@ impl FollowedFace {
         FollowedFace {
             detection: PixelDetection {
                 bbox: [x0 + r[0] * w, y0 + r[1] * h, x0 + r[2] * w, y0 + r[3] * h],
-                score,
+                score: detection.score,
                 keypoints,
             },
-            box_in_extent,
+            box_in_extent: r,
         }
-    }
-
-    fn box_in_extent(detection: &PixelDetection, mesh: &[[f32; 3]]) -> [f32; 4] {
-        let [x0, y0, x1, y1] = mesh_extent(mesh);
-        let (w, h) = ((x1 - x0).max(1.0), (y1 - y0).max(1.0));
-        let b = detection.bbox;
-        [
-            (b[0] - x0) / w,
-            (b[1] - y0) / h,
-            (b[2] - x0) / w,
-            (b[3] - y0) / h,
-        ]
     }
 }
 
@@ -407,11 +409,8 @@ impl Pipeline {
                 lost = true;
                 continue;
             };
-            let box_in_extent = match previous {
-                Some(previous) => previous[i].box_in_extent,
-                None => FollowedFace::box_in_extent(&detections[i], mesh),
-            };
-            let face = FollowedFace::from_mesh(mesh, detections[i].score, box_in_extent);
+            let box_in_extent = previous.map(|previous| previous[i].box_in_extent);
+            let face = FollowedFace::from_mesh(mesh, &detections[i], box_in_extent);
             if previous.is_some() {
                 detections[i] = face.detection;
             }

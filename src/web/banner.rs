@@ -157,18 +157,11 @@ impl Banner {
         m.opacity = opacity;
 
         let rect = self.host.get_bounding_client_rect();
-        let vw = self
-            .window
-            .inner_width()
-            .ok()
-            .and_then(|v| v.as_f64())
-            .unwrap_or(0.0);
-        let vh = self
-            .window
-            .inner_height()
-            .ok()
-            .and_then(|v| v.as_f64())
-            .unwrap_or(0.0);
+        let css_px = |v: Result<JsValue, JsValue>| v.ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+        let (vw, vh) = (
+            css_px(self.window.inner_width()),
+            css_px(self.window.inner_height()),
+        );
         m.width = rect.width();
         m.height = rect.height();
         m.viewport_width = vw;

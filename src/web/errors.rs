@@ -28,3 +28,11 @@ pub(crate) fn to_js_error(error: &GlanceError) -> JsValue {
 pub(crate) fn named_error(name: &str, message: &str) -> JsValue {
     glance_error(name, message, JsValue::UNDEFINED, JsValue::UNDEFINED).into()
 }
+
+/// A `ConfigError` naming the option at fault (`path`, as in the options document).
+pub(crate) fn config_error(path: &str, message: impl ToString) -> JsValue {
+    to_js_error(&GlanceError::Config {
+        path: path.into(),
+        message: message.to_string(),
+    })
+}

@@ -34,7 +34,7 @@ use crate::error::GlanceError;
 use crate::frame::Frame;
 use crate::vision::{ModelWeights, Pipeline};
 use banner::Banner;
-use errors::{named_error, to_js_error};
+use errors::{config_error, named_error, to_js_error};
 use frames::{Scratch, read_rgba};
 use models::ModelSource;
 pub use tools::{report_from_state, report_to_csv, rules_schema, simulate_rules, validate_rules};
@@ -237,12 +237,10 @@ fn split_options(options: &JsValue) -> Result<SplitOptions, JsValue> {
         let banner = Object::assign(&Object::new(), banner.unchecked_ref());
         let container = Reflect::get(&banner, &"container".into()).unwrap_or(JsValue::UNDEFINED);
         if !container.is_undefined() && !container.is_null() {
-            banner_container = Some(container.dyn_into::<web_sys::Element>().map_err(|_| {
-                to_js_error(&GlanceError::Config {
-                    path: "banner.container".into(),
-                    message: "must be an element of the page".into(),
-                })
-            })?);
+            banner_container =
+                Some(container.dyn_into::<web_sys::Element>().map_err(|_| {
+                    config_error("banner.container", "must be an element of the page")
+                })?);
         }
         let _ = Reflect::delete_property(&banner, &"container".into());
         let _ = Reflect::set(&data, &"banner".into(), &banner);
@@ -303,10 +301,10 @@ impl AudienceEngine {
         } = split_options(&options)?;
         let state = EngineState::new(&options).map_err(js)?;
         let banner_options = options.banner.clone().ok_or_else(|| {
-            to_js_error(&GlanceError::Config {
-                path: "banner".into(),
-                message: "the disclosure banner is required: give at least controller { name, contact } and noticeUrl".into(),
-            })
+            config_error(
+                "banner",
+                "the disclosure banner is required: give at least controller { name, contact } and noticeUrl",
+            )
         })?;
         // Shown from the start, also while the models load; removed again if creation fails.
         let banner = Banner::mount(banner_options, banner_container)?;

@@ -5,17 +5,10 @@
 use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
 
+use super::errors::config_error as config;
 use super::{js, json_text, to_js};
 use crate::audience::{AudienceConfig, ReportOptions};
 use crate::engine;
-use crate::error::GlanceError;
-
-fn config(path: &str, message: impl ToString) -> JsValue {
-    js(GlanceError::Config {
-        path: path.into(),
-        message: message.to_string(),
-    })
-}
 
 /// Every problem of a rules document (`[]` when it is valid), each with its JSON path.
 #[wasm_bindgen(js_name = validateRules, unchecked_return_type = "ValidationIssue[]")]

@@ -454,22 +454,30 @@ function row(tbody, cells) {
 const num = (node) => ({ node, num: true });
 const numText = (text) => ({ node: document.createTextNode(text), num: true });
 
+
+/** The audience columns shared by the per-ad and per-play tables: OTS, watchers, conversion,
+ * attention and the band/gender split, each withheld as the report withholds it. */
+function audienceCells(x, k, report) {
+  const withheld = x.impressions.suppressed || x.watchers.suppressed;
+  return [
+    num(countNode(x.impressions, k)),
+    num(countNode(x.watchers, k)),
+    numText(derivedText(x.conversionRatio, withheld, percentFormat.format)),
+    numText(derivedText(x.attentionS, x.impressions.suppressed, durationText)),
+    { node: splitNode(x.byBandGender, report) },
+  ];
+}
 function drawTables(report) {
   const k = kOf(report);
   const adsBody = $('#ads-table tbody');
   adsBody.replaceChildren();
   for (const a of report.ads) {
-    const withheld = a.impressions.suppressed || a.watchers.suppressed;
     const tr = row(adsBody, [
       a.adId,
       numText(numberFormat.format(a.plays)),
       numText(numberFormat.format(a.completedPlays)),
       numText(durationText(a.playedS)),
-      num(countNode(a.impressions, k)),
-      num(countNode(a.watchers, k)),
-      numText(derivedText(a.conversionRatio, withheld, percentFormat.format)),
-      numText(derivedText(a.attentionS, a.impressions.suppressed, durationText)),
-      { node: splitNode(a.byBandGender, report) },
+      ...audienceCells(a, k, report),
     ]);
     tr.dataset.ad = a.adId;
   }
@@ -479,7 +487,6 @@ function drawTables(report) {
   playsBody.replaceChildren();
   const plays = [...report.plays].sort((a, b) => b.startMs - a.startMs);
   for (const p of plays.slice(0, MAX_PLAYS_SHOWN)) {
-    const withheld = p.impressions.suppressed || p.watchers.suppressed;
     const outcome = p.endMs == null ? 'playing' : p.completed === false ? 'interrupted' : 'completed';
     const tr = row(playsBody, [
       p.playId,
@@ -487,11 +494,7 @@ function drawTables(report) {
       dateTimeFormat.format(p.startMs),
       numText(p.endMs == null ? '—' : durationText((p.endMs - p.startMs) / 1000)),
       p.final ? outcome : `${outcome} (counting)`,
-      num(countNode(p.impressions, k)),
-      num(countNode(p.watchers, k)),
-      numText(derivedText(p.conversionRatio, withheld, percentFormat.format)),
-      numText(derivedText(p.attentionS, p.impressions.suppressed, durationText)),
-      { node: splitNode(p.byBandGender, report) },
+      ...audienceCells(p, k, report),
     ]);
     tr.dataset.play = p.playId;
   }
