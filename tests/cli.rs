@@ -225,6 +225,52 @@ fn audience_measures_a_clip_and_keeps_small_counts_private() {
 }
 
 #[test]
+fn audience_times_a_walk_across_the_picture_from_edge_to_edge() {
+    let dir = tempdir();
+    let (side, width, fps) = (240, 320, 10.0);
+    // Where the face is in the picture: detected with the picture fully in view.
+    let still = dir.join("still.y4m");
+    write_y4m(&still, &[common::compose(width, 240, side, &[(40, 0)])]);
+    let lines = succeed(glance().arg("analyze").arg(&still));
+    let face = &lines[0]["faces"][0]["box"];
+    let face_x0 = face[0].as_f64().unwrap() - 40.0;
+    let face_x1 = face_x0 + face[2].as_f64().unwrap();
+    // The picture walks left to right at 150 px/s, in video mode as the kiosk runs. The face
+    // is in view from when its right edge crosses x = 0 until its left edge crosses x = 320;
+    // the detector sees it only while most of it is inside.
+    let speed = 150.0;
+    let picture_x = |t: f64| -(side as f64) + (t - 0.5) * speed;
+    let frames: Vec<_> = (0..((side + width) as f64 / speed * fps) as usize + 15)
+        .map(|i| {
+            let x = picture_x(i as f64 / fps).round() as i32;
+            common::compose_clipped(width, 240, side, &[(x, 0)])
+        })
+        .collect();
+    let clip = dir.join("across.y4m");
+    write_y4m(&clip, &frames);
+    let options = dir.join("video.json");
+    std::fs::write(&options, r#"{"detectionIntervalMs": 250}"#).unwrap();
+    let lines = succeed(
+        glance()
+            .args(["audience", "--visits", "--options"])
+            .arg(&options)
+            .arg(&clip),
+    );
+    let visits: Vec<&serde_json::Value> = lines.iter().filter_map(|l| l.get("visit")).collect();
+    assert_eq!(visits.len(), 1, "{visits:?}");
+    let enter = 0.5 + (side as f64 - face_x1) / speed;
+    let leave = 0.5 + (side as f64 + width as f64 - face_x0) / speed;
+    let start = visits[0]["startMs"].as_f64().unwrap() / 1000.0;
+    let dwell = visits[0]["dwellS"].as_f64().unwrap();
+    assert!((start - enter).abs() <= 0.25, "start {start} vs {enter}");
+    assert!(
+        (dwell - (leave - enter)).abs() <= 0.5,
+        "dwell {dwell} vs {}",
+        leave - enter
+    );
+}
+
+#[test]
 fn simulate_prints_decisions_and_rejects_a_broken_rules_file_with_paths() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let lines = succeed(

@@ -252,3 +252,40 @@ fn video_mode_follows_faces_between_detector_runs() {
     // Stills (no time passing) are never followed: each is detected on its own.
     assert_eq!(run(&video, &one, 750.0).faces.len(), 1);
 }
+
+#[test]
+fn video_mode_keeps_a_followed_face_the_detector_misses_while_its_mesh_finds_it() {
+    let frame_of = |positions: &[(u32, u32)]| common::compose(640, 480, 240, positions);
+    let mut video = cpu_pipeline(PipelineOptions {
+        detection_interval_ms: 200.0,
+        ..PipelineOptions::default()
+    })
+    .unwrap();
+    let run = |p: &glance::vision::Pipeline, image: &glance::media::RgbImage, t: f64| {
+        pollster::block_on(p.analyze(&image.frame().unwrap(), t)).unwrap()
+    };
+    let first = run(&video, &frame_of(&[(100, 100)]), 0.0);
+    assert_eq!(first.faces.len(), 1);
+    // From now on no detection passes the threshold: only the mesh can keep the face.
+    let options = PipelineOptions {
+        min_detection_score: 0.999,
+        ..video.options().clone()
+    };
+    video.set_options(options).unwrap();
+    let later = run(&video, &frame_of(&[(112, 104)]), 300.0);
+    assert_eq!(
+        later.faces.len(),
+        1,
+        "detectors ran (interval over) and missed it"
+    );
+    // It moved 12 px right and 4 px down; the box followed.
+    let (a, b) = (first.faces[0].bbox, later.faces[0].bbox);
+    assert!(
+        (b[0] - a[0] - 12.0).abs() < 6.0 && (b[1] - a[1] - 4.0).abs() < 6.0,
+        "{a:?} then {b:?}"
+    );
+    assert!(later.faces[0].yaw.is_some() && later.faces[0].age.is_some());
+    // Once the face has gone, the mesh no longer finds it and it is dropped.
+    assert_eq!(run(&video, &frame_of(&[]), 600.0).faces.len(), 0);
+    assert_eq!(run(&video, &frame_of(&[(112, 104)]), 900.0).faces.len(), 0);
+}

@@ -67,6 +67,15 @@ pub struct TrackerConfig {
     pub accel_noise: f32,
     /// Kalman measurement noise: standard deviation of a box edge in box widths (default 0.05).
     pub measurement_noise: f32,
+    /// A track that begins (ends) with its box within this many box widths of the frame's edge,
+    /// moving across that edge, came into (went out of) view through it: its visit is extended
+    /// to when the face crossed the edge, which the detector cannot see (default 0.75).
+    pub edge_margin: f32,
+    /// Slowest movement across an edge, box widths per second, that counts as crossing it
+    /// (default 0.5).
+    pub min_edge_speed: f32,
+    /// Largest such extension at either end of a visit, ms; 0 turns it off (default 1000).
+    pub max_edge_extension_ms: f64,
 }
 
 impl Default for TrackerConfig {
@@ -80,6 +89,9 @@ impl Default for TrackerConfig {
             gate_growth_per_s: 1.0,
             accel_noise: 4.0,
             measurement_noise: 0.05,
+            edge_margin: 0.75,
+            min_edge_speed: 0.5,
+            max_edge_extension_ms: 1000.0,
         }
     }
 }
@@ -226,6 +238,16 @@ impl AudienceConfig {
         }
         if !(self.tracker.max_age_ms >= 0.0 && self.min_glance_ms >= 0.0) {
             return bad("tracker.maxAgeMs and minGlanceMs must not be negative");
+        }
+        let edges = &self.tracker;
+        if !(edges.edge_margin >= 0.0
+            && edges.min_edge_speed > 0.0
+            && edges.max_edge_extension_ms >= 0.0)
+        {
+            return bad(
+                "tracker.edgeMargin and tracker.maxEdgeExtensionMs must not be negative, \
+                 tracker.minEdgeSpeed must be positive",
+            );
         }
         if self.retention.minute_hours == 0 || self.retention.hour_days == 0 {
             return bad("retention periods must be at least 1");

@@ -26,7 +26,10 @@
 //!   zone, counted once per visit.
 //! - **Watcher**: a person who looked at the screen for at least `minGlanceMs` (default 0.5 s)
 //!   without interruption, at least once during the visit.
-//! - **Dwell time**: from first detection to the end of the last frame the person was detected in.
+//! - **Dwell time**: from first detection to the end of the last frame the person was detected in;
+//!   a visit that begins (ends) at the frame's edge with the face moving across it starts (ends)
+//!   when the face crossed that edge, estimated from its speed (the detector needs most of a face
+//!   in the picture; `tracker.maxEdgeExtensionMs`, default 1 s, bounds the estimate).
 //! - **Attention time**: total time looking at the screen during the visit (≤ dwell). Each frame's
 //!   look lasts until the next frame; a look interrupted by missed detections continues if the face
 //!   still looks afterwards and the gap is at most `lookGapBridgeMs`.
@@ -50,6 +53,7 @@
 mod aggregate;
 mod attributes;
 mod config;
+mod edges;
 mod error;
 mod geometry;
 mod kalman;
@@ -210,7 +214,8 @@ impl AudienceAggregator {
     /// Ends every open visit at its last detection (end of a clip, or before a final report).
     pub fn finish(&mut self, ts_ms: f64) {
         let mut ended = std::mem::take(&mut self.ended);
-        self.tracker.end_all(&self.windows, &mut ended);
+        self.tracker
+            .end_all(&self.windows, &self.config, &mut ended);
         for e in ended.drain(..) {
             self.finalise(e);
         }
@@ -235,9 +240,10 @@ impl AudienceAggregator {
         let gender = t.attrs.gender(&cfg.attributes);
         let watcher = t.longest_run_ms >= cfg.min_glance_ms;
         let mean_distance_m = (t.distance_n > 0).then(|| t.distance_sum_m / t.distance_n as f64);
+        let start_ms = t.entered_ms(cfg);
         let facts = VisitFacts {
-            start_ms: t.first_seen_ms,
-            dwell_ms: e.end_ms - t.first_seen_ms,
+            start_ms,
+            dwell_ms: e.end_ms - start_ms,
             attention_ms: t.attention_ms,
             attention_eyes_ms: t.attention_eyes_ms,
             attention_head_ms: t.attention_head_ms,
@@ -265,7 +271,7 @@ impl AudienceAggregator {
         }
         self.visits_out.push_back(CompletedVisit {
             track_id: t.id,
-            start_ms: t.first_seen_ms,
+            start_ms,
             end_ms: e.end_ms,
             dwell_s: facts.dwell_ms / 1000.0,
             attention_s: t.attention_ms / 1000.0,
@@ -330,7 +336,7 @@ impl AudienceAggregator {
                 gender_confidence: gender.map(|g| g.1),
                 looking: t.looking_now,
                 is_watcher: watcher,
-                dwell_s: ((ts - t.first_seen_ms) / 1000.0) as f32,
+                dwell_s: ((ts - t.entered_ms(cfg)) / 1000.0) as f32,
                 attention_s: (t.attention_ms / 1000.0) as f32,
                 current_look_s: if t.looking_now {
                     (t.run_ms / 1000.0) as f32

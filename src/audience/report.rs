@@ -186,7 +186,7 @@ pub fn definitions(min_glance_s: f64, bridge_s: f64, group_m: f32) -> BTreeMap<S
     [
         ("impressions", "Opportunities to see (OTS): people (confirmed tracks) present in the camera's zone, once per visit.".to_string()),
         ("watchers", format!("People who looked at the screen for at least {min_glance_s} s without interruption at least once during the visit.")),
-        ("dwellTime", "From a person's first detection to the end of the last frame they were detected in.".to_string()),
+        ("dwellTime", "From a person's first detection to the end of the last frame they were detected in; a visit that begins or ends at the edge of the picture with the face moving across it is extended to when the face crossed that edge, estimated from its speed.".to_string()),
         ("attentionTime", format!("Time spent looking at the screen (gaze ray within the screen plus tolerance); never more than dwell. Gaps in detection of up to {bridge_s} s between two looking frames count as looking.")),
         ("attractionRatio", "Total attention time / total dwell time.".to_string()),
         ("conversionRatio", "Watchers / impressions.".to_string()),

@@ -319,6 +319,62 @@ fn two_people_crossing_keep_their_tracks() {
     assert_eq!(visit_of(&run, 1).age_band.as_deref(), Some("55-64"));
 }
 
+/// A 120 px face crossing the 1280 px frame left to right in 6 s: its right edge enters at
+/// 0 s and its left edge leaves at 6 s. Like the real detector, the synthetic one reports the
+/// face only while at least 60 % of it is in the picture, with the box cut at the frame's edge.
+/// Returns the visit and the first and last detection times, ms.
+fn walk_by_through_the_edges(config: AudienceConfig) -> (CompletedVisit, f64, f64) {
+    let (w, speed) = (120.0f32, (W as f32 + 120.0) / 6.0);
+    let model = LookModel::new(&config.screen);
+    let mut agg = AudienceAggregator::with_seed(config, 3).unwrap();
+    let mut seen: Vec<f64> = Vec::new();
+    for i in 0..(8.0 * FPS) as usize {
+        let t = i as f64 * DT;
+        let left = -w + speed * (t / 1000.0) as f32;
+        let (x0, x1) = (left.max(0.0), (left + w).min(W as f32));
+        let mut faces = Vec::new();
+        if x1 - x0 >= 0.6 * w {
+            let pose = Pose {
+                cx: left + w / 2.0,
+                cy: 360.0,
+                w,
+                looking: false,
+                detected: true,
+            };
+            let mut f = face(&pose, 30.0, Gender::Female, &model);
+            f.bbox[0] = x0;
+            f.bbox[2] = x1 - x0;
+            faces.push(f);
+            seen.push(t);
+        }
+        agg.observe(&FrameAnalysis {
+            width: W,
+            height: H,
+            timestamp_ms: t,
+            faces,
+        });
+    }
+    agg.finish(8000.0);
+    let visits = agg.completed_visits();
+    assert_eq!(visits.len(), 1);
+    (visits[0].clone(), seen[0], *seen.last().unwrap())
+}
+
+#[test]
+fn a_walk_by_counts_the_time_the_face_was_only_partly_in_view() {
+    let (visit, first, last) = walk_by_through_the_edges(AudienceConfig::default());
+    // The detections alone miss about 0.3 s at each end.
+    assert!(first > 250.0 && last < 5750.0, "{first} {last}");
+    within_frame(visit.start_ms / 1000.0, 0.0);
+    within_frame(visit.dwell_s, 6.0);
+    // Turned off, the visit is what the detector saw.
+    let mut config = AudienceConfig::default();
+    config.tracker.max_edge_extension_ms = 0.0;
+    let (visit, first, last) = walk_by_through_the_edges(config);
+    within_frame(visit.start_ms / 1000.0, first / 1000.0);
+    within_frame(visit.end_ms / 1000.0, (last + DT) / 1000.0);
+}
+
 #[test]
 fn two_people_swapping_places_with_occlusion_keep_their_tracks() {
     // Same depth; while the boxes overlap the person behind (B) is not detected.

@@ -8,6 +8,7 @@ use rand::{RngExt, rngs::StdRng};
 
 use super::attributes::AttributeSmoother;
 use super::config::AudienceConfig;
+use super::edges::{EdgeSamples, TrackEnd};
 use super::geometry::{GazeSource, LookModel, LookResult};
 use super::kalman::BoxFilter;
 use crate::analysis::{FaceAnalysis, FrameAnalysis};
@@ -69,6 +70,8 @@ pub(crate) struct Track {
     pub max_group: u32,
     pub frames_observed: u32,
     pub plays: Vec<PlayTrack>,
+    /// Boxes at both ends of the track, to tell when the face crossed the frame's edge.
+    edge_samples: EdgeSamples,
 }
 
 /// Tracks that ended in a frame, for the aggregator to finalise (confirmed ones) or forget.
@@ -136,7 +139,7 @@ fn association(
     d_kp /= 6.0 * det[2].max(1.0);
     let sigma = 0.25 + 0.5 * tc.gate_growth_per_s * gap_s;
     let kp_sim = (-(d_kp / sigma).powi(2)).exp();
-    let score = (0.5 * iou(pred, det) + 0.5 * kp_sim) * size_ratio * size_ratio;
+    let score = (0.5 * iou(pred, det) + 0.5 * kp_sim) * size_ratio;
     let coasting = (ts - t.last_seen_ms) > 1.5 * frame_ms;
     if score < tc.min_match_score && !coasting {
         return None;
@@ -255,7 +258,7 @@ impl Tracker {
         while i < self.tracks.len() {
             if self.tracks[i].confirmed && ts - self.tracks[i].last_seen_ms > max_age {
                 let mut track = self.tracks.swap_remove(i);
-                let end_ms = track.close(self.frame_ms, windows);
+                let end_ms = track.close(self.frame_ms, windows, cfg);
                 ended.push(Ended { track, end_ms });
             } else {
                 i += 1;
@@ -295,7 +298,15 @@ impl Tracker {
             matched[ti] = true;
             let frame_ms = self.frame_ms;
             let t = &mut self.tracks[ti];
-            t.observe(face, &lr, ts, cfg, frame_ms, windows);
+            t.observe(
+                face,
+                (frame.width, frame.height),
+                &lr,
+                ts,
+                cfg,
+                frame_ms,
+                windows,
+            );
             self.face_tracks[fi] = Some(t.id);
         }
         self.scratch_dets = dets;
@@ -313,7 +324,7 @@ impl Tracker {
                 if gone {
                     let mut track = self.tracks.swap_remove(i);
                     matched.swap_remove(i);
-                    let end_ms = track.close(self.frame_ms, windows);
+                    let end_ms = track.close(self.frame_ms, windows, cfg);
                     ended.push(Ended { track, end_ms });
                     continue;
                 }
@@ -332,9 +343,14 @@ impl Tracker {
     }
 
     /// Ends every track now (end of a clip).
-    pub fn end_all(&mut self, windows: &[PlayWindow], ended: &mut Vec<Ended>) {
+    pub fn end_all(
+        &mut self,
+        windows: &[PlayWindow],
+        cfg: &AudienceConfig,
+        ended: &mut Vec<Ended>,
+    ) {
         for mut track in self.tracks.drain(..) {
-            let end_ms = track.close(self.frame_ms, windows);
+            let end_ms = track.close(self.frame_ms, windows, cfg);
             ended.push(Ended { track, end_ms });
         }
         self.face_tracks.clear();
@@ -446,6 +462,7 @@ impl Track {
             max_group: 1,
             frames_observed: 0,
             plays: Vec::new(),
+            edge_samples: EdgeSamples::new(),
         }
     }
 
@@ -495,9 +512,11 @@ impl Track {
         &mut self.plays[i]
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn observe(
         &mut self,
         face: &FaceAnalysis,
+        frame_size: (u32, u32),
         lr: &LookResult,
         ts: f64,
         cfg: &AudienceConfig,
@@ -534,6 +553,7 @@ impl Track {
             self.confirmed = true;
         }
         self.frames_observed += 1;
+        self.edge_samples.push(ts, face.bbox, frame_size);
         self.last_seen_ms = ts;
         self.last_bbox = face.bbox;
         self.keypoints = face.keypoints;
@@ -553,9 +573,20 @@ impl Track {
         self.attrs.add(face, &cfg.age_bands, &cfg.attributes, ts);
     }
 
-    /// Ends the visit: the last observation holds for one frame. Returns the visit's end time.
-    fn close(&mut self, frame_ms: f64, windows: &[PlayWindow]) -> f64 {
-        let end = self.last_seen_ms + frame_ms;
+    /// When the person came into view: the first detection, or earlier when the track began
+    /// at the frame's edge (see [`super::edges`]).
+    pub fn entered_ms(&self, cfg: &AudienceConfig) -> f64 {
+        self.first_seen_ms
+            - self
+                .edge_samples
+                .extension_ms(TrackEnd::Entry, &cfg.tracker)
+    }
+
+    /// Ends the visit: the last observation holds for one frame, or until the face had left
+    /// through the frame's edge. Returns the visit's end time.
+    fn close(&mut self, frame_ms: f64, windows: &[PlayWindow], cfg: &AudienceConfig) -> f64 {
+        let exit = self.edge_samples.extension_ms(TrackEnd::Exit, &cfg.tracker);
+        let end = self.last_seen_ms + frame_ms.max(exit);
         if self.looked_at_last_obs {
             self.credit(self.last_seen_ms, frame_ms, windows);
             self.looked_at_last_obs = false;

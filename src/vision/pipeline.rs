@@ -192,6 +192,20 @@ struct FollowedFace {
     box_in_extent: [f32; 4],
 }
 
+/// Whether detection `d` is the face `followed` was: they overlap, or one's centre lies in the
+/// other's box (a moving face's new box may overlap its old one little).
+fn same_face(followed: &PixelDetection, d: &PixelDetection) -> bool {
+    let inside =
+        |p: [f32; 2], b: [f32; 4]| p[0] >= b[0] && p[0] <= b[2] && p[1] >= b[1] && p[1] <= b[3];
+    let centre = |b: [f32; 4]| [(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0];
+    let (a, b) = (followed.bbox, d.bbox);
+    let inter =
+        (a[2].min(b[2]) - a[0].max(b[0])).max(0.0) * (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let area = |b: [f32; 4]| (b[2] - b[0]) * (b[3] - b[1]);
+    let iou = inter / (area(a) + area(b) - inter).max(1e-6);
+    iou > 0.3 || inside(centre(a), b) || inside(centre(b), a)
+}
+
 /// Mesh landmark ids of BlazeFace's six keypoints: (right eye corners), (left eye corners),
 /// nose tip, (upper lip, lower lip), right tragion, left tragion.
 const KEYPOINT_LANDMARKS: [&[usize]; 6] =
@@ -292,20 +306,40 @@ impl Pipeline {
     ) -> Result<FrameAnalysis> {
         let size = (frame.width(), frame.height());
         // Video mode: follow the previous frame's faces while the detectors rest.
-        let previous: Option<Vec<FollowedFace>> = {
+        let (previous, detectors_rest) = {
             let followed = self.followed.lock().unwrap_or_else(|e| e.into_inner());
             let interval = self.options.detection_interval_ms;
-            (interval > 0.0
+            let follow = interval > 0.0
                 && followed.size == size
                 && timestamp_ms > followed.last_frame_ms
-                && timestamp_ms - followed.last_detection_ms < interval
-                && !followed.faces.is_empty())
-            .then(|| followed.faces.clone())
+                && !followed.faces.is_empty();
+            (
+                if follow {
+                    followed.faces.clone()
+                } else {
+                    Vec::new()
+                },
+                follow && timestamp_ms - followed.last_detection_ms < interval,
+            )
         };
-        let mut detections = match &previous {
-            Some(faces) => faces.iter().map(|f| f.detection).collect(),
-            None => self.detect(frame).await?,
+        // The faces of this frame: the detectors' (unless they rest), then the followed faces
+        // carried over from the previous frame.
+        let (mut detections, carried) = if detectors_rest {
+            (Vec::new(), previous)
+        } else {
+            let detections = self.detect(frame).await?;
+            // As MediaPipe's landmarker does, a followed face the detector misses (its score
+            // dips as the face moves) stays while its mesh still finds it.
+            let room = self.options.max_faces.saturating_sub(detections.len());
+            let missed: Vec<FollowedFace> = previous
+                .into_iter()
+                .filter(|f| !detections.iter().any(|d| same_face(&f.detection, d)))
+                .take(room)
+                .collect();
+            (detections, missed)
         };
+        let first_carried = detections.len();
+        detections.extend(carried.iter().map(|f| f.detection));
         let mut meshes = if detections.is_empty() {
             Vec::new()
         } else {
@@ -316,14 +350,17 @@ impl Pipeline {
             timestamp_ms,
             &mut detections,
             &meshes,
-            previous.as_deref(),
+            &carried,
+            detectors_rest,
         );
-        if previous.is_some() {
-            // A followed face without a mesh has left: it is not a face of this frame.
-            let mut has_mesh = meshes.iter().map(Option::is_some);
-            detections.retain(|_| has_mesh.next().unwrap_or(false));
-            meshes.retain(Option::is_some);
-        }
+        // A carried face without a mesh has left: it is not a face of this frame.
+        let keep: Vec<bool> = (0..detections.len())
+            .map(|i| i < first_carried || meshes[i].is_some())
+            .collect();
+        let mut kept = keep.iter().copied();
+        detections.retain(|_| kept.next().unwrap_or(false));
+        let mut kept = keep.iter().copied();
+        meshes.retain(|_| kept.next().unwrap_or(false));
         let camera = self.options.camera(frame.width(), frame.height());
         let mut faces: Vec<FaceAnalysis> = detections
             .iter()
@@ -387,21 +424,24 @@ impl Pipeline {
         })
     }
 
-    /// Records this frame's faces for video mode. On a frame where faces were followed, their
-    /// boxes and keypoints are replaced by those of the new meshes (so the frame's results
-    /// describe this frame) and a lost face makes the next frame run the detectors.
+    /// Records this frame's faces for video mode. `detections` ends with the `carried` faces
+    /// of the previous frame; their boxes and keypoints are replaced by those of their new
+    /// meshes (so the frame's results describe this frame). A face lost while the detectors
+    /// rest makes the next frame run them.
     fn remember(
         &self,
         size: (u32, u32),
         timestamp_ms: f64,
         detections: &mut [PixelDetection],
         meshes: &[Option<Vec<[f32; 3]>>],
-        previous: Option<&[FollowedFace]>,
+        carried: &[FollowedFace],
+        detectors_rest: bool,
     ) {
         if self.options.detection_interval_ms <= 0.0 {
             return;
         }
         let mut followed = self.followed.lock().unwrap_or_else(|e| e.into_inner());
+        let first_carried = detections.len() - carried.len();
         let mut faces = Vec::with_capacity(meshes.len());
         let mut lost = false;
         for (i, mesh) in meshes.iter().enumerate() {
@@ -409,14 +449,15 @@ impl Pipeline {
                 lost = true;
                 continue;
             };
-            let box_in_extent = previous.map(|previous| previous[i].box_in_extent);
-            let face = FollowedFace::from_mesh(mesh, &detections[i], box_in_extent);
+            let previous = i.checked_sub(first_carried).map(|k| &carried[k]);
+            let face =
+                FollowedFace::from_mesh(mesh, &detections[i], previous.map(|p| p.box_in_extent));
             if previous.is_some() {
                 detections[i] = face.detection;
             }
             faces.push(face);
         }
-        if previous.is_none() {
+        if !detectors_rest {
             followed.last_detection_ms = timestamp_ms;
         } else if lost {
             // Find the lost face (or whoever replaced it) on the next frame.
