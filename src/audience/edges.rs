@@ -8,7 +8,7 @@
 use super::config::TrackerConfig;
 
 /// Observations kept at each end of a track for the extrapolation.
-pub(crate) const EDGE_SAMPLES: usize = 5;
+pub(crate) const EDGE_SAMPLES: usize = 8;
 
 /// One observation: time (ms) and box `[x, y, w, h]` in pixels.
 pub(crate) type BoxSample = (f64, [f32; 4]);
@@ -69,8 +69,21 @@ impl EdgeSamples {
     }
 }
 
-/// Least-squares slope of `value` against time, pixels per second.
-fn slope(samples: &[BoxSample], value: impl Fn(&[f32; 4]) -> f32) -> f32 {
+/// Least-squares slope of `value` against time, pixels per second, over the samples whose box
+/// is clear of the frame's edges on the axis (`axis` 0: x, 1: y; `limit`: the frame's size)
+/// when at least 3 are: a box cut by the edge, or a face only partly in view, moves
+/// irregularly.
+fn slope(samples: &[BoxSample], axis: usize, limit: f32, value: impl Fn(&[f32; 4]) -> f32) -> f32 {
+    let clear: Vec<BoxSample> = samples
+        .iter()
+        .filter(|(_, b)| b[axis] > 0.5 && b[axis] + b[axis + 2] < limit - 0.5)
+        .copied()
+        .collect();
+    let samples = if clear.len() >= 3 {
+        &clear[..]
+    } else {
+        samples
+    };
     let n = samples.len() as f64;
     let mt = samples.iter().map(|s| s.0).sum::<f64>() / n;
     let mv = samples.iter().map(|s| value(&s.1) as f64).sum::<f64>() / n;
@@ -111,16 +124,16 @@ pub(crate) fn edge_extension_ms(
         (
             b[0],
             b[0] + b[2],
-            slope(samples, |b| b[0]),
-            slope(samples, |b| b[0] + b[2]),
+            slope(samples, 0, fw, |b| b[0]),
+            slope(samples, 0, fw, |b| b[0] + b[2]),
             width,
             fw,
         ),
         (
             b[1],
             b[1] + b[3],
-            slope(samples, |b| b[1]),
-            slope(samples, |b| b[1] + b[3]),
+            slope(samples, 1, fh, |b| b[1]),
+            slope(samples, 1, fh, |b| b[1] + b[3]),
             height,
             fh,
         ),
@@ -174,8 +187,14 @@ mod tests {
             s.push(k as f64, [k as f32; 4], FRAME);
         }
         let times = |end| s.end(end).iter().map(|x| x.0).collect::<Vec<_>>();
-        assert_eq!(times(TrackEnd::Entry), [0.0, 1.0, 2.0, 3.0, 4.0]);
-        assert_eq!(times(TrackEnd::Exit), [7.0, 8.0, 9.0, 10.0, 11.0]);
+        assert_eq!(
+            times(TrackEnd::Entry),
+            [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+        );
+        assert_eq!(
+            times(TrackEnd::Exit),
+            [4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0]
+        );
         let mut short = EdgeSamples::new();
         short.push(5.0, [1.0; 4], FRAME);
         assert_eq!(short.end(TrackEnd::Exit).len(), 1);

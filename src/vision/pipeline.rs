@@ -19,6 +19,10 @@ pub struct PipelineOptions {
     pub detector: DetectorChoice,
     /// Minimum detector confidence for a face. Default 0.4.
     pub min_detection_score: f32,
+    /// Video mode: a face already followed stays while the detector gives it at least this
+    /// confidence, though below `minDetectionScore` (hysteresis: a moving face's score dips).
+    /// Default 0.25.
+    pub min_tracking_score: f32,
     /// Overlap above which two detections are one face. Default 0.3.
     pub nms_iou_threshold: f32,
     /// At most this many faces per frame, largest first. Default 10.
@@ -49,6 +53,7 @@ impl Default for PipelineOptions {
         PipelineOptions {
             detector: DetectorChoice::Both,
             min_detection_score: 0.4,
+            min_tracking_score: 0.25,
             nms_iou_threshold: 0.3,
             max_faces: 10,
             min_face_size_for_attributes: 32.0,
@@ -76,6 +81,7 @@ impl PipelineOptions {
             }
         };
         unit("minDetectionScore", self.min_detection_score)?;
+        unit("minTrackingScore", self.min_tracking_score)?;
         unit("nmsIouThreshold", self.nms_iou_threshold)?;
         unit("minMeshPresence", self.min_mesh_presence)?;
         if !(1.0..179.0).contains(&self.camera_horizontal_fov_deg) {
@@ -182,7 +188,13 @@ struct Followed {
     last_frame_ms: f64,
     last_detection_ms: f64,
     faces: Vec<FollowedFace>,
+    /// Followed faces lost lately (by their mesh, or by the detector), with when: detector runs
+    /// within [`LOST_FACE_MEMORY_MS`] still find them above the tracking threshold.
+    lost: Vec<(f64, PixelDetection)>,
 }
+
+/// How long video mode keeps looking for a lost face with the tracking threshold, ms.
+const LOST_FACE_MEMORY_MS: f64 = 1000.0;
 
 #[derive(Debug, Clone, Copy)]
 struct FollowedFace {
@@ -190,6 +202,51 @@ struct FollowedFace {
     /// The detector's box relative to the mesh's extent (x0, y0, x1, y1 as fractions of the
     /// extent), so boxes derived from the mesh keep the detector's proportions.
     box_in_extent: [f32; 4],
+    /// When it was seen, and how fast its box centre moved then (pixels per ms).
+    at_ms: f64,
+    velocity: [f32; 2],
+}
+
+/// Where a face of a video-mode frame comes from.
+#[derive(Debug, Clone, Copy)]
+enum Origin {
+    /// Found by the detectors, followed by no one.
+    New,
+    /// Found by the detectors where a followed face was.
+    Detected(FollowedFace),
+    /// Carried from the previous frame while the detectors rest, to be found by its mesh.
+    Carried(FollowedFace),
+}
+
+impl Origin {
+    fn followed(&self) -> Option<&FollowedFace> {
+        match self {
+            Origin::New => None,
+            Origin::Detected(f) | Origin::Carried(f) => Some(f),
+        }
+    }
+}
+
+fn box_centre(b: [f32; 4]) -> [f32; 2] {
+    [(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0]
+}
+
+impl FollowedFace {
+    /// Where the face should be at `timestamp_ms` if it kept its speed: the mesh's crop is
+    /// placed there, so a walking face does not slip towards the crop's edge.
+    fn predicted(&self, timestamp_ms: f64) -> PixelDetection {
+        let dt = (timestamp_ms - self.at_ms) as f32;
+        let [dx, dy] = [self.velocity[0] * dt, self.velocity[1] * dt];
+        let mut d = self.detection;
+        d.bbox = [
+            d.bbox[0] + dx,
+            d.bbox[1] + dy,
+            d.bbox[2] + dx,
+            d.bbox[3] + dy,
+        ];
+        d.keypoints = d.keypoints.map(|[x, y]| [x + dx, y + dy]);
+        d
+    }
 }
 
 /// Whether detection `d` is the face `followed` was: they overlap, or one's centre lies in the
@@ -227,6 +284,7 @@ impl FollowedFace {
         mesh: &[[f32; 3]],
         detection: &PixelDetection,
         box_in_extent: Option<[f32; 4]>,
+        at_ms: f64,
     ) -> Self {
         let ([x0, y0], [w, h]) = mesh_extent(mesh);
         let r = box_in_extent.unwrap_or_else(|| {
@@ -252,6 +310,8 @@ impl FollowedFace {
                 keypoints,
             },
             box_in_extent: r,
+            at_ms,
+            velocity: [0.0; 2],
         }
     }
 }
@@ -306,40 +366,69 @@ impl Pipeline {
     ) -> Result<FrameAnalysis> {
         let size = (frame.width(), frame.height());
         // Video mode: follow the previous frame's faces while the detectors rest.
-        let (previous, detectors_rest) = {
+        let (previous, lost, detectors_rest) = {
             let followed = self.followed.lock().unwrap_or_else(|e| e.into_inner());
             let interval = self.options.detection_interval_ms;
-            let follow = interval > 0.0
-                && followed.size == size
-                && timestamp_ms > followed.last_frame_ms
-                && !followed.faces.is_empty();
-            (
-                if follow {
-                    followed.faces.clone()
-                } else {
-                    Vec::new()
-                },
-                follow && timestamp_ms - followed.last_detection_ms < interval,
-            )
+            let follow =
+                interval > 0.0 && followed.size == size && timestamp_ms > followed.last_frame_ms;
+            if follow {
+                (
+                    followed.faces.clone(),
+                    followed.lost.clone(),
+                    !followed.faces.is_empty()
+                        && timestamp_ms - followed.last_detection_ms < interval,
+                )
+            } else {
+                (Vec::new(), Vec::new(), false)
+            }
         };
-        // The faces of this frame: the detectors' (unless they rest), then the followed faces
-        // carried over from the previous frame.
-        let (mut detections, carried) = if detectors_rest {
-            (Vec::new(), previous)
+        // The faces of this frame: the detectors' (unless they rest, then the followed faces
+        // where they should be now), and where each comes from.
+        let (mut detections, origins, still_lost) = if detectors_rest {
+            let detections = previous.iter().map(|f| f.predicted(timestamp_ms)).collect();
+            let origins = previous.into_iter().map(Origin::Carried).collect();
+            (detections, origins, lost)
         } else {
-            let detections = self.detect(frame).await?;
-            // As MediaPipe's landmarker does, a followed face the detector misses (its score
-            // dips as the face moves) stays while its mesh still finds it.
-            let room = self.options.max_faces.saturating_sub(detections.len());
-            let missed: Vec<FollowedFace> = previous
-                .into_iter()
-                .filter(|f| !detections.iter().any(|d| same_face(&f.detection, d)))
-                .take(room)
+            let (mut detections, weak) = self.detect(frame).await?;
+            let mut origins: Vec<Origin> = detections
+                .iter()
+                .map(|d| {
+                    previous
+                        .iter()
+                        .find(|f| same_face(&f.predicted(timestamp_ms), d))
+                        .map_or(Origin::New, |f| Origin::Detected(*f))
+                })
                 .collect();
-            (detections, missed)
+            // Hysteresis, as trackers do: a followed face whose score dips below the detection
+            // threshold (it does as a face moves) stays while it is above the tracking one.
+            let mut still_lost = Vec::new();
+            let recent = lost
+                .into_iter()
+                .filter(|(lost_ms, _)| timestamp_ms - lost_ms <= LOST_FACE_MEMORY_MS);
+            let followed = previous
+                .iter()
+                .map(|f| (timestamp_ms, f.predicted(timestamp_ms), Some(*f)));
+            for (lost_ms, face, from) in followed.chain(recent.map(|(t, d)| (t, d, None))) {
+                if detections.iter().any(|d| same_face(&face, d)) {
+                    continue;
+                }
+                match weak.iter().find(|d| same_face(&face, d)) {
+                    Some(d) if detections.len() < self.options.max_faces => {
+                        detections.push(*d);
+                        // A face lost lately and found again: its speed is measured from where
+                        // it was lost.
+                        origins.push(Origin::Detected(from.unwrap_or(FollowedFace {
+                            detection: face,
+                            box_in_extent: [0.0; 4],
+                            at_ms: lost_ms,
+                            velocity: [0.0; 2],
+                        })));
+                    }
+                    _ => still_lost.push((lost_ms, face)),
+                }
+            }
+            (detections, origins, still_lost)
         };
-        let first_carried = detections.len();
-        detections.extend(carried.iter().map(|f| f.detection));
         let mut meshes = if detections.is_empty() {
             Vec::new()
         } else {
@@ -350,31 +439,26 @@ impl Pipeline {
             timestamp_ms,
             &mut detections,
             &meshes,
-            &carried,
-            detectors_rest,
+            &origins,
+            still_lost,
         );
         // A carried face without a mesh has left: it is not a face of this frame.
         let keep: Vec<bool> = (0..detections.len())
-            .map(|i| i < first_carried || meshes[i].is_some())
+            .map(|i| meshes[i].is_some() || !matches!(origins[i], Origin::Carried(_)))
             .collect();
         let mut kept = keep.iter().copied();
         detections.retain(|_| kept.next().unwrap_or(false));
         let mut kept = keep.iter().copied();
         meshes.retain(|_| kept.next().unwrap_or(false));
         let camera = self.options.camera(frame.width(), frame.height());
+        // Boxes are reported inside the frame (a followed face's, from its mesh, may stick out).
+        let (fw, fh) = (frame.width() as f32, frame.height() as f32);
         let mut faces: Vec<FaceAnalysis> = detections
             .iter()
             .map(|d| {
-                FaceAnalysis::detected(
-                    [
-                        d.bbox[0],
-                        d.bbox[1],
-                        d.bbox[2] - d.bbox[0],
-                        d.bbox[3] - d.bbox[1],
-                    ],
-                    d.score,
-                    d.keypoints,
-                )
+                let [x0, y0] = [d.bbox[0].clamp(0.0, fw), d.bbox[1].clamp(0.0, fh)];
+                let [x1, y1] = [d.bbox[2].clamp(0.0, fw), d.bbox[3].clamp(0.0, fh)];
+                FaceAnalysis::detected([x0, y0, x1 - x0, y1 - y0], d.score, d.keypoints)
             })
             .collect();
         if detections.is_empty() {
@@ -424,52 +508,79 @@ impl Pipeline {
         })
     }
 
-    /// Records this frame's faces for video mode. `detections` ends with the `carried` faces
-    /// of the previous frame; their boxes and keypoints are replaced by those of their new
-    /// meshes (so the frame's results describe this frame). A face lost while the detectors
-    /// rest makes the next frame run them.
+    /// Records this frame's faces for video mode. Carried faces get the boxes and keypoints of
+    /// their new meshes (so the frame's results describe this frame). When the mesh loses a
+    /// face that was followed, the next frame runs the detectors to find it; every face without
+    /// a mesh joins `lost`, for detector runs to look for.
     fn remember(
         &self,
         size: (u32, u32),
         timestamp_ms: f64,
         detections: &mut [PixelDetection],
         meshes: &[Option<Vec<[f32; 3]>>],
-        carried: &[FollowedFace],
-        detectors_rest: bool,
+        origins: &[Origin],
+        mut lost: Vec<(f64, PixelDetection)>,
     ) {
         if self.options.detection_interval_ms <= 0.0 {
             return;
         }
+        // Faces are carried only while the detectors rest.
+        let detectors_rest = origins.iter().any(|o| matches!(o, Origin::Carried(_)));
         let mut followed = self.followed.lock().unwrap_or_else(|e| e.into_inner());
-        let first_carried = detections.len() - carried.len();
         let mut faces = Vec::with_capacity(meshes.len());
-        let mut lost = false;
+        let mut follow_lost = false;
         for (i, mesh) in meshes.iter().enumerate() {
             let Some(mesh) = mesh else {
-                lost = true;
+                follow_lost |= origins[i].followed().is_some();
+                lost.push((timestamp_ms, detections[i]));
                 continue;
             };
-            let previous = i.checked_sub(first_carried).map(|k| &carried[k]);
-            let face =
-                FollowedFace::from_mesh(mesh, &detections[i], previous.map(|p| p.box_in_extent));
-            if previous.is_some() {
+            let carried = match origins[i] {
+                Origin::Carried(f) => Some(f.box_in_extent),
+                _ => None,
+            };
+            let mut face = FollowedFace::from_mesh(mesh, &detections[i], carried, timestamp_ms);
+            if carried.is_some() {
                 detections[i] = face.detection;
+            }
+            if let Some(before) = origins[i].followed() {
+                let dt = (timestamp_ms - before.at_ms) as f32;
+                let (now, then) = (
+                    box_centre(face.detection.bbox),
+                    box_centre(before.detection.bbox),
+                );
+                if dt > 0.0 {
+                    face.velocity = [(now[0] - then[0]) / dt, (now[1] - then[1]) / dt];
+                }
             }
             faces.push(face);
         }
-        if !detectors_rest {
-            followed.last_detection_ms = timestamp_ms;
-        } else if lost {
+        if follow_lost {
             // Find the lost face (or whoever replaced it) on the next frame.
             followed.last_detection_ms = f64::NEG_INFINITY;
+        } else if !detectors_rest {
+            followed.last_detection_ms = timestamp_ms;
         }
         followed.size = size;
         followed.last_frame_ms = timestamp_ms;
         followed.faces = faces;
+        followed.lost = lost;
     }
 
-    async fn detect(&self, frame: &Frame<'_>) -> Result<Vec<PixelDetection>> {
+    /// The faces the detectors find: those above `minDetectionScore`, largest first, and (for
+    /// video mode) the weaker ones above `minTrackingScore` that overlap none of them.
+    async fn detect(
+        &self,
+        frame: &Frame<'_>,
+    ) -> Result<(Vec<PixelDetection>, Vec<PixelDetection>)> {
         let letterbox = RotatedRect::letterbox(frame.width(), frame.height());
+        let floor = if self.options.detection_interval_ms > 0.0 {
+            self.options
+                .min_tracking_score
+                .min(self.options.min_detection_score)
+        } else {
+            self.options.min_detection_score
+        };
         let mut raw = Vec::new();
         // Both networks see the same letterboxed square, so their detections merge directly.
         for &model in self.options.detector.models() {
@@ -490,27 +601,41 @@ impl Pipeline {
                 &scores,
                 &model.anchors(),
                 size,
-                self.options.min_detection_score,
+                floor,
             ));
         }
-        let mut kept = detector::weighted_nms(raw, self.options.nms_iou_threshold);
+        // Separate suppression, so weak candidates never shift a strong face's box.
+        let (strong, weak): (Vec<_>, Vec<_>) = raw
+            .into_iter()
+            .partition(|d| d.score >= self.options.min_detection_score);
+        let mut kept = detector::weighted_nms(strong, self.options.nms_iou_threshold);
         kept.sort_by(|a, b| b.area().total_cmp(&a.area()));
         kept.truncate(self.options.max_faces);
-        let (w, h) = (frame.width() as f32, frame.height() as f32);
-        Ok(kept
+        let weak: Vec<_> = detector::weighted_nms(weak, self.options.nms_iou_threshold)
             .into_iter()
-            .map(|d| {
-                let [x0, y0] = letterbox.to_frame(d.bbox[0], d.bbox[1], false);
-                let [x1, y1] = letterbox.to_frame(d.bbox[2], d.bbox[3], false);
-                let keypoints = d.keypoints.map(|[u, v]| letterbox.to_frame(u, v, false));
-                PixelDetection {
-                    bbox: [x0.max(0.0), y0.max(0.0), x1.min(w), y1.min(h)],
-                    score: d.score,
-                    keypoints,
-                }
+            .filter(|w| {
+                kept.iter()
+                    .all(|k| k.iou(w) < self.options.nms_iou_threshold)
             })
-            .filter(|d| d.bbox[2] > d.bbox[0] && d.bbox[3] > d.bbox[1])
-            .collect())
+            .collect();
+        let (w, h) = (frame.width() as f32, frame.height() as f32);
+        let to_frame = |found: Vec<detector::Detection>| -> Vec<PixelDetection> {
+            found
+                .into_iter()
+                .map(|d| {
+                    let [x0, y0] = letterbox.to_frame(d.bbox[0], d.bbox[1], false);
+                    let [x1, y1] = letterbox.to_frame(d.bbox[2], d.bbox[3], false);
+                    let keypoints = d.keypoints.map(|[u, v]| letterbox.to_frame(u, v, false));
+                    PixelDetection {
+                        bbox: [x0.max(0.0), y0.max(0.0), x1.min(w), y1.min(h)],
+                        score: d.score,
+                        keypoints,
+                    }
+                })
+                .filter(|d| d.bbox[2] > d.bbox[0] && d.bbox[3] > d.bbox[1])
+                .collect()
+        };
+        Ok((to_frame(kept), to_frame(weak)))
     }
 
     /// The 468-point mesh of each face in frame pixels (z: relative depth in the same scale),

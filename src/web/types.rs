@@ -28,6 +28,7 @@ export interface PipelineOptions {
   /** "both" (default) | "fullRange" | "shortRange". */
   detector?: "both" | "fullRange" | "shortRange";
   /** Default 0.4. */ minDetectionScore?: number;
+  /** Video mode: a followed face stays while its detector score is at least this. Default 0.25. */ minTrackingScore?: number;
   /** Default 0.3. */ nmsIouThreshold?: number;
   /** Default 10. */ maxFaces?: number;
   /** Pixels; default 32. */ minFaceSizeForAttributes?: number;
