@@ -46,6 +46,37 @@ fn rewrite_max_pools(path: &std::path::Path) -> usize {
     rewritable.len()
 }
 
+/// Every `Conv2d` call goes through `crate::vision::conv::conv2d`, which picks a faster CPU
+/// path for the layers burn-flex is slow on and is `forward` otherwise. Returns how many calls
+/// were rewritten.
+fn rewrite_convs(path: &std::path::Path) -> usize {
+    let code = std::fs::read_to_string(path).expect("generated model code");
+    let mut rewritten = String::with_capacity(code.len());
+    let mut count = 0;
+    let mut rest = code.as_str();
+    // `self.conv2dN.forward(` → `crate::vision::conv::conv2d(&self.conv2dN, `
+    while let Some(start) = rest.find("self.conv2d") {
+        let after = &rest[start + "self.".len()..];
+        let name_len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        let name = &after[..name_len];
+        let tail = &after[name_len..];
+        rewritten.push_str(&rest[..start]);
+        if let Some(args) = tail.strip_prefix(".forward(") {
+            rewritten.push_str(&format!("crate::vision::conv::conv2d(&self.{name}, "));
+            rest = args;
+            count += 1;
+        } else {
+            rewritten.push_str(&rest[start..start + "self.".len() + name_len]);
+            rest = tail;
+        }
+    }
+    rewritten.push_str(rest);
+    std::fs::write(path, rewritten).expect("write generated model code");
+    count
+}
+
 fn main() {
     let mut generator = ModelGen::new();
     for name in MODELS {
@@ -59,6 +90,8 @@ fn main() {
         .run_from_script();
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     for name in MODELS {
-        rewrite_max_pools(&out.join("models").join(format!("{name}.rs")));
+        let path = out.join("models").join(format!("{name}.rs"));
+        rewrite_max_pools(&path);
+        assert!(rewrite_convs(&path) > 0, "{name} has convolutions");
     }
 }

@@ -20,6 +20,8 @@ pub enum SkipReason {
     TooSmall,
     /// The face mesh model said the crop holds no face.
     NoMesh,
+    /// The face mesh is turned off (`faceMesh: false`).
+    MeshOff,
     /// The eyes were too small in pixels to locate the irises.
     EyesTooSmall,
     /// The attribute model was not run on this frame (cadence).

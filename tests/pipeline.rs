@@ -83,6 +83,30 @@ fn finds_five_faces_in_a_composed_frame() {
         });
         assert!(hit, "no face found in the picture at {px},{py}");
     }
+    // The five meshes go through the network as one batch: each face gets the head pose it
+    // gets alone at its place.
+    for &(px, py) in &positions {
+        let alone = common::compose(640, 480, 240, &[(px, py)]);
+        let alone = pollster::block_on(pipeline.analyze(&alone.frame().unwrap(), 0.0)).unwrap();
+        let near = |f: &&glance::analysis::FaceAnalysis| {
+            (f.bbox[0] - alone.faces[0].bbox[0]).abs() < 10.0
+                && (f.bbox[1] - alone.faces[0].bbox[1]).abs() < 10.0
+        };
+        let f = result
+            .faces
+            .iter()
+            .find(near)
+            .expect("the same face in the group");
+        let (a, b) = (
+            f.yaw.expect("a mesh in the batch"),
+            alone.faces[0].yaw.unwrap(),
+        );
+        // Neighbouring pictures overlap the crops a little: a degree or two of difference.
+        assert!(
+            (a - b).abs() < 3.0,
+            "yaw {a} in the batch, {b} alone at {px},{py}"
+        );
+    }
 }
 
 #[test]
@@ -320,4 +344,36 @@ fn video_mode_follows_a_walking_face_without_falling_behind() {
         worst < 6.0,
         "the followed box's centre strays {worst} px from the detector's"
     );
+}
+
+#[test]
+fn without_the_face_mesh_faces_are_the_detectors_boxes_and_keypoints() {
+    let image = common::astronaut();
+    let full = cpu_pipeline(PipelineOptions::default()).unwrap();
+    let detector_only = cpu_pipeline(PipelineOptions {
+        face_mesh: false,
+        ..PipelineOptions::default()
+    })
+    .unwrap();
+    let run = |p: &glance::vision::Pipeline| {
+        pollster::block_on(p.analyze(&image.frame().unwrap(), 0.0)).unwrap()
+    };
+    let (a, b) = (run(&full), run(&detector_only));
+    assert_eq!(b.faces.len(), 1);
+    let (f, d) = (&a.faces[0], &b.faces[0]);
+    assert_eq!(
+        (f.bbox, f.keypoints, f.score),
+        (d.bbox, d.keypoints, d.score)
+    );
+    assert_eq!((d.yaw, d.gaze, d.distance_m), (None, None, None));
+    assert_eq!(d.skipped, [SkipReason::MeshOff]);
+    assert_eq!(d.gender, f.gender, "age and gender still run");
+    // Video mode follows faces by their mesh: asking for both is a configuration error.
+    let error = cpu_pipeline(PipelineOptions {
+        face_mesh: false,
+        detection_interval_ms: 250.0,
+        ..PipelineOptions::default()
+    })
+    .unwrap_err();
+    assert!(error.to_string().contains("faceMesh"), "{error}");
 }

@@ -36,6 +36,7 @@ export interface PipelineOptions {
   /** Default 0.5. */ minMeshPresence?: number;
   /** Degrees; default 60. */ cameraHorizontalFovDeg?: number;
   /** Pixels; overrides the field of view. */ focalLengthPx?: number | null;
+  /** Face mesh, head pose, irises, gaze, distance; off: the detector's box and keypoints only. Default true. */ faceMesh?: boolean;
   /** Default true. */ ageGender?: boolean;
   /** Default 1.2. */ ageGenderCropScale?: number;
   /** Video mode: follow faces by their mesh and run the detectors only every this many ms
@@ -122,7 +123,7 @@ export interface FaceAnalysis {
   gazeFromEyes: boolean | null;
   distanceM: number | null;
   positionM: [number, number, number] | null;
-  skipped?: ("tooSmall" | "noMesh" | "eyesTooSmall" | "notScheduled")[];
+  skipped?: ("tooSmall" | "noMesh" | "meshOff" | "eyesTooSmall" | "notScheduled")[];
 }
 
 export interface FrameResult {

@@ -39,7 +39,7 @@ const CASES = SIZES.flatMap(([width, height]) => [1, 0, 5].map((faces) => ({ wid
 
 // What each row computes per frame. Glance's reference for the ratio is the row of the same task.
 const COMPUTES = {
-  "glance/detector": "BlazeFace short range + 468-point mesh + head pose (Glance has no detector-only mode; irises, gaze, age/gender off)",
+  "glance/detector": "BlazeFace short range (128 px): boxes and six keypoints (faceMesh and ageGender off)",
   "glance/full": "BlazeFace full + short range, 468-point mesh, irises, head pose, eye gaze, distance, age, gender, audience tracking",
   "glance/video": "the full pipeline in video mode: faces followed by their mesh, detectors every 500 ms (detectionIntervalMs)",
   "mediapipe/detector": "FaceDetector: BlazeFace short range (128 px)",

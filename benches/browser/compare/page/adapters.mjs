@@ -12,10 +12,9 @@ const TFJS_WASM = "/lib/@tensorflow/tfjs-backend-wasm/dist/";
 async function glance({ task, backend, banner }) {
   const module = await import("/pkg/glance.js");
   await module.default();
-  // Glance has no detector-only mode: the closest is the short-range detector with the mesh
-  // only (no irises, no age/gender). Faces too small for the mesh still get boxes.
+  // Detector only: BlazeFace short range, boxes and six keypoints (MediaPipe FaceDetector's work).
   const pipeline = {
-    detector: { detector: "shortRange", ageGender: false, minEyeWidthForIris: 1e9 },
+    detector: { detector: "shortRange", faceMesh: false, ageGender: false },
     full: {},
     video: { detectionIntervalMs: 500 },
   }[task];
