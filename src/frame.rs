@@ -122,6 +122,9 @@ impl<'a> Frame<'a> {
         let step_y = rect.height / out_h as f32;
         let taps = (step_x.max(step_y) / 1.5).ceil().clamp(1.0, 4.0) as usize;
         if taps > 1 && rect.rotation == 0.0 && !options.flip_horizontal {
+            if let Some(k) = self.whole_pixel_cells(rect, out_w, out_h, options.border) {
+                return self.box_average_chw(rect, k, out_w, out_h, options);
+            }
             return self.area_average_chw(rect, out_w, out_h, options);
         }
         let mut out = vec![0.0f32; 3 * plane];
@@ -163,6 +166,87 @@ impl Frame<'_> {
     /// of the whole frame): each output pixel is the exact area average of the source pixels it
     /// covers, computed separably (rows, then columns). About 10x cheaper than supersampling and
     /// free of aliasing.
+    /// The side `k` of the output cells when each covers exactly k x k whole pixels and the
+    /// border needs no replication (a 640 or 1280 px wide frame letterboxed into 128 px); k is
+    /// at most 257 so that k rows of bytes sum in 16 bits.
+    fn whole_pixel_cells(
+        &self,
+        rect: &RotatedRect,
+        out_w: usize,
+        out_h: usize,
+        border: Border,
+    ) -> Option<usize> {
+        let (x0, y0) = (rect.cx - rect.width / 2.0, rect.cy - rect.height / 2.0);
+        let (sx, sy) = (rect.width / out_w as f32, rect.height / out_h as f32);
+        let k = sx.round();
+        let whole = |v: f32| (v - v.round()).abs() < 1e-4;
+        let inside = x0 >= 0.0
+            && y0 >= 0.0
+            && x0 + rect.width <= self.width as f32
+            && y0 + rect.height <= self.height as f32;
+        ((2.0..=257.0).contains(&k) && whole(sx) && whole(sy) && sx == sy && whole(x0) && whole(y0))
+            .then_some(k as usize)
+            .filter(|_| border == Border::Zero || inside)
+    }
+
+    /// [`Frame::area_average_chw`] for whole-pixel cells: integer sums of k x k pixels, pixels
+    /// outside the frame black. Same values, a third of the time.
+    fn box_average_chw(
+        &self,
+        rect: &RotatedRect,
+        k: usize,
+        out_w: usize,
+        out_h: usize,
+        options: WarpOptions,
+    ) -> Vec<f32> {
+        let (lo, hi) = options.range;
+        let norm = (hi - lo) / 255.0 / (k * k) as f32;
+        let (x0, y0) = (
+            (rect.cx - rect.width / 2.0).round() as isize,
+            (rect.cy - rect.height / 2.0).round() as isize,
+        );
+        let (w, h) = (self.width as isize, self.height as isize);
+        let bpp = self.format.bytes_per_pixel();
+        let row_len = self.width as usize * bpp;
+        let plane = out_w * out_h;
+        let mut out = vec![lo; 3 * plane];
+        // Rows first (byte-wise widening adds, which vectorise), then k pixels across.
+        let mut column_sums = vec![0u16; row_len];
+        for v in 0..out_h {
+            column_sums.fill(0);
+            let mut any = false;
+            for j in 0..k {
+                let y = y0 + (v * k + j) as isize;
+                if !(0..h).contains(&y) {
+                    continue;
+                }
+                any = true;
+                let row = &self.pixels[y as usize * row_len..][..row_len];
+                for (sum, &byte) in column_sums.iter_mut().zip(row) {
+                    *sum += byte as u16;
+                }
+            }
+            if !any {
+                continue;
+            }
+            for u in 0..out_w {
+                let first = x0 + (u * k) as isize;
+                let xs = first.max(0)..(first + k as isize).min(w);
+                let mut sum = [0u32; 3];
+                for x in xs {
+                    let p = &column_sums[x as usize * bpp..][..3];
+                    sum[0] += p[0] as u32;
+                    sum[1] += p[1] as u32;
+                    sum[2] += p[2] as u32;
+                }
+                for (c, total) in sum.into_iter().enumerate() {
+                    out[c * plane + v * out_w + u] = lo + total as f32 * norm;
+                }
+            }
+        }
+        out
+    }
+
     fn area_average_chw(
         &self,
         rect: &RotatedRect,
@@ -328,6 +412,41 @@ mod tests {
             }
         }
         px
+    }
+
+    #[test]
+    fn whole_pixel_box_average_equals_the_area_average() {
+        // Letterboxing 640x480 and 1280x720 into 128 px: cells of 5 and 10 whole pixels, the
+        // bands above and below black.
+        for (w, h) in [(640u32, 480u32), (1280, 720), (640, 640)] {
+            let px: Vec<u8> = (0..w * h * 4).map(|i| (i * 7919 % 251) as u8).collect();
+            let frame = Frame::from_rgba(w, h, &px).unwrap();
+            let rect = RotatedRect::letterbox(w, h);
+            let options = WarpOptions {
+                border: Border::Zero,
+                range: (-1.0, 1.0),
+                flip_horizontal: false,
+            };
+            let k = frame.whole_pixel_cells(&rect, 128, 128, Border::Zero);
+            assert_eq!(k, Some(w as usize / 128));
+            let fast = frame.box_average_chw(&rect, k.unwrap(), 128, 128, options);
+            let general = frame.area_average_chw(&rect, 128, 128, options);
+            let worst = fast
+                .iter()
+                .zip(&general)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(worst < 1e-4, "{w}x{h}: differs by {worst}");
+        }
+        // Not whole pixels (192 px), or a border to replicate: the general path.
+        let black = vec![0; 640 * 480 * 4];
+        let frame = Frame::from_rgba(640, 480, &black).unwrap();
+        let rect = RotatedRect::letterbox(640, 480);
+        assert_eq!(frame.whole_pixel_cells(&rect, 192, 192, Border::Zero), None);
+        assert_eq!(
+            frame.whole_pixel_cells(&rect, 128, 128, Border::Replicate),
+            None
+        );
     }
 
     #[test]
