@@ -12,50 +12,19 @@ const MODELS: [&str; 5] = [
     "age_gender",
 ];
 
-/// burn-flex's max pool is a scalar loop that also records argmax indices; a 2x2, stride-2,
-/// unpadded pool is rewritten to `crate::vision::pool::max_pool_2x2` (a reshape and two
-/// vectorised reductions, the same values). Returns how many calls were rewritten.
+/// Every `MaxPool2d` call goes through `crate::vision::pool::max_pool` (burn-flex's pool is a
+/// scalar loop that also records argmax indices). Returns how many calls were rewritten.
 fn rewrite_max_pools(path: &std::path::Path) -> usize {
-    let code = std::fs::read_to_string(path).expect("generated model code");
-    let mut rewritable = Vec::new();
-    for (start, _) in code.match_indices("MaxPool2dConfig::new([2, 2])") {
-        let config = &code[start..start + code[start..].find(".init()").expect("config ends")];
-        let unpadded = config.contains("PaddingConfig2d::Valid")
-            || config.contains("PaddingConfig2d::Explicit(0, 0, 0, 0)");
-        if config.contains(".with_strides([2, 2])")
-            && unpadded
-            && config.contains(".with_dilation([1, 1])")
-            && config.contains(".with_ceil_mode(false)")
-        {
-            let name = code[..start]
-                .rsplit("let ")
-                .next()
-                .and_then(|tail| tail.split_whitespace().next())
-                .expect("the config is bound to a name");
-            rewritable.push(name.to_string());
-        }
-    }
-    let mut rewritten = code.clone();
-    for name in &rewritable {
-        rewritten = rewritten.replace(
-            &format!("self.{name}.forward("),
-            "crate::vision::pool::max_pool_2x2(",
-        );
-    }
-    std::fs::write(path, rewritten).expect("write generated model code");
-    rewritable.len()
+    rewrite_layer_calls(path, "self.maxpool2d", "crate::vision::pool::max_pool")
 }
 
-/// Every `Conv2d` call goes through `crate::vision::conv::conv2d`, which picks a faster CPU
-/// path for the layers burn-flex is slow on and is `forward` otherwise. Returns how many calls
-/// were rewritten.
-fn rewrite_convs(path: &std::path::Path) -> usize {
+/// `self.<prefix>N.forward(` → `<function>(&self.<prefix>N, ` in a generated model.
+fn rewrite_layer_calls(path: &std::path::Path, prefix: &str, function: &str) -> usize {
     let code = std::fs::read_to_string(path).expect("generated model code");
     let mut rewritten = String::with_capacity(code.len());
     let mut count = 0;
     let mut rest = code.as_str();
-    // `self.conv2dN.forward(` → `crate::vision::conv::conv2d(&self.conv2dN, `
-    while let Some(start) = rest.find("self.conv2d") {
+    while let Some(start) = rest.find(prefix) {
         let after = &rest[start + "self.".len()..];
         let name_len = after
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
@@ -64,7 +33,7 @@ fn rewrite_convs(path: &std::path::Path) -> usize {
         let tail = &after[name_len..];
         rewritten.push_str(&rest[..start]);
         if let Some(args) = tail.strip_prefix(".forward(") {
-            rewritten.push_str(&format!("crate::vision::conv::conv2d(&self.{name}, "));
+            rewritten.push_str(&format!("{function}(&self.{name}, "));
             rest = args;
             count += 1;
         } else {
@@ -75,6 +44,13 @@ fn rewrite_convs(path: &std::path::Path) -> usize {
     rewritten.push_str(rest);
     std::fs::write(path, rewritten).expect("write generated model code");
     count
+}
+
+/// Every `Conv2d` call goes through `crate::vision::conv::conv2d`, which picks a faster CPU
+/// path for the layers burn-flex is slow on and is `forward` otherwise. Returns how many calls
+/// were rewritten.
+fn rewrite_convs(path: &std::path::Path) -> usize {
+    rewrite_layer_calls(path, "self.conv2d", "crate::vision::conv::conv2d")
 }
 
 fn main() {
