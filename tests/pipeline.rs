@@ -11,7 +11,7 @@ use glance::vision::{DetectorChoice, PipelineOptions, cpu_pipeline};
 fn finds_and_describes_the_astronaut() {
     let image = common::astronaut();
     let pipeline = cpu_pipeline(PipelineOptions::default()).unwrap();
-    let result = pollster::block_on(pipeline.analyze(&image.frame().unwrap(), 40.0)).unwrap();
+    let result = common::analyze(&pipeline, &image, 40.0);
     assert_eq!(
         (result.width, result.height, result.timestamp_ms),
         (512, 512, 40.0)
@@ -67,7 +67,7 @@ fn finds_five_faces_in_a_composed_frame() {
     let positions = [(0, 0), (200, 0), (400, 0), (100, 240), (300, 240)];
     let image = common::compose(640, 480, 240, &positions);
     let pipeline = cpu_pipeline(PipelineOptions::default()).unwrap();
-    let result = pollster::block_on(pipeline.analyze(&image.frame().unwrap(), 0.0)).unwrap();
+    let result = common::analyze(&pipeline, &image, 0.0);
     assert_eq!(
         result.faces.len(),
         5,
@@ -87,7 +87,7 @@ fn finds_five_faces_in_a_composed_frame() {
     // gets alone at its place.
     for &(px, py) in &positions {
         let alone = common::compose(640, 480, 240, &[(px, py)]);
-        let alone = pollster::block_on(pipeline.analyze(&alone.frame().unwrap(), 0.0)).unwrap();
+        let alone = common::analyze(&pipeline, &alone, 0.0);
         let near = |f: &&glance::analysis::FaceAnalysis| {
             (f.bbox[0] - alone.faces[0].bbox[0]).abs() < 10.0
                 && (f.bbox[1] - alone.faces[0].bbox[1]).abs() < 10.0
@@ -119,7 +119,7 @@ fn small_faces_say_why_attributes_are_missing() {
         ..Default::default()
     };
     let pipeline = cpu_pipeline(options).unwrap();
-    let result = pollster::block_on(pipeline.analyze(&image.frame().unwrap(), 0.0)).unwrap();
+    let result = common::analyze(&pipeline, &image, 0.0);
     assert_eq!(result.faces.len(), 1);
     let face = &result.faces[0];
     assert!(face.age.is_none() && face.gender.is_none() && face.gender_score.is_none());
@@ -237,14 +237,11 @@ fn video_mode_follows_faces_between_detector_runs() {
     })
     .unwrap();
     let every_frame = cpu_pipeline(PipelineOptions::default()).unwrap();
-    let run = |p: &glance::vision::Pipeline, image: &glance::media::RgbImage, t: f64| {
-        pollster::block_on(p.analyze(&image.frame().unwrap(), t)).unwrap()
-    };
 
-    assert_eq!(run(&video, &one, 0.0).faces.len(), 1);
+    assert_eq!(common::analyze(&video, &one, 0.0).faces.len(), 1);
     // 100 ms later the face has moved: followed by its mesh, it is where the detector finds it.
-    let followed = run(&video, &moved, 100.0);
-    let detected = run(&every_frame, &moved, 100.0);
+    let followed = common::analyze(&video, &moved, 100.0);
+    let detected = common::analyze(&every_frame, &moved, 100.0);
     let f = &followed.faces[0];
     let centre = |b: [f32; 4]| (b[0] + b[2] / 2.0, b[1] + b[3] / 2.0);
     let near = |b: [f32; 4]| {
@@ -267,22 +264,27 @@ fn video_mode_follows_faces_between_detector_runs() {
     assert!((f.yaw.unwrap() - d.yaw.unwrap()).abs() < 3.0);
     assert!(f.age.is_some() && f.gaze.is_some());
     // Someone new is found only when the detectors run again (interval over).
-    assert_eq!(run(&video, &two, 200.0).faces.len(), 1, "detectors resting");
-    assert_eq!(run(&video, &two, 600.0).faces.len(), 2, "detectors ran");
+    assert_eq!(
+        common::analyze(&video, &two, 200.0).faces.len(),
+        1,
+        "detectors resting"
+    );
+    assert_eq!(
+        common::analyze(&video, &two, 600.0).faces.len(),
+        2,
+        "detectors ran"
+    );
     // A followed face that leaves is dropped, and the next frame runs the detectors.
     let empty = frame_of(&[]);
-    assert_eq!(run(&video, &empty, 700.0).faces.len(), 0);
-    assert_eq!(run(&video, &two, 750.0).faces.len(), 2);
+    assert_eq!(common::analyze(&video, &empty, 700.0).faces.len(), 0);
+    assert_eq!(common::analyze(&video, &two, 750.0).faces.len(), 2);
     // Stills (no time passing) are never followed: each is detected on its own.
-    assert_eq!(run(&video, &one, 750.0).faces.len(), 1);
+    assert_eq!(common::analyze(&video, &one, 750.0).faces.len(), 1);
 }
 
 #[test]
 fn video_mode_keeps_a_followed_face_while_its_score_stays_above_the_tracking_threshold() {
     let frame_of = |positions: &[(u32, u32)]| common::compose(640, 480, 240, positions);
-    let run = |p: &glance::vision::Pipeline, image: &glance::media::RgbImage, t: f64| {
-        pollster::block_on(p.analyze(&image.frame().unwrap(), t)).unwrap()
-    };
     for (tracking, kept) in [(0.25, 1), (0.9999, 0)] {
         let mut video = cpu_pipeline(PipelineOptions {
             detection_interval_ms: 200.0,
@@ -290,7 +292,7 @@ fn video_mode_keeps_a_followed_face_while_its_score_stays_above_the_tracking_thr
             ..PipelineOptions::default()
         })
         .unwrap();
-        let first = run(&video, &frame_of(&[(100, 100)]), 0.0);
+        let first = common::analyze(&video, &frame_of(&[(100, 100)]), 0.0);
         assert_eq!(first.faces.len(), 1);
         // From now on no face passes the detection threshold: only a followed face can stay.
         let options = PipelineOptions {
@@ -298,7 +300,7 @@ fn video_mode_keeps_a_followed_face_while_its_score_stays_above_the_tracking_thr
             ..video.options().clone()
         };
         video.set_options(options).unwrap();
-        let later = run(&video, &frame_of(&[(112, 104)]), 300.0);
+        let later = common::analyze(&video, &frame_of(&[(112, 104)]), 300.0);
         assert_eq!(later.faces.len(), kept, "tracking threshold {tracking}");
         if kept == 1 {
             // It moved 12 px right and 4 px down: the box is this frame's detection.
@@ -310,7 +312,7 @@ fn video_mode_keeps_a_followed_face_while_its_score_stays_above_the_tracking_thr
             assert!(later.faces[0].yaw.is_some() && later.faces[0].age.is_some());
         }
         // Someone new needs the detection threshold.
-        let two = run(&video, &frame_of(&[(112, 104), (380, 100)]), 600.0);
+        let two = common::analyze(&video, &frame_of(&[(112, 104), (380, 100)]), 600.0);
         assert_eq!(two.faces.len(), kept, "tracking threshold {tracking}");
     }
 }
@@ -328,8 +330,8 @@ fn video_mode_follows_a_walking_face_without_falling_behind() {
     for k in 0..8u32 {
         let image = common::compose(640, 480, 240, &[(40 + 24 * k, 100)]);
         let t = k as f64 * 66.0;
-        let followed = pollster::block_on(video.analyze(&image.frame().unwrap(), t)).unwrap();
-        let detected = pollster::block_on(every_frame.analyze(&image.frame().unwrap(), t)).unwrap();
+        let followed = common::analyze(&video, &image, t);
+        let detected = common::analyze(&every_frame, &image, t);
         assert_eq!(followed.faces.len(), 1, "frame {k}");
         let centre = |b: [f32; 4]| b[0] + b[2] / 2.0;
         let a = centre(followed.faces[0].bbox);
@@ -355,10 +357,10 @@ fn without_the_face_mesh_faces_are_the_detectors_boxes_and_keypoints() {
         ..PipelineOptions::default()
     })
     .unwrap();
-    let run = |p: &glance::vision::Pipeline| {
-        pollster::block_on(p.analyze(&image.frame().unwrap(), 0.0)).unwrap()
-    };
-    let (a, b) = (run(&full), run(&detector_only));
+    let (a, b) = (
+        common::analyze(&full, &image, 0.0),
+        common::analyze(&detector_only, &image, 0.0),
+    );
     assert_eq!(b.faces.len(), 1);
     let (f, d) = (&a.faces[0], &b.faces[0]);
     assert_eq!(

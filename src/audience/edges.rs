@@ -52,20 +52,24 @@ impl EdgeSamples {
         self.frame = frame;
     }
 
-    /// The samples of one end of the track, oldest first.
-    fn end(&self, end: TrackEnd) -> Vec<BoxSample> {
+    /// The samples of one end of the track, oldest first, and how many there are.
+    fn end(&self, end: TrackEnd) -> ([BoxSample; EDGE_SAMPLES], usize) {
         let n = self.count.min(EDGE_SAMPLES);
         match end {
-            TrackEnd::Entry => self.first[..n].to_vec(),
-            TrackEnd::Exit => (self.count - n..self.count)
-                .map(|i| self.latest[i % EDGE_SAMPLES])
-                .collect(),
+            TrackEnd::Entry => (self.first, n),
+            TrackEnd::Exit => (
+                std::array::from_fn(|k| {
+                    self.latest[(self.count + EDGE_SAMPLES - n + k) % EDGE_SAMPLES]
+                }),
+                n,
+            ),
         }
     }
 
     /// [`edge_extension_ms`] of this track's entry or exit.
     pub fn extension_ms(&self, end: TrackEnd, cfg: &TrackerConfig) -> f64 {
-        edge_extension_ms(&self.end(end), end, self.frame, cfg)
+        let (samples, n) = self.end(end);
+        edge_extension_ms(&samples[..n], end, self.frame, cfg)
     }
 }
 
@@ -74,21 +78,18 @@ impl EdgeSamples {
 /// when at least 3 are: a box cut by the edge, or a face only partly in view, moves
 /// irregularly.
 fn slope(samples: &[BoxSample], axis: usize, limit: f32, value: impl Fn(&[f32; 4]) -> f32) -> f32 {
-    let clear: Vec<BoxSample> = samples
-        .iter()
-        .filter(|(_, b)| b[axis] > 0.5 && b[axis] + b[axis + 2] < limit - 0.5)
-        .copied()
-        .collect();
-    let samples = if clear.len() >= 3 {
-        &clear[..]
-    } else {
+    let is_clear = |b: &[f32; 4]| b[axis] > 0.5 && b[axis] + b[axis + 2] < limit - 0.5;
+    let only_clear = samples.iter().filter(|s| is_clear(&s.1)).count() >= 3;
+    let used = || {
         samples
+            .iter()
+            .filter(move |s| !only_clear || is_clear(&s.1))
     };
-    let n = samples.len() as f64;
-    let mt = samples.iter().map(|s| s.0).sum::<f64>() / n;
-    let mv = samples.iter().map(|s| value(&s.1) as f64).sum::<f64>() / n;
+    let n = used().count() as f64;
+    let mt = used().map(|s| s.0).sum::<f64>() / n;
+    let mv = used().map(|s| value(&s.1) as f64).sum::<f64>() / n;
     let (mut num, mut den) = (0.0, 0.0);
-    for (t, b) in samples {
+    for (t, b) in used() {
         num += (t - mt) * (value(b) as f64 - mv);
         den += (t - mt) * (t - mt);
     }
@@ -111,35 +112,18 @@ pub(crate) fn edge_extension_ms(
     if samples.len() < 3 || cfg.max_edge_extension_ms <= 0.0 {
         return 0.0;
     }
-    // Boxes cut by the frame's edge are narrower than the face: the widest is the face's size.
-    let width = samples.iter().map(|s| s.1[2]).fold(0.0, f32::max);
-    let height = samples.iter().map(|s| s.1[3]).fold(0.0, f32::max);
     let b = match end {
         TrackEnd::Entry => samples[0].1,
         TrackEnd::Exit => samples[samples.len() - 1].1,
     };
-    let (fw, fh) = (frame.0 as f32, frame.1 as f32);
-    // Per axis: the box's low and high edges, their speeds, the face's size and the frame's.
-    let axes = [
-        (
-            b[0],
-            b[0] + b[2],
-            slope(samples, 0, fw, |b| b[0]),
-            slope(samples, 0, fw, |b| b[0] + b[2]),
-            width,
-            fw,
-        ),
-        (
-            b[1],
-            b[1] + b[3],
-            slope(samples, 1, fh, |b| b[1]),
-            slope(samples, 1, fh, |b| b[1] + b[3]),
-            height,
-            fh,
-        ),
-    ];
     let mut extension = f32::INFINITY;
-    for (lo, hi, v_lo, v_hi, size, limit) in axes {
+    for (axis, limit) in [(0, frame.0 as f32), (1, frame.1 as f32)] {
+        // The box's low and high edges on this axis, and their speeds.
+        let (lo, hi) = (b[axis], b[axis] + b[axis + 2]);
+        let v_lo = slope(samples, axis, limit, |b| b[axis]);
+        let v_hi = slope(samples, axis, limit, |b| b[axis] + b[axis + 2]);
+        // Boxes cut by the frame's edge are narrower than the face: the widest is its size.
+        let size = samples.iter().map(|s| s.1[axis + 2]).fold(0.0, f32::max);
         let margin = cfg.edge_margin * size;
         let min_speed = cfg.min_edge_speed * size;
         let seconds = match end {
@@ -186,7 +170,10 @@ mod tests {
         for k in 0..12 {
             s.push(k as f64, [k as f32; 4], FRAME);
         }
-        let times = |end| s.end(end).iter().map(|x| x.0).collect::<Vec<_>>();
+        let times = |end| {
+            let (samples, n) = s.end(end);
+            samples[..n].iter().map(|x| x.0).collect::<Vec<_>>()
+        };
         assert_eq!(
             times(TrackEnd::Entry),
             [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
@@ -197,7 +184,7 @@ mod tests {
         );
         let mut short = EdgeSamples::new();
         short.push(5.0, [1.0; 4], FRAME);
-        assert_eq!(short.end(TrackEnd::Exit).len(), 1);
+        assert_eq!(short.end(TrackEnd::Exit).1, 1);
     }
 
     #[test]

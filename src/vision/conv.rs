@@ -26,7 +26,7 @@ pub fn conv2d(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 }
 
 /// ((top, bottom), (left, right)) of a fixed padding (the generated networks use no other).
-fn padding_pairs(padding: &PaddingConfig2d) -> Option<((usize, usize), (usize, usize))> {
+pub(super) fn padding_pairs(padding: &PaddingConfig2d) -> Option<((usize, usize), (usize, usize))> {
     match *padding {
         PaddingConfig2d::Valid => Some(((0, 0), (0, 0))),
         PaddingConfig2d::Explicit(top, left, bottom, right) => Some(((top, bottom), (left, right))),
@@ -34,8 +34,9 @@ fn padding_pairs(padding: &PaddingConfig2d) -> Option<((usize, usize), (usize, u
     }
 }
 
-/// The f32 values of `x`, borrowed when burn hands them over aligned, converted otherwise.
-fn with_values<R>(x: Tensor<4>, f: impl FnOnce(&[f32]) -> R) -> R {
+/// The f32 values of `x`, borrowed when burn hands them over aligned, converted otherwise (a
+/// tensor shared with another layer comes out as a byte copy, aligned for f32 in practice).
+pub(super) fn with_values<R>(x: Tensor<4>, f: impl FnOnce(&[f32]) -> R) -> R {
     let data = x.into_data();
     match data.as_slice::<f32>() {
         Ok(values) => f(values),

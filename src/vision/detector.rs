@@ -94,21 +94,30 @@ pub struct Detection {
     pub keypoints: [[f32; 2]; 6],
 }
 
+fn box_area(b: [f32; 4]) -> f32 {
+    (b[2] - b[0]).max(0.0) * (b[3] - b[1]).max(0.0)
+}
+
+fn box_intersection(a: [f32; 4], b: [f32; 4]) -> f32 {
+    let ix = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let iy = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    ix * iy
+}
+
+/// Intersection over union of two `[xmin, ymin, xmax, ymax]` boxes (any unit).
+pub fn box_iou(a: [f32; 4], b: [f32; 4]) -> f32 {
+    let inter = box_intersection(a, b);
+    let union = box_area(a) + box_area(b) - inter;
+    if union <= 0.0 { 0.0 } else { inter / union }
+}
+
 impl Detection {
     pub fn area(&self) -> f32 {
-        (self.bbox[2] - self.bbox[0]).max(0.0) * (self.bbox[3] - self.bbox[1]).max(0.0)
-    }
-
-    fn intersection(&self, other: &Detection) -> f32 {
-        let ix = (self.bbox[2].min(other.bbox[2]) - self.bbox[0].max(other.bbox[0])).max(0.0);
-        let iy = (self.bbox[3].min(other.bbox[3]) - self.bbox[1].max(other.bbox[1])).max(0.0);
-        ix * iy
+        box_area(self.bbox)
     }
 
     pub fn iou(&self, other: &Detection) -> f32 {
-        let inter = self.intersection(other);
-        let union = self.area() + other.area() - inter;
-        if union <= 0.0 { 0.0 } else { inter / union }
+        box_iou(self.bbox, other.bbox)
     }
 
     /// How much of the smaller box lies inside the other one.
@@ -117,7 +126,7 @@ impl Detection {
         if smaller <= 0.0 {
             0.0
         } else {
-            self.intersection(other) / smaller
+            box_intersection(self.bbox, other.bbox) / smaller
         }
     }
 }

@@ -265,13 +265,8 @@ impl FollowedFace {
 fn same_face(followed: &PixelDetection, d: &PixelDetection) -> bool {
     let inside =
         |p: [f32; 2], b: [f32; 4]| p[0] >= b[0] && p[0] <= b[2] && p[1] >= b[1] && p[1] <= b[3];
-    let centre = |b: [f32; 4]| [(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0];
     let (a, b) = (followed.bbox, d.bbox);
-    let inter =
-        (a[2].min(b[2]) - a[0].max(b[0])).max(0.0) * (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let area = |b: [f32; 4]| (b[2] - b[0]) * (b[3] - b[1]);
-    let iou = inter / (area(a) + area(b) - inter).max(1e-6);
-    iou > 0.3 || inside(centre(a), b) || inside(centre(b), a)
+    detector::box_iou(a, b) > 0.3 || inside(box_centre(a), b) || inside(box_centre(b), a)
 }
 
 /// Mesh landmark ids of BlazeFace's six keypoints: (right eye corners), (left eye corners),
@@ -395,19 +390,20 @@ impl Pipeline {
         };
         // The faces of this frame: the detectors' (unless they rest, then the followed faces
         // where they should be now), and where each comes from.
+        let predicted: Vec<PixelDetection> =
+            previous.iter().map(|f| f.predicted(timestamp_ms)).collect();
         let (mut detections, origins, still_lost) = if detectors_rest {
-            let detections = previous.iter().map(|f| f.predicted(timestamp_ms)).collect();
             let origins = previous.into_iter().map(Origin::Carried).collect();
-            (detections, origins, lost)
+            (predicted, origins, lost)
         } else {
             let (mut detections, weak) = self.detect(frame).await?;
             let mut origins: Vec<Origin> = detections
                 .iter()
                 .map(|d| {
-                    previous
+                    predicted
                         .iter()
-                        .find(|f| same_face(&f.predicted(timestamp_ms), d))
-                        .map_or(Origin::New, |f| Origin::Detected(*f))
+                        .position(|p| same_face(p, d))
+                        .map_or(Origin::New, |i| Origin::Detected(previous[i]))
                 })
                 .collect();
             // Hysteresis, as trackers do: a followed face whose score dips below the detection
@@ -418,7 +414,8 @@ impl Pipeline {
                 .filter(|(lost_ms, _)| timestamp_ms - lost_ms <= LOST_FACE_MEMORY_MS);
             let followed = previous
                 .iter()
-                .map(|f| (timestamp_ms, f.predicted(timestamp_ms), Some(*f)));
+                .zip(&predicted)
+                .map(|(f, p)| (timestamp_ms, *p, Some(*f)));
             for (lost_ms, face, from) in followed.chain(recent.map(|(t, d)| (t, d, None))) {
                 if detections.iter().any(|d| same_face(&face, d)) {
                     continue;

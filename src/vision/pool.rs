@@ -1,18 +1,16 @@
 //! Layers the generated networks call instead of burn's own where burn's CPU kernel is slow
 //! (build.rs rewrites the calls).
 
-use burn::nn::PaddingConfig2d;
 use burn::nn::pool::MaxPool2d;
 use burn::tensor::{Device, Tensor, TensorData, s};
+
+use super::conv::{padding_pairs, with_values};
 
 /// `layer.forward(x)`, the same values. burn-flex's max pool is a scalar loop that also records
 /// argmax indices it then drops: unpadded pools run here instead, on the CPU as a plain loop
 /// over the planes, elsewhere (2x2, stride 2) as a reshape and two reductions.
 pub fn max_pool(layer: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
-    let unpadded = matches!(
-        layer.padding,
-        PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
-    );
+    let unpadded = padding_pairs(&layer.padding) == Some(((0, 0), (0, 0)));
     if !unpadded || layer.dilation != [1, 1] || layer.ceil_mode {
         return layer.forward(x);
     }
@@ -45,33 +43,24 @@ fn max_pool_cpu(
 ) -> Tensor<4> {
     let [n, c, h, w] = x.dims();
     let (oh, ow) = ((h - kh) / sh + 1, (w - kw) / sw + 1);
-    let data = x.into_data();
-    // A tensor shared with another layer comes out as a byte copy, aligned for f32 in practice;
-    // an unaligned one is converted.
-    let converted: Vec<f32>;
-    let values = match data.as_slice::<f32>() {
-        Ok(values) => values,
-        Err(_) => {
-            converted = data.iter::<f32>().collect();
-            &converted
-        }
-    };
     let mut out = Vec::with_capacity(n * c * oh * ow);
     let mut row_max = vec![f32::NEG_INFINITY; ow];
-    for plane in values.chunks_exact(h * w) {
-        for oy in 0..oh {
-            // The window's rows, max-reduced down, then across.
-            row_max.fill(f32::NEG_INFINITY);
-            for ky in 0..kh {
-                let row = &plane[(oy * sh + ky) * w..][..w];
-                for (ox, m) in row_max.iter_mut().enumerate() {
-                    let window = &row[ox * sw..][..kw];
-                    *m = window.iter().fold(*m, |a, &b| a.max(b));
+    with_values(x, |values| {
+        for plane in values.chunks_exact(h * w) {
+            for oy in 0..oh {
+                // The window's rows, max-reduced down, then across.
+                row_max.fill(f32::NEG_INFINITY);
+                for ky in 0..kh {
+                    let row = &plane[(oy * sh + ky) * w..][..w];
+                    for (ox, m) in row_max.iter_mut().enumerate() {
+                        let window = &row[ox * sw..][..kw];
+                        *m = window.iter().fold(*m, |a, &b| a.max(b));
+                    }
                 }
+                out.extend_from_slice(&row_max);
             }
-            out.extend_from_slice(&row_max);
         }
-    }
+    });
     Tensor::from_data(TensorData::new(out, [n, c, oh, ow]), device)
 }
 

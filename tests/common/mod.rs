@@ -4,12 +4,19 @@
 
 use std::path::PathBuf;
 
+use glance::analysis::FrameAnalysis;
 use glance::media::{RgbImage, load_image};
+use glance::vision::Pipeline;
 
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name)
+}
+
+/// `pipeline.analyze` on `image` at `timestamp_ms`, which must succeed.
+pub fn analyze(pipeline: &Pipeline, image: &RgbImage, timestamp_ms: f64) -> FrameAnalysis {
+    pollster::block_on(pipeline.analyze(&image.frame().unwrap(), timestamp_ms)).unwrap()
 }
 
 pub fn astronaut() -> RgbImage {
