@@ -71,38 +71,11 @@ impl<'a> Frame<'a> {
         self.height
     }
 
+    #[cfg(test)]
     fn pixel(&self, x: usize, y: usize) -> [f32; 3] {
         let i = (y * self.width as usize + x) * self.format.bytes_per_pixel();
         let p = &self.pixels[i..i + 3];
         [p[0] as f32, p[1] as f32, p[2] as f32]
-    }
-
-    /// Bilinear sample at continuous pixel coordinates (pixel centres at +0.5). Outside the
-    /// frame: `None` with [`Border::Zero`], the nearest edge pixel with [`Border::Replicate`].
-    fn sample(&self, x: f32, y: f32, border: Border) -> Option<[f32; 3]> {
-        let (w, h) = (self.width as f32, self.height as f32);
-        if border == Border::Zero && (x < 0.0 || y < 0.0 || x >= w || y >= h) {
-            return None;
-        }
-        let fx = (x - 0.5).clamp(0.0, w - 1.0);
-        let fy = (y - 0.5).clamp(0.0, h - 1.0);
-        let (x0, y0) = (fx.floor() as usize, fy.floor() as usize);
-        let x1 = (x0 + 1).min(self.width as usize - 1);
-        let y1 = (y0 + 1).min(self.height as usize - 1);
-        let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
-        let (a, b, c, d) = (
-            self.pixel(x0, y0),
-            self.pixel(x1, y0),
-            self.pixel(x0, y1),
-            self.pixel(x1, y1),
-        );
-        let mut out = [0.0; 3];
-        for k in 0..3 {
-            let top = a[k] + (b[k] - a[k]) * tx;
-            let bottom = c[k] + (d[k] - c[k]) * tx;
-            out[k] = top + (bottom - top) * ty;
-        }
-        Some(out)
     }
 
     /// Samples `rect` into a `[3, out_h, out_w]` tensor (RGB planes) with values mapped from
@@ -115,9 +88,6 @@ impl<'a> Frame<'a> {
         out_h: usize,
         options: WarpOptions,
     ) -> Vec<f32> {
-        let plane = out_w * out_h;
-        let (lo, hi) = options.range;
-        let scale = (hi - lo) / 255.0;
         let step_x = rect.width / out_w as f32;
         let step_y = rect.height / out_h as f32;
         let taps = (step_x.max(step_y) / 1.5).ceil().clamp(1.0, 4.0) as usize;
@@ -127,33 +97,80 @@ impl<'a> Frame<'a> {
             }
             return self.area_average_chw(rect, out_w, out_h, options);
         }
+        match self.format {
+            PixelFormat::Rgba8 => self.supersample_chw::<4>(rect, out_w, out_h, taps, options),
+            PixelFormat::Rgb8 => self.supersample_chw::<3>(rect, out_w, out_h, taps, options),
+        }
+    }
+
+    /// `warp_to_chw` of any rectangle: `taps` x `taps` bilinear samples per output pixel,
+    /// averaged. `BPP` (bytes per pixel) is a constant so the pixel reads compile to plain loads.
+    fn supersample_chw<const BPP: usize>(
+        &self,
+        rect: &RotatedRect,
+        out_w: usize,
+        out_h: usize,
+        taps: usize,
+        options: WarpOptions,
+    ) -> Vec<f32> {
+        let plane = out_w * out_h;
+        let (lo, hi) = options.range;
+        let norm = (hi - lo) / 255.0 / (taps * taps) as f32;
         let mut out = vec![0.0f32; 3 * plane];
+        // Output coordinates (su, sv) map to origin + su·du + sv·dv in the frame: the
+        // rectangle's local axes, scaled to output pixels, its x mirrored when flipped.
         let (sin, cos) = rect.rotation.sin_cos();
+        let mirror = if options.flip_horizontal { -1.0 } else { 1.0 };
+        let (sx, sy) = (
+            mirror * rect.width / out_w as f32,
+            rect.height / out_h as f32,
+        );
+        let (du, dv) = ([sx * cos, sx * sin], [-sy * sin, sy * cos]);
+        let (lx0, ly0) = (-mirror * rect.width / 2.0, -rect.height / 2.0);
+        let origin = [
+            rect.cx + lx0 * cos - ly0 * sin,
+            rect.cy + lx0 * sin + ly0 * cos,
+        ];
+        let offsets: Vec<f32> = (0..taps).map(|i| (i as f32 + 0.5) / taps as f32).collect();
+        let (w, h) = (self.width as f32, self.height as f32);
+        let (last_x, last_y) = (self.width as usize - 1, self.height as usize - 1);
+        let stride = self.width as usize * BPP;
+        let zero_border = options.border == Border::Zero;
         for v in 0..out_h {
             for u in 0..out_w {
                 let mut acc = [0.0f32; 3];
-                for j in 0..taps {
-                    for i in 0..taps {
-                        let su = u as f32 + (i as f32 + 0.5) / taps as f32;
-                        let sv = v as f32 + (j as f32 + 0.5) / taps as f32;
-                        let mut lx = (su / out_w as f32 - 0.5) * rect.width;
-                        if options.flip_horizontal {
-                            lx = -lx;
+                for &oy in &offsets {
+                    let sv = v as f32 + oy;
+                    for &ox in &offsets {
+                        let su = u as f32 + ox;
+                        let x = origin[0] + su * du[0] + sv * dv[0];
+                        let y = origin[1] + su * du[1] + sv * dv[1];
+                        // Outside the frame: zero, or the nearest edge pixel (by the clamps).
+                        if zero_border && !(x >= 0.0 && y >= 0.0 && x < w && y < h) {
+                            continue;
                         }
-                        let ly = (sv / out_h as f32 - 0.5) * rect.height;
-                        let x = rect.cx + lx * cos - ly * sin;
-                        let y = rect.cy + lx * sin + ly * cos;
-                        if let Some(p) = self.sample(x, y, options.border) {
-                            for k in 0..3 {
-                                acc[k] += p[k];
-                            }
+                        // Pixel centres sit at +0.5; clamped at 0, `as` truncates as floor.
+                        let fx = (x - 0.5).clamp(0.0, w - 1.0);
+                        let fy = (y - 0.5).clamp(0.0, h - 1.0);
+                        let (x0, y0) = (fx as usize, fy as usize);
+                        let (x1, y1) = ((x0 + 1).min(last_x), (y0 + 1).min(last_y));
+                        let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
+                        let (top, bottom) = (
+                            &self.pixels[y0 * stride..][..stride],
+                            &self.pixels[y1 * stride..][..stride],
+                        );
+                        let (a, b) = (&top[x0 * BPP..][..3], &top[x1 * BPP..][..3]);
+                        let (c, d) = (&bottom[x0 * BPP..][..3], &bottom[x1 * BPP..][..3]);
+                        for k in 0..3 {
+                            let upper = a[k] as f32 + (b[k] as f32 - a[k] as f32) * tx;
+                            let lower = c[k] as f32 + (d[k] as f32 - c[k] as f32) * tx;
+                            acc[k] += upper + (lower - upper) * ty;
                         }
                     }
                 }
-                let n = (taps * taps) as f32;
                 let idx = v * out_w + u;
                 for k in 0..3 {
-                    out[k * plane + idx] = lo + acc[k] / n * scale;
+                    out[k * plane + idx] = lo + acc[k] * norm;
                 }
             }
         }

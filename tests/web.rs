@@ -170,3 +170,31 @@ fn rules_tools_work_without_models() {
         first["decision"]["adId"].as_str().unwrap()
     );
 }
+
+/// The CPU max pool against burn's own in Wasm, where its SIMD path runs (natively it is scalar).
+#[wasm_bindgen_test]
+fn max_pool_matches_burns_in_wasm() {
+    use burn::nn::pool::MaxPool2dConfig;
+    use burn::tensor::{Device, Tensor, TensorData};
+    let device = Device::flex();
+    for (k, stride) in [(2, 2), (3, 2)] {
+        for (h, w) in [(8, 8), (7, 19), (96, 96)] {
+            let len = 3 * h * w;
+            // Distinct values in a scrambled order, so every window has one right answer.
+            let data: Vec<f32> = (0..len)
+                .map(|i| ((i * 7919) % len) as f32 - 100.0)
+                .collect();
+            let x: Tensor<4> = Tensor::from_data(TensorData::new(data, [1, 3, h, w]), &device);
+            let layer = MaxPool2dConfig::new([k, k])
+                .with_strides([stride, stride])
+                .init();
+            let reference = layer.forward(x.clone());
+            let ours = glance::vision::pool::max_pool(&layer, x);
+            assert_eq!(
+                ours.into_data().try_to_vec::<f32>().unwrap(),
+                reference.into_data().try_to_vec::<f32>().unwrap(),
+                "{k}x{k} stride {stride} on {h}x{w}"
+            );
+        }
+    }
+}

@@ -22,6 +22,17 @@ pub fn conv2d(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     {
         return im2col_conv(layer, padding, x, &device);
     }
+    // One input and one output channel per group.
+    let depthwise = channels_in == 1 && layer.groups == layer.weight.dims()[0];
+    if let Some(padding) = padding_pairs(&layer.padding)
+        && device == Device::flex()
+        && depthwise
+        && layer.kernel_size == [3, 3]
+        && (layer.stride == [1, 1] || layer.stride == [2, 2])
+        && layer.dilation == [1, 1]
+    {
+        return depthwise_3x3(layer, padding, x, &device);
+    }
     layer.forward(x)
 }
 
@@ -96,6 +107,115 @@ fn im2col_conv(
     out.reshape([n, cout, oh, ow])
 }
 
+/// A 3x3 depthwise convolution, stride 1 or 2. burn-flex adds each of the nine taps into the
+/// output in its own pass (and strided taps one value at a time); here each output row is one
+/// pass that sums all nine taps in registers, over a zero-padded copy of the three input rows it
+/// reads, split into even and odd columns for stride 2 so every read is contiguous.
+fn depthwise_3x3(
+    layer: &Conv2d,
+    ((top, bottom), (left, right)): ((usize, usize), (usize, usize)),
+    x: Tensor<4>,
+    device: &Device,
+) -> Tensor<4> {
+    let [n, c, h, w] = x.dims();
+    let stride = layer.stride[0];
+    let (ph, pw) = (h + top + bottom, w + left + right);
+    let (oh, ow) = ((ph - 3) / stride + 1, (pw - 3) / stride + 1);
+    let values_of = |t: Tensor<1>| t.into_data().iter::<f32>().collect::<Vec<f32>>();
+    let weights = values_of(layer.weight.val().reshape([c * 9]));
+    let bias = layer.bias.as_ref().map(|b| values_of(b.val()));
+    let mut out = vec![0.0f32; n * c * oh * ow];
+    // One zero-padded input plane; for stride 2 split into its even and odd columns, so that
+    // tap kx of output ox (column 2·ox + kx) is even[ox], odd[ox] or even[ox + 1].
+    let mut padded = vec![0.0f32; ph * pw];
+    let half = pw.div_ceil(2);
+    let mut even = vec![0.0f32; if stride == 2 { ph * half } else { 0 }];
+    let mut odd = vec![0.0f32; if stride == 2 { ph * half } else { 0 }];
+    with_values(x, |values| {
+        let planes = values
+            .chunks_exact(h * w)
+            .zip(out.chunks_exact_mut(oh * ow));
+        for (plane_index, (plane, out_plane)) in planes.enumerate() {
+            let ch = plane_index % c;
+            let k: [f32; 9] = std::array::from_fn(|t| weights[ch * 9 + t]);
+            let b = bias.as_ref().map_or(0.0, |b| b[ch]);
+            for (src, dst) in plane
+                .chunks_exact(w)
+                .zip(padded[top * pw..].chunks_exact_mut(pw))
+            {
+                dst[left..left + w].copy_from_slice(src);
+            }
+            if stride == 2 {
+                let split = padded.chunks_exact(pw).zip(even.chunks_exact_mut(half));
+                for ((row, e), o) in split.zip(odd.chunks_exact_mut(half)) {
+                    for (j, pair) in row.chunks(2).enumerate() {
+                        e[j] = pair[0];
+                        o[j] = pair.get(1).copied().unwrap_or(0.0);
+                    }
+                }
+            }
+            for (oy, dst) in out_plane.chunks_exact_mut(ow).enumerate() {
+                // The nine taps, each a run of the output row's length.
+                let mut taps: [&[f32]; 9] = [&[]; 9];
+                for (t, tap) in taps.iter_mut().enumerate() {
+                    let (ky, kx) = (t / 3, t % 3);
+                    *tap = if stride == 1 {
+                        &padded[(oy + ky) * pw + kx..][..ow]
+                    } else {
+                        let r = (2 * oy + ky) * half + kx / 2;
+                        if kx == 1 {
+                            &odd[r..][..ow]
+                        } else {
+                            &even[r..][..ow]
+                        }
+                    };
+                }
+                depthwise_row(dst, &taps, &k, b);
+            }
+        }
+    });
+    Tensor::from_data(TensorData::new(out, [n, c, oh, ow]), device)
+}
+
+/// `dst[i] = bias + Σ_t k[t]·taps[t][i]`, every tap as long as `dst`.
+fn depthwise_row(dst: &mut [f32], taps: &[&[f32]; 9], k: &[f32; 9], bias: f32) {
+    let done = depthwise_row_simd(dst, taps, k, bias);
+    for (i, d) in dst.iter_mut().enumerate().skip(done) {
+        *d = taps
+            .iter()
+            .zip(k)
+            .fold(bias, |acc, (tap, &w)| acc + w * tap[i]);
+    }
+}
+
+/// Wasm: four outputs per step, the nine products summed in a register (LLVM leaves this loop
+/// scalar there). Returns how many outputs it wrote.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn depthwise_row_simd(dst: &mut [f32], taps: &[&[f32]; 9], k: &[f32; 9], bias: f32) -> usize {
+    use core::arch::wasm32::{f32x4_add, f32x4_mul, f32x4_splat, v128, v128_store};
+    let n = dst.len() / 4 * 4;
+    if taps.iter().any(|t| t.len() < n) {
+        return 0;
+    }
+    let weights = k.map(|w| f32x4_splat(w));
+    for i in (0..n).step_by(4) {
+        let mut acc = f32x4_splat(bias);
+        for (tap, &w) in taps.iter().zip(&weights) {
+            // SAFETY: i + 4 <= n <= tap.len() (checked above); Wasm allows unaligned loads.
+            let v = unsafe { (tap.as_ptr().add(i) as *const v128).read_unaligned() };
+            acc = f32x4_add(acc, f32x4_mul(w, v));
+        }
+        // SAFETY: i + 4 <= n <= dst.len().
+        unsafe { v128_store(dst.as_mut_ptr().add(i) as *mut v128, acc) };
+    }
+    n
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+fn depthwise_row_simd(_: &mut [f32], _: &[&[f32]; 9], _: &[f32; 9], _: f32) -> usize {
+    0
+}
+
 #[cfg(all(test, feature = "flex"))]
 mod tests {
     use super::*;
@@ -131,7 +251,7 @@ mod tests {
                     .with_bias(false),
                 [3, 4, 8, 8],
             ),
-            // Depthwise (burn's own path), stride 1 and 2, symmetric and asymmetric padding.
+            // Depthwise 3x3 (ours), stride 1 and 2, symmetric and asymmetric padding, odd sizes.
             (
                 Conv2dConfig::new([24, 24], [3, 3])
                     .with_groups(24)
@@ -144,6 +264,14 @@ mod tests {
                     .with_stride([2, 2])
                     .with_padding(PaddingConfig2d::Explicit(0, 0, 1, 1)),
                 [1, 28, 15, 16],
+            ),
+            (
+                Conv2dConfig::new([16, 16], [3, 3])
+                    .with_groups(16)
+                    .with_stride([2, 2])
+                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                    .with_bias(false),
+                [2, 16, 13, 12],
             ),
             (
                 Conv2dConfig::new([8, 8], [5, 5])
