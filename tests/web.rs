@@ -198,3 +198,30 @@ fn max_pool_matches_burns_in_wasm() {
         }
     }
 }
+
+/// The 3x3 depthwise convolution against burn's own in Wasm, where its SIMD path runs.
+#[wasm_bindgen_test]
+fn depthwise_convolution_matches_burns_in_wasm() {
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::conv::Conv2dConfig;
+    use burn::tensor::{Device, Distribution, Tensor};
+    let device = Device::flex();
+    for (stride, padding, shape) in [
+        (1, PaddingConfig2d::Explicit(1, 1, 1, 1), [2, 24, 16, 19]),
+        (2, PaddingConfig2d::Explicit(0, 0, 1, 1), [1, 28, 15, 16]),
+        (2, PaddingConfig2d::Explicit(1, 1, 1, 1), [1, 8, 13, 37]),
+    ] {
+        let channels = shape[1];
+        let layer = Conv2dConfig::new([channels, channels], [3, 3])
+            .with_groups(channels)
+            .with_stride([stride, stride])
+            .with_padding(padding)
+            .init(&device);
+        let x: Tensor<4> = Tensor::random(shape, Distribution::Normal(0.0, 1.0), &device);
+        let reference = layer.forward(x.clone());
+        let ours = glance::vision::conv::conv2d(&layer, x);
+        assert_eq!(ours.dims(), reference.dims());
+        let diff: f32 = (ours - reference).abs().max().into_scalar();
+        assert!(diff < 1e-4, "stride {stride} on {shape:?}: differs by {diff}");
+    }
+}
