@@ -222,6 +222,9 @@ fn depthwise_convolution_matches_burns_in_wasm() {
         let ours = glance::vision::conv::conv2d(&layer, x);
         assert_eq!(ours.dims(), reference.dims());
         let diff: f32 = (ours - reference).abs().max().into_scalar();
-        assert!(diff < 1e-4, "stride {stride} on {shape:?}: differs by {diff}");
+        assert!(
+            diff < 1e-4,
+            "stride {stride} on {shape:?}: differs by {diff}"
+        );
     }
 }

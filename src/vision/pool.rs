@@ -57,8 +57,8 @@ fn max_pool_cpu(
                     *m = larger(*m, v);
                 }
             }
-            if [kw, sw] == [2, 2] {
-                pairwise_max(&column_max[..2 * ow], dst);
+            if sw == 2 && (kw == 2 || kw == 3) {
+                stride_2_max(&column_max, dst, kw == 3);
             } else {
                 for (ox, d) in dst.iter_mut().enumerate() {
                     let window = &column_max[ox * sw..][..kw];
@@ -77,37 +77,48 @@ fn larger(a: f32, b: f32) -> f32 {
     if b > a { b } else { a }
 }
 
-/// `dst[i] = larger(src[2i], src[2i + 1])`.
-fn pairwise_max(src: &[f32], dst: &mut [f32]) {
-    let done = pairwise_max_simd(src, dst);
-    for (d, pair) in dst[done..].iter_mut().zip(src[2 * done..].chunks_exact(2)) {
-        *d = larger(pair[0], pair[1]);
+/// Windows of 2 (or 3 with `three`) values at stride 2: `dst[i]` is the largest of `src[2i]`,
+/// `src[2i + 1]` (and `src[2i + 2]`).
+fn stride_2_max(src: &[f32], dst: &mut [f32], three: bool) {
+    let done = stride_2_max_simd(src, dst, three);
+    for (i, d) in dst.iter_mut().enumerate().skip(done) {
+        let pair = larger(src[2 * i], src[2 * i + 1]);
+        *d = if three {
+            larger(pair, src[2 * i + 2])
+        } else {
+            pair
+        };
     }
 }
 
-/// Wasm: four outputs per step from two loads and two shuffles (LLVM leaves these strided pairs
-/// scalar there). Returns how many outputs it wrote.
+/// Wasm: four outputs per step from loads and even/odd shuffles (LLVM leaves these strided
+/// windows scalar there). Returns how many outputs it wrote.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-fn pairwise_max_simd(src: &[f32], dst: &mut [f32]) -> usize {
+fn stride_2_max_simd(src: &[f32], dst: &mut [f32], three: bool) -> usize {
     use core::arch::wasm32::{f32x4_pmax, i32x4_shuffle, v128, v128_store};
-    let mut done = 0;
-    for (d, s) in dst.chunks_exact_mut(4).zip(src.chunks_exact(8)) {
-        // SAFETY: `s` holds 8 f32 (two v128) and `d` 4 (one); Wasm allows unaligned access.
-        unsafe {
-            let lo = (s.as_ptr() as *const v128).read_unaligned();
-            let hi = (s.as_ptr().add(4) as *const v128).read_unaligned();
-            let even = i32x4_shuffle::<0, 2, 4, 6>(lo, hi);
-            let odd = i32x4_shuffle::<1, 3, 5, 7>(lo, hi);
-            // pmax(a, b) = if a < b { b } else { a }: exactly `larger`.
-            v128_store(d.as_mut_ptr() as *mut v128, f32x4_pmax(even, odd));
+    // Block i reads src[8i .. 8i + 8], and src[8i + 2 .. 8i + 10] for the third value.
+    let reach = if three { 10 } else { 8 };
+    let blocks = (dst.len() / 4).min((src.len() + 8).saturating_sub(reach) / 8);
+    // SAFETY (all three): 8i + reach <= src.len() and 4i + 4 <= dst.len() for i < blocks, by
+    // the line above; Wasm allows unaligned access.
+    let load = |at: usize| unsafe { (src.as_ptr().add(at) as *const v128).read_unaligned() };
+    for i in 0..blocks {
+        let (lo, hi) = (load(8 * i), load(8 * i + 4));
+        let even = i32x4_shuffle::<0, 2, 4, 6>(lo, hi);
+        let odd = i32x4_shuffle::<1, 3, 5, 7>(lo, hi);
+        // pmax(a, b) = if a < b { b } else { a }: exactly `larger`.
+        let mut max = f32x4_pmax(even, odd);
+        if three {
+            let next = i32x4_shuffle::<0, 2, 4, 6>(load(8 * i + 2), load(8 * i + 6));
+            max = f32x4_pmax(max, next);
         }
-        done += 4;
+        unsafe { v128_store(dst.as_mut_ptr().add(4 * i) as *mut v128, max) };
     }
-    done
+    4 * blocks
 }
 
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-fn pairwise_max_simd(_src: &[f32], _dst: &mut [f32]) -> usize {
+fn stride_2_max_simd(_src: &[f32], _dst: &mut [f32], _three: bool) -> usize {
     0
 }
 

@@ -77,28 +77,12 @@ impl ModelSource {
         })
     }
 
-    /// Every network's weights, or the first failure.
+    /// Every network's weights, or the first failure. The files download at once: one after
+    /// another, the round trips add up to a large part of the cold start.
     pub(crate) async fn load(&self) -> Result<ModelWeights, GlanceError> {
-        let mut files = Vec::with_capacity(MODEL_NAMES.len());
-        for name in MODEL_NAMES {
-            let given = get(&self.bytes, name);
-            let bytes = if let Some(array) = given.dyn_ref::<Uint8Array>() {
-                array.to_vec()
-            } else if let Some(url) = self.url(name) {
-                self.fetch(name, &url).await?
-            } else {
-                #[cfg(feature = "embed-models")]
-                {
-                    Vec::new()
-                }
-                #[cfg(not(feature = "embed-models"))]
-                return Err(load_error(
-                    name,
-                    "no bytes and no URL given (options.models.bytes / baseUrl / urls)".into(),
-                ));
-            };
-            files.push(bytes);
-        }
+        let files =
+            futures_util::future::try_join_all(MODEL_NAMES.iter().map(|name| self.file(name)))
+                .await?;
         #[cfg(feature = "embed-models")]
         if files.iter().all(Vec::is_empty) {
             return Ok(ModelWeights::embedded());
@@ -112,6 +96,26 @@ impl ModelSource {
             iris_landmark: next(),
             age_gender: next(),
         })
+    }
+
+    /// One network's weight file: the bytes given, else downloaded (or from the cache).
+    async fn file(&self, name: &str) -> Result<Vec<u8>, GlanceError> {
+        let given = get(&self.bytes, name);
+        if let Some(array) = given.dyn_ref::<Uint8Array>() {
+            Ok(array.to_vec())
+        } else if let Some(url) = self.url(name) {
+            self.fetch(name, &url).await
+        } else {
+            #[cfg(feature = "embed-models")]
+            {
+                Ok(Vec::new())
+            }
+            #[cfg(not(feature = "embed-models"))]
+            Err(load_error(
+                name,
+                "no bytes and no URL given (options.models.bytes / baseUrl / urls)".into(),
+            ))
+        }
     }
 
     async fn cache(&self) -> Option<Cache> {
