@@ -1,5 +1,6 @@
 //! The binding layer in headless Chromium (wasm-bindgen-test): typed errors, the disclosure
-//! notice gating analysis, every frame source giving the same faces, and the model-free tools.
+//! notice gating analysis, every frame source giving the same faces, and the model-free tools;
+//! and the CPU kernels whose SIMD128 paths exist only in Wasm (max pool, depthwise convolution).
 //! Run by `scripts/dev test` through `wasm-pack test --headless --chrome`.
 #![cfg(target_arch = "wasm32")]
 
