@@ -14,29 +14,30 @@ use burn::tensor::{Device, Tensor, TensorData};
 /// `layer.forward(x)`, the same values (to rounding), faster where burn-flex is slow.
 pub fn conv2d(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let device = x.device();
-    let spatial = layer.kernel_size != [1, 1];
-    let channels_in = layer.weight.dims()[1];
-    if let Some(padding) = padding_pairs(&layer.padding)
-        && device == Device::flex()
-        && spatial
-        && layer.groups == 1
-        && channels_in <= 4
-        && layer.dilation == [1, 1]
-    {
+    let padding = padding_pairs(&layer.padding);
+    let Some(padding) = padding.filter(|_| device == Device::flex() && layer.dilation == [1, 1])
+    else {
+        return layer.forward(x);
+    };
+    let [channels_out, channels_in, ..] = layer.weight.dims();
+    if layer.kernel_size != [1, 1] && layer.groups == 1 && channels_in <= 4 {
         return im2col_conv(layer, padding, x, &device);
     }
     // One input and one output channel per group.
-    let depthwise = channels_in == 1 && layer.groups == layer.weight.dims()[0];
-    if let Some(padding) = padding_pairs(&layer.padding)
-        && device == Device::flex()
-        && depthwise
+    let depthwise = channels_in == 1 && layer.groups == channels_out;
+    if depthwise
         && layer.kernel_size == [3, 3]
         && (layer.stride == [1, 1] || layer.stride == [2, 2])
-        && layer.dilation == [1, 1]
     {
         return depthwise_3x3(layer, padding, x, &device);
     }
     layer.forward(x)
+}
+
+/// Outputs along one axis of `input` values padded by `padding` in all, under a `kernel` moved
+/// by `stride`.
+pub(super) fn output_len(input: usize, padding: usize, kernel: usize, stride: usize) -> usize {
+    (input + padding - kernel) / stride + 1
 }
 
 /// ((top, bottom), (left, right)) of a fixed padding (the generated networks use no other).
@@ -67,8 +68,8 @@ fn im2col_conv(
     let [n, c, h, w] = x.dims();
     let [kh, kw] = layer.kernel_size;
     let [sh, sw] = layer.stride;
-    let oh = (h + top + bottom - kh) / sh + 1;
-    let ow = (w + left + right - kw) / sw + 1;
+    let oh = output_len(h, top + bottom, kh, sh);
+    let ow = output_len(w, left + right, kw, sw);
     let (k, l) = (c * kh * kw, oh * ow);
     // Columns [n][c·kh·kw][oh·ow]: row (ci, ky, kx) holds the input pixel each output reads
     // through that kernel tap, 0 in the padding.
@@ -123,7 +124,10 @@ fn depthwise_3x3(
     let [n, c, h, w] = x.dims();
     let stride = layer.stride[0];
     let (ph, pw) = (h + top + bottom, w + left + right);
-    let (oh, ow) = ((ph - 3) / stride + 1, (pw - 3) / stride + 1);
+    let (oh, ow) = (
+        output_len(h, top + bottom, 3, stride),
+        output_len(w, left + right, 3, stride),
+    );
     let values_of = |t: Tensor<1>| t.into_data().iter::<f32>().collect::<Vec<f32>>();
     let weights = values_of(layer.weight.val().reshape([c * 9]));
     let bias = layer.bias.as_ref().map(|b| values_of(b.val()));

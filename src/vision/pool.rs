@@ -4,7 +4,7 @@
 use burn::nn::pool::MaxPool2d;
 use burn::tensor::{Device, Tensor, TensorData, s};
 
-use super::conv::{padding_pairs, with_values};
+use super::conv::{output_len, padding_pairs, with_values};
 
 /// `layer.forward(x)`, the same values. burn-flex's max pool is a scalar loop that also records
 /// argmax indices it then drops: unpadded pools run here instead, on the CPU as a plain loop
@@ -42,7 +42,7 @@ fn max_pool_cpu(
     device: &Device,
 ) -> Tensor<4> {
     let [n, c, h, w] = x.dims();
-    let (oh, ow) = ((h - kh) / sh + 1, (w - kw) / sw + 1);
+    let (oh, ow) = (output_len(h, 0, kh, sh), output_len(w, 0, kw, sw));
     let mut out = vec![0.0f32; n * c * oh * ow];
     let mut column_max = vec![0.0f32; w];
     with_values(x, |values| {
