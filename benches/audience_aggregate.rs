@@ -93,6 +93,7 @@ fn scene() -> Vec<FrameAnalysis> {
                 })
                 .collect();
             FrameAnalysis {
+                rejected: Vec::new(),
                 width: 1280,
                 height: 720,
                 timestamp_ms: 0.0,
@@ -181,6 +182,7 @@ fn memory_over_48h(_: &mut Criterion) {
             vec![]
         };
         agg.update(&FrameAnalysis {
+            rejected: Vec::new(),
             width: 1280,
             height: 720,
             timestamp_ms: t,

@@ -1,5 +1,6 @@
 //! Native speed of each network and of the whole pipeline at 640x480 with 0, 1 and 5 faces, on
-//! burn's CPU backend. Run: `cargo bench --bench vision_speed`.
+//! burn's CPU backend, and the fine scan's cost (per frame, every-frame detection and video mode
+//! at 640x480 and 1280x720, with and without it). Run: `cargo bench --bench vision_speed`.
 
 use burn::tensor::Device;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -15,8 +16,11 @@ fn astronaut() -> RgbImage {
 
 /// The astronaut pasted at `side` pixels at each position on a grey 640x480 frame.
 fn compose(side: u32, positions: &[(u32, u32)]) -> RgbImage {
+    compose_in(640, 480, side, positions)
+}
+
+fn compose_in(width: u32, height: u32, side: u32, positions: &[(u32, u32)]) -> RgbImage {
     let src = astronaut();
-    let (width, height) = (640, 480);
     let mut pixels = vec![128u8; (width * height * 3) as usize];
     for &(ox, oy) in positions {
         for y in 0..side.min(height - oy) {
@@ -39,10 +43,12 @@ fn networks(c: &mut Criterion) {
     let input = |size: usize| vec![0.5f32; 3 * size * size];
     let mut group = c.benchmark_group("network");
     group.bench_function("face_detection_full_range 192", |b| {
-        b.iter(|| pollster::block_on(nets.detect(DetectorModel::FullRange, input(192))).unwrap())
+        b.iter(|| pollster::block_on(nets.detect(DetectorModel::FullRange, input(192), 1)).unwrap())
     });
     group.bench_function("face_detection_short_range 128", |b| {
-        b.iter(|| pollster::block_on(nets.detect(DetectorModel::ShortRange, input(128))).unwrap())
+        b.iter(|| {
+            pollster::block_on(nets.detect(DetectorModel::ShortRange, input(128), 1)).unwrap()
+        })
     });
     group.bench_function("face_landmark 192", |b| {
         b.iter(|| pollster::block_on(nets.face_landmarks(input(192), 1)).unwrap())
@@ -80,9 +86,43 @@ fn pipeline(c: &mut Criterion) {
     group.finish();
 }
 
+/// One face at arm's length, with and without the fine scan: every-frame detection (all windows
+/// each frame) and video mode (the kiosk's: detectors every 250 ms, windows spread over 500 ms;
+/// frames 33 ms apart, so the figure is the mean cost of a frame).
+fn fine_scan(c: &mut Criterion) {
+    let mut group = c.benchmark_group("fine scan");
+    for (width, height, side) in [(640u32, 480u32, 300u32), (1280, 720, 450)] {
+        let image = compose_in(width, height, side, &[(width / 3, height / 8)]);
+        let frame = image.frame().unwrap();
+        for (mode, interval) in [("every frame", 0.0), ("video mode", 250.0)] {
+            for min_face_height in [0.0f32, 16.0] {
+                let pipeline = cpu_pipeline(PipelineOptions {
+                    detection_interval_ms: interval,
+                    min_face_height,
+                    ..Default::default()
+                })
+                .unwrap();
+                let mut t = 0.0;
+                let scan = if min_face_height > 0.0 {
+                    "fine scan"
+                } else {
+                    "no fine scan"
+                };
+                group.bench_function(format!("{width}x{height} 1 face, {mode}, {scan}"), |b| {
+                    b.iter(|| {
+                        t += 33.3;
+                        pollster::block_on(pipeline.analyze(&frame, t)).unwrap()
+                    })
+                });
+            }
+        }
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(4));
-    targets = networks, pipeline
+    targets = networks, pipeline, fine_scan
 }
 criterion_main!(benches);

@@ -18,7 +18,7 @@ pub enum Gender {
 pub enum SkipReason {
     /// The face is smaller than the configured minimum for attribute models.
     TooSmall,
-    /// The face mesh model said the crop holds no face.
+    /// The face mesh did not fit the face (a head turned too far): both detectors confirmed it.
     NoMesh,
     /// The face mesh is turned off (`faceMesh: false`).
     MeshOff,
@@ -58,6 +58,12 @@ pub struct FaceAnalysis {
     pub gaze: Option<[f32; 3]>,
     /// Whether `gaze` used the irises (true) or head pose alone (false).
     pub gaze_from_eyes: Option<bool>,
+    /// Face-presence probability the face-mesh network gives this face's crop: the second
+    /// signal that confirms a detection when it reaches `minFacePresence`. `None` with the face
+    /// mesh off.
+    pub presence: Option<f32>,
+    /// Which second signal confirmed the detection as a face. `None` with the face mesh off.
+    pub confirmed_by: Option<Confirmation>,
     /// Distance from the camera to the face in metres.
     pub distance_m: Option<f32>,
     /// Position of the point between the eyes in camera coordinates, metres.
@@ -82,6 +88,8 @@ impl FaceAnalysis {
             roll: None,
             gaze: None,
             gaze_from_eyes: None,
+            presence: None,
+            confirmed_by: None,
             distance_m: None,
             position_m: None,
             skipped: Vec::new(),
@@ -98,4 +106,32 @@ pub struct FrameAnalysis {
     /// Timestamp of the frame in milliseconds (monotonic, as the host gave it).
     pub timestamp_ms: f64,
     pub faces: Vec<FaceAnalysis>,
+    /// Detections the face mesh did not confirm as faces (backs of heads, hair, clothing,
+    /// pictures of textures): reported so an installer can see them, never tracked, counted or
+    /// given attributes.
+    #[serde(default)]
+    pub rejected: Vec<RejectedDetection>,
+}
+
+/// The second signal that confirmed a detection as a face.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Confirmation {
+    /// The face mesh's face-presence probability reached `minFacePresence`.
+    FaceMesh,
+    /// Both BlazeFace networks found it on the whole frame (a head turned too far for the mesh).
+    Detectors,
+}
+
+/// A detection that no second signal confirmed as a face.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectedDetection {
+    /// [x, y, w, h] in pixels.
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
+    /// Detector confidence in [0, 1].
+    pub score: f32,
+    /// The face mesh's face-presence probability, below `minFacePresence`.
+    pub presence: f32,
 }

@@ -92,6 +92,7 @@ fn face_detection_full_range_matches_reference() {
     let (boxes, scores) = pollster::block_on(networks().detect(
         DetectorModel::FullRange,
         input_for("face_detection_full_range"),
+        1,
     ))
     .unwrap();
     check(
@@ -111,6 +112,7 @@ fn face_detection_short_range_matches_reference() {
     let (boxes, scores) = pollster::block_on(networks().detect(
         DetectorModel::ShortRange,
         input_for("face_detection_short_range"),
+        1,
     ))
     .unwrap();
     check("face_detection_short_range", "regressors", &boxes);

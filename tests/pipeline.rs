@@ -4,6 +4,7 @@
 mod common;
 
 use glance::analysis::{Gender, SkipReason};
+use glance::audience::{AudienceAggregator, AudienceConfig};
 use glance::frame::Frame;
 use glance::vision::{DetectorChoice, PipelineOptions, cpu_pipeline};
 
@@ -378,4 +379,158 @@ fn without_the_face_mesh_faces_are_the_detectors_boxes_and_keypoints() {
     })
     .unwrap_err();
     assert!(error.to_string().contains("faceMesh"), "{error}");
+}
+
+/// The negative set: pictures with no human face on which the detector still fires or could
+/// (a galaxy field, a rocket launch, bricks, gravel: public domain and CC0, see
+/// tests/fixtures/README.md) and the astronaut's own hair and suit, cut from the portrait.
+fn negatives() -> Vec<(String, glance::media::RgbImage)> {
+    let mut set: Vec<(String, glance::media::RgbImage)> =
+        ["hubble_deep_field", "rocket", "brick", "gravel"]
+            .iter()
+            .map(|name| {
+                let path = common::fixture(&format!("negatives/{name}.jpg"));
+                (name.to_string(), glance::media::load_image(&path).unwrap())
+            })
+            .collect();
+    let portrait = common::astronaut();
+    // Rows 0..64: hair above her forehead; rows 300..512: the suit, the flag, her hands.
+    for (name, rows) in [("hair", 0..64u32), ("suit", 300..512u32)] {
+        let mut pixels = Vec::new();
+        for y in rows.clone() {
+            let start = (y * portrait.width * 3) as usize;
+            pixels.extend_from_slice(&portrait.pixels[start..start + portrait.width as usize * 3]);
+        }
+        set.push((
+            name.to_string(),
+            glance::media::RgbImage {
+                width: portrait.width,
+                height: rows.len() as u32,
+                pixels,
+            },
+        ));
+    }
+    set
+}
+
+#[test]
+fn nothing_is_counted_on_the_negative_set() {
+    let confirming = cpu_pipeline(PipelineOptions::default()).unwrap();
+    // Presence 0: the mesh confirms every detection, so this is the detectors alone.
+    let unconfirmed = cpu_pipeline(PipelineOptions {
+        min_face_presence: 0.0,
+        ..Default::default()
+    })
+    .unwrap();
+    let (mut rejected, mut raw) = (0, 0);
+    for (name, image) in negatives() {
+        let result = common::analyze(&confirming, &image, 0.0);
+        assert!(result.faces.is_empty(), "{name}: {:?}", result.faces);
+        for r in &result.rejected {
+            assert!(r.presence < 0.7 && r.score >= 0.4, "{name}: {r:?}");
+        }
+        rejected += result.rejected.len();
+        raw += common::analyze(&unconfirmed, &image, 0.0).faces.len();
+    }
+    // The detector alone takes some of these for faces: the second signal is what drops them.
+    assert!(
+        raw >= 3,
+        "the detector fired {raw} times on the negative set"
+    );
+    assert!(rejected >= 3, "only {rejected} rejections");
+}
+
+#[test]
+fn a_rejected_detection_never_reaches_the_tracker() {
+    let (_, galaxies) = negatives().remove(0);
+    let options = PipelineOptions {
+        detection_interval_ms: 250.0,
+        ..Default::default()
+    };
+    for (confirm, expect_people) in [(true, false), (false, true)] {
+        let pipeline = cpu_pipeline(PipelineOptions {
+            face_mesh: true,
+            min_face_presence: if confirm { 0.7 } else { 0.0 },
+            ..options.clone()
+        })
+        .unwrap();
+        let mut audience = AudienceAggregator::new(AudienceConfig::default()).unwrap();
+        let mut most_present = 0;
+        // Two seconds at 15 fps.
+        for i in 0..30 {
+            let frame = common::analyze(&pipeline, &galaxies, i as f64 * 66.7);
+            if confirm {
+                assert!(frame.faces.is_empty(), "frame {i}: {:?}", frame.faces);
+            }
+            most_present = most_present.max(audience.observe(&frame).present);
+        }
+        audience.finish(30.0 * 66.7);
+        assert_eq!(
+            most_present > 0,
+            expect_people,
+            "confirmation {confirm}: {most_present} people present at most"
+        );
+    }
+}
+
+#[test]
+fn the_fine_scan_finds_a_face_too_small_for_the_whole_frame_view() {
+    // A 1280x720 frame with the astronaut at 64 px: her face is about 14 px high in the
+    // whole-frame view's 192 px input, too small; the fine scan's 384 px windows show it at 32.
+    let image = common::compose(1280, 720, 64, &[(900, 500)]);
+    let coarse = cpu_pipeline(PipelineOptions {
+        min_face_height: 0.0,
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(common::analyze(&coarse, &image, 0.0).faces.is_empty());
+    let fine = cpu_pipeline(PipelineOptions::default()).unwrap();
+    let result = common::analyze(&fine, &image, 0.0);
+    assert_eq!(result.faces.len(), 1, "{:?}", result.faces);
+    let [x, y, w, _] = result.faces[0].bbox;
+    assert!(
+        (900.0..964.0).contains(&(x + w / 2.0)) && (500.0..540.0).contains(&y),
+        "{:?}",
+        result.faces[0].bbox
+    );
+    assert!(result.faces[0].confirmed_by.is_some());
+}
+
+#[test]
+fn video_mode_spreads_the_fine_scan_and_finds_a_far_face_within_the_sweep() {
+    let image = common::compose(1280, 720, 64, &[(100, 80)]);
+    let pipeline = cpu_pipeline(PipelineOptions {
+        detection_interval_ms: 250.0,
+        fine_scan_sweep_ms: 500.0,
+        ..Default::default()
+    })
+    .unwrap();
+    // The first frame of a clip scans everything; later ones only their share.
+    let empty = common::compose(1280, 720, 64, &[]);
+    common::analyze(&pipeline, &empty, 0.0);
+    let mut found_at = None;
+    for i in 1..=20 {
+        let t = i as f64 * 33.3;
+        if !common::analyze(&pipeline, &image, t).faces.is_empty() {
+            found_at = Some(t);
+            break;
+        }
+    }
+    let t = found_at.expect("the far face was never found");
+    assert!(t <= 533.0, "found after {t} ms");
+}
+
+#[test]
+fn fine_scan_options_are_checked() {
+    for (json, path) in [
+        (r#"{"minFaceHeight": 4}"#, "minFaceHeight"),
+        (r#"{"fineScanSweepMs": -1}"#, "fineScanSweepMs"),
+        (r#"{"minFacePresence": 2}"#, "minFacePresence"),
+    ] {
+        let options: PipelineOptions = serde_json::from_str(json).unwrap();
+        match options.validate() {
+            Err(glance::error::GlanceError::Config { path: p, .. }) => assert_eq!(p, path),
+            other => panic!("{json}: {other:?}"),
+        }
+    }
 }

@@ -153,6 +153,7 @@ fn simulate(
             }
         }
         let frame = FrameAnalysis {
+            rejected: Vec::new(),
             width: W,
             height: H,
             timestamp_ms: t,
@@ -348,6 +349,7 @@ fn walk_by_through_the_edges(config: AudienceConfig) -> (CompletedVisit, f64, f6
             seen.push(t);
         }
         agg.observe(&FrameAnalysis {
+            rejected: Vec::new(),
             width: W,
             height: H,
             timestamp_ms: t,
@@ -594,6 +596,7 @@ fn track_ids_differ_between_sessions_and_are_never_reused() {
                 let t = rep as f64 * 5000.0 + i as f64 * DT;
                 let pose = (p.pose)(i as f64 * DT).unwrap();
                 agg.observe(&FrameAnalysis {
+                    rejected: Vec::new(),
                     width: W,
                     height: H,
                     timestamp_ms: t,
@@ -630,6 +633,7 @@ fn attribute_cadence_is_exposed_per_track_and_per_face() {
     );
     for _ in 0..30 {
         agg.observe(&FrameAnalysis {
+            rejected: Vec::new(),
             width: W,
             height: H,
             timestamp_ms: t,
@@ -671,6 +675,7 @@ fn head_pose_fallback_is_recorded_in_attention() {
             f.gaze_from_eyes = Some(false);
         }
         agg.observe(&FrameAnalysis {
+            rejected: Vec::new(),
             width: W,
             height: H,
             timestamp_ms: i as f64 * DT,
@@ -703,6 +708,7 @@ fn a_clock_going_back_closes_open_visits() {
     );
     for i in 0..10 {
         agg.observe(&FrameAnalysis {
+            rejected: Vec::new(),
             width: W,
             height: H,
             timestamp_ms: 10_000.0 + i as f64 * DT,
@@ -710,6 +716,7 @@ fn a_clock_going_back_closes_open_visits() {
         });
     }
     agg.observe(&FrameAnalysis {
+        rejected: Vec::new(),
         width: W,
         height: H,
         timestamp_ms: 0.0,
@@ -901,6 +908,7 @@ fn buckets_stay_bounded_over_48_simulated_hours() {
         let t0 = minute as f64 * 60_000.0;
         for i in 0..5 {
             agg.update(&FrameAnalysis {
+                rejected: Vec::new(),
                 width: W,
                 height: H,
                 timestamp_ms: t0 + i as f64 * DT,
@@ -908,6 +916,7 @@ fn buckets_stay_bounded_over_48_simulated_hours() {
             });
         }
         agg.update(&FrameAnalysis {
+            rejected: Vec::new(),
             width: W,
             height: H,
             timestamp_ms: t0 + 2000.0,

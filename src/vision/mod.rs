@@ -7,6 +7,7 @@ pub mod models;
 pub mod networks;
 pub mod pipeline;
 pub mod pool;
+pub mod tiles;
 
 pub use detector::{DetectorChoice, DetectorModel};
 pub use networks::{ModelWeights, Networks};

@@ -129,13 +129,15 @@ impl Networks {
         Tensor::from_data(TensorData::new(chw, [batch, 3, size, size]), &self.device)
     }
 
-    /// BlazeFace on one `[3, s, s]` input in [-1, 1]: (regressors `[anchors * 16]`, logits `[anchors]`).
+    /// BlazeFace on `n` stacked `[3, s, s]` inputs in [-1, 1]: (regressors `[n * anchors * 16]`,
+    /// logits `[n * anchors]`).
     pub async fn detect(
         &self,
         model: DetectorModel,
         chw: Vec<f32>,
+        n: usize,
     ) -> Result<(Vec<f32>, Vec<f32>)> {
-        let input = self.input(chw, 1, model.input_size());
+        let input = self.input(chw, n, model.input_size());
         let (boxes, scores) = match model {
             DetectorModel::FullRange => self.detector_full_range.forward(input),
             DetectorModel::ShortRange => self.detector_short_range.forward(input),

@@ -3,10 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::detector::{self, DetectorChoice};
+use super::detector::{self, DetectorChoice, DetectorModel};
 use super::geometry::{self, Camera, EyeObservation};
 use super::networks::{ModelWeights, Networks};
-use crate::analysis::{FaceAnalysis, FrameAnalysis, Gender, SkipReason};
+use super::tiles::{self, Tile};
+use crate::analysis::{
+    Confirmation, FaceAnalysis, FrameAnalysis, Gender, RejectedDetection, SkipReason,
+};
 use crate::error::{GlanceError, Result};
 use crate::frame::{Border, Frame, RotatedRect, WarpOptions};
 use burn::tensor::Device;
@@ -31,8 +34,24 @@ pub struct PipelineOptions {
     pub min_face_size_for_attributes: f32,
     /// Eyes narrower than this (pixels, corner to corner) get no iris/eye gaze. Default 10.
     pub min_eye_width_for_iris: f32,
-    /// Minimum face-mesh presence probability to trust the mesh. Default 0.5.
-    pub min_mesh_presence: f32,
+    /// A detection is a face only when a second signal confirms it: the face-mesh network, run
+    /// on its crop, gives a face-presence probability of at least this, or (for heads turned
+    /// too far for the mesh) both BlazeFace networks found it on the whole frame. This keeps
+    /// the backs of heads, hair and clothing the detector fires on out of the counts. An
+    /// unconfirmed detection is listed in `rejected` and never tracked, counted or given
+    /// attributes. Default 0.7. With `faceMesh` off every detection counts.
+    pub min_face_presence: f32,
+    /// The smallest face to find, pixels high. Faces smaller than the whole-frame view resolves
+    /// (about a twelfth of the frame's longer side) are looked for through overlapping windows
+    /// at the full-range network's scale (the fine scan). Default 16 (a face about 5 m away at
+    /// 640x480, 10 m at 1280x720, with a 60° camera); 0 turns the fine scan off, and so does
+    /// `faceMesh: false` (nothing would confirm its detections).
+    pub min_face_height: f32,
+    /// Video mode: the fine scan's windows are spread over the frames so that all of them are
+    /// looked through once in this many milliseconds (a face entering far away appears within
+    /// it). Default 500. Detecting on every frame, or with 0, every window is scanned on every
+    /// frame.
+    pub fine_scan_sweep_ms: f64,
     /// The camera's horizontal field of view in degrees, for distances. Default 60.
     pub camera_horizontal_fov_deg: f32,
     /// The camera's focal length in pixels; overrides the field of view when set.
@@ -62,7 +81,9 @@ impl Default for PipelineOptions {
             max_faces: 10,
             min_face_size_for_attributes: 32.0,
             min_eye_width_for_iris: 10.0,
-            min_mesh_presence: 0.5,
+            min_face_presence: 0.7,
+            min_face_height: 16.0,
+            fine_scan_sweep_ms: 500.0,
             camera_horizontal_fov_deg: 60.0,
             focal_length_px: None,
             face_mesh: true,
@@ -88,7 +109,22 @@ impl PipelineOptions {
         unit("minDetectionScore", self.min_detection_score)?;
         unit("minTrackingScore", self.min_tracking_score)?;
         unit("nmsIouThreshold", self.nms_iou_threshold)?;
-        unit("minMeshPresence", self.min_mesh_presence)?;
+        unit("minFacePresence", self.min_face_presence)?;
+        if !(self.min_face_height == 0.0 || (8.0..=4096.0).contains(&self.min_face_height)) {
+            return Err(GlanceError::Config {
+                path: "minFaceHeight".into(),
+                message: format!(
+                    "must be 0 (no fine scan) or between 8 and 4096 pixels, got {}",
+                    self.min_face_height
+                ),
+            });
+        }
+        if !(self.fine_scan_sweep_ms.is_finite() && self.fine_scan_sweep_ms >= 0.0) {
+            return Err(GlanceError::Config {
+                path: "fineScanSweepMs".into(),
+                message: format!("must be 0 or more, got {}", self.fine_scan_sweep_ms),
+            });
+        }
         if !(1.0..179.0).contains(&self.camera_horizontal_fov_deg) {
             return Err(GlanceError::Config {
                 path: "cameraHorizontalFovDeg".into(),
@@ -143,6 +179,11 @@ impl PipelineOptions {
     }
 }
 
+/// Overlap at which the two BlazeFace networks' boxes are taken to be one face seen by both.
+const DETECTORS_AGREE_IOU: f32 = 0.5;
+/// The second look's window: the face's longer side times this, so the face fills a quarter of
+/// the full-range network's input.
+const SECOND_LOOK_SCALE: f32 = 4.0;
 /// Face mesh crop: the detection box's longer side times this (MediaPipe's value).
 const MESH_ROI_SCALE: f32 = 1.5;
 /// Eye crop: the corner-to-corner distance times this (MediaPipe's value).
@@ -162,6 +203,10 @@ struct PixelDetection {
     bbox: [f32; 4],
     score: f32,
     keypoints: [[f32; 2]; 6],
+    /// The detectors confirm this face: both BlazeFace networks found it on the whole frame,
+    /// each on its own, or the full-range one found it again on a second look at a larger
+    /// scale. The second signal where the mesh cannot tell: heads turned too far, small faces.
+    detectors_agree: bool,
 }
 
 impl PixelDetection {
@@ -202,6 +247,9 @@ struct Followed {
     /// Followed faces lost lately (by their mesh, or by the detector), with when: detector runs
     /// within [`LOST_FACE_MEMORY_MS`] still find them above the tracking threshold.
     lost: Vec<(f64, PixelDetection)>,
+    /// The fine scan's next window, and the fraction of a window owed to the next frame.
+    next_tile: usize,
+    tile_credit: f64,
 }
 
 /// How long video mode keeps looking for a lost face with the tracking threshold, ms.
@@ -314,6 +362,7 @@ impl FollowedFace {
                 bbox: [x0 + r[0] * w, y0 + r[1] * h, x0 + r[2] * w, y0 + r[3] * h],
                 score: detection.score,
                 keypoints,
+                detectors_agree: detection.detectors_agree,
             },
             box_in_extent: r,
             at_ms,
@@ -372,31 +421,44 @@ impl Pipeline {
     ) -> Result<FrameAnalysis> {
         let size = (frame.width(), frame.height());
         // Video mode: follow the previous frame's faces while the detectors rest.
-        let (previous, lost, detectors_rest) = {
-            let followed = self.followed.lock().unwrap_or_else(|e| e.into_inner());
+        let (previous, lost, detectors_rest, scan) = {
+            let mut followed = self.followed.lock().unwrap_or_else(|e| e.into_inner());
             let interval = self.options.detection_interval_ms;
             let follow =
                 interval > 0.0 && followed.size == size && timestamp_ms > followed.last_frame_ms;
+            let scan = self.fine_scan_tiles(&mut followed, size, follow, timestamp_ms);
             if follow {
                 (
                     followed.faces.clone(),
                     followed.lost.clone(),
                     !followed.faces.is_empty()
                         && timestamp_ms - followed.last_detection_ms < interval,
+                    scan,
                 )
             } else {
-                (Vec::new(), Vec::new(), false)
+                (Vec::new(), Vec::new(), false, scan)
             }
         };
         // The faces of this frame: the detectors' (unless they rest, then the followed faces
-        // where they should be now), and where each comes from.
+        // where they should be now, and new ones the fine scan finds), and where each comes
+        // from.
         let predicted: Vec<PixelDetection> =
             previous.iter().map(|f| f.predicted(timestamp_ms)).collect();
         let (mut detections, origins, still_lost) = if detectors_rest {
-            let origins = previous.into_iter().map(Origin::Carried).collect();
-            (predicted, origins, lost)
+            let (found, _weak) = self.detect(frame, false, &scan).await?;
+            let mut detections = predicted.clone();
+            let mut origins: Vec<Origin> = previous.into_iter().map(Origin::Carried).collect();
+            for d in found {
+                if detections.len() < self.options.max_faces
+                    && !predicted.iter().any(|p| same_face(p, &d))
+                {
+                    detections.push(d);
+                    origins.push(Origin::New);
+                }
+            }
+            (detections, origins, lost)
         } else {
-            let (mut detections, weak) = self.detect(frame).await?;
+            let (mut detections, weak) = self.detect(frame, true, &scan).await?;
             let mut origins: Vec<Origin> = detections
                 .iter()
                 .map(|d| {
@@ -437,11 +499,54 @@ impl Pipeline {
             }
             (detections, origins, still_lost)
         };
-        let mut meshes = if detections.is_empty() || !self.options.face_mesh {
-            vec![None; detections.len()]
+        let (presence, mut meshes) = if detections.is_empty() || !self.options.face_mesh {
+            (vec![None; detections.len()], vec![None; detections.len()])
         } else {
-            self.face_meshes(frame, &detections).await?
+            let (presence, meshes) = self.face_meshes(frame, &detections).await?;
+            (presence.into_iter().map(Some).collect(), meshes)
         };
+        // A second look for the detections the mesh does not take (small faces are blurred in
+        // its crop): the full-range network on a window that shows the face at a well-resolved
+        // scale must find it again.
+        let second_look: Vec<usize> = (0..detections.len())
+            .filter(|&i| {
+                self.options.face_mesh
+                    && meshes[i].is_none()
+                    && !detections[i].detectors_agree
+                    && !matches!(origins[i], Origin::Carried(_))
+            })
+            .collect();
+        if !second_look.is_empty() {
+            let views: Vec<RotatedRect> = second_look
+                .iter()
+                .map(|&i| {
+                    let b = detections[i].bbox;
+                    let side = (b[2] - b[0]).max(b[3] - b[1]) * SECOND_LOOK_SCALE;
+                    let [cx, cy] = box_centre(b);
+                    RotatedRect {
+                        cx,
+                        cy,
+                        width: side,
+                        height: side,
+                        rotation: 0.0,
+                    }
+                })
+                .collect();
+            let found = self
+                .detect_in(
+                    frame,
+                    DetectorModel::FullRange,
+                    &views,
+                    self.options.min_detection_score,
+                )
+                .await?;
+            for (&i, found) in second_look.iter().zip(found) {
+                let b = detections[i].bbox;
+                detections[i].detectors_agree = found
+                    .iter()
+                    .any(|d| detector::box_iou(b, d.bbox) >= DETECTORS_AGREE_IOU);
+            }
+        }
         self.remember(
             size,
             timestamp_ms,
@@ -450,23 +555,60 @@ impl Pipeline {
             &origins,
             still_lost,
         );
-        // A carried face without a mesh has left: it is not a face of this frame.
+        // Boxes are reported inside the frame (a followed face's, from its mesh, may stick out).
+        let (fw, fh) = (frame.width() as f32, frame.height() as f32);
+        let frame_box = |d: &PixelDetection| {
+            let [x0, y0] = [d.bbox[0].clamp(0.0, fw), d.bbox[1].clamp(0.0, fh)];
+            let [x1, y1] = [d.bbox[2].clamp(0.0, fw), d.bbox[3].clamp(0.0, fh)];
+            [x0, y0, x1 - x0, y1 - y0]
+        };
+        // Only confirmed faces go on: a detection neither the mesh nor both detectors call a
+        // face is rejected, and a carried face without a mesh has left.
+        let mut rejected = Vec::new();
+        let confirmations: Vec<Option<Confirmation>> = (0..detections.len())
+            .map(|i| {
+                if meshes[i].is_some() {
+                    Some(Confirmation::FaceMesh)
+                } else if detections[i].detectors_agree && !matches!(origins[i], Origin::Carried(_))
+                {
+                    Some(Confirmation::Detectors)
+                } else {
+                    None
+                }
+            })
+            .collect();
         let keep: Vec<bool> = (0..detections.len())
-            .map(|i| meshes[i].is_some() || !matches!(origins[i], Origin::Carried(_)))
+            .map(|i| {
+                let confirmed = confirmations[i].is_some() || !self.options.face_mesh;
+                if !confirmed && !matches!(origins[i], Origin::Carried(_)) {
+                    rejected.push(RejectedDetection {
+                        bbox: frame_box(&detections[i]),
+                        score: detections[i].score,
+                        presence: presence[i].unwrap_or(0.0),
+                    });
+                }
+                confirmed
+            })
             .collect();
         let mut kept = keep.iter().copied();
         detections.retain(|_| kept.next().unwrap_or(false));
         let mut kept = keep.iter().copied();
         meshes.retain(|_| kept.next().unwrap_or(false));
+        let mut kept = keep.iter().copied();
+        let verdicts: Vec<(Option<f32>, Option<Confirmation>)> = presence
+            .into_iter()
+            .zip(confirmations)
+            .filter(|_| kept.next().unwrap_or(false))
+            .collect();
         let camera = self.options.camera(frame.width(), frame.height());
-        // Boxes are reported inside the frame (a followed face's, from its mesh, may stick out).
-        let (fw, fh) = (frame.width() as f32, frame.height() as f32);
         let mut faces: Vec<FaceAnalysis> = detections
             .iter()
-            .map(|d| {
-                let [x0, y0] = [d.bbox[0].clamp(0.0, fw), d.bbox[1].clamp(0.0, fh)];
-                let [x1, y1] = [d.bbox[2].clamp(0.0, fw), d.bbox[3].clamp(0.0, fh)];
-                FaceAnalysis::detected([x0, y0, x1 - x0, y1 - y0], d.score, d.keypoints)
+            .zip(&verdicts)
+            .map(|(d, &(presence, confirmed_by))| {
+                let mut face = FaceAnalysis::detected(frame_box(d), d.score, d.keypoints);
+                face.presence = presence;
+                face.confirmed_by = confirmed_by;
+                face
             })
             .collect();
         if detections.is_empty() {
@@ -475,6 +617,7 @@ impl Pipeline {
                 height: frame.height(),
                 timestamp_ms,
                 faces,
+                rejected,
             });
         }
 
@@ -517,13 +660,14 @@ impl Pipeline {
             height: frame.height(),
             timestamp_ms,
             faces,
+            rejected,
         })
     }
 
     /// Records this frame's faces for video mode. Carried faces get the boxes and keypoints of
     /// their new meshes (so the frame's results describe this frame). When the mesh loses a
-    /// face that was followed, the next frame runs the detectors to find it; every face without
-    /// a mesh joins `lost`, for detector runs to look for.
+    /// face that was followed, the next frame runs the detectors to find it, and it joins
+    /// `lost`, for detector runs to look for (a new detection without a mesh is no face).
     fn remember(
         &self,
         size: (u32, u32),
@@ -543,8 +687,10 @@ impl Pipeline {
         let mut follow_lost = false;
         for (i, mesh) in meshes.iter().enumerate() {
             let Some(mesh) = mesh else {
-                follow_lost |= origins[i].followed().is_some();
-                lost.push((timestamp_ms, detections[i]));
+                if origins[i].followed().is_some() {
+                    follow_lost = true;
+                    lost.push((timestamp_ms, detections[i]));
+                }
                 continue;
             };
             let carried = match origins[i] {
@@ -579,13 +725,58 @@ impl Pipeline {
         followed.lost = lost;
     }
 
-    /// The faces the detectors find: those above `minDetectionScore`, largest first, and (for
-    /// video mode) the weaker ones above `minTrackingScore` that overlap none of them.
+    /// The fine-scan windows this frame looks through. Detecting on every frame (or after a
+    /// break in the video), all of them; in video mode, the next share of the sweep, in
+    /// proportion to the time since the previous frame.
+    fn fine_scan_tiles(
+        &self,
+        followed: &mut Followed,
+        size: (u32, u32),
+        follow: bool,
+        timestamp_ms: f64,
+    ) -> Vec<Tile> {
+        // Without the face mesh nothing would confirm the fine scan's detections.
+        let min_face_height = if self.options.face_mesh {
+            self.options.min_face_height
+        } else {
+            0.0
+        };
+        let all = tiles::layout(
+            size.0,
+            size.1,
+            min_face_height,
+            DetectorModel::FullRange.input_size(),
+        );
+        let sweep = self.options.fine_scan_sweep_ms;
+        if all.is_empty() || !follow || sweep <= 0.0 {
+            followed.next_tile = 0;
+            followed.tile_credit = 0.0;
+            return all;
+        }
+        let elapsed = (timestamp_ms - followed.last_frame_ms).min(sweep);
+        followed.tile_credit += all.len() as f64 * elapsed / sweep;
+        let count = (followed.tile_credit.floor() as usize).min(all.len());
+        followed.tile_credit -= count as f64;
+        let first = followed.next_tile % all.len();
+        followed.next_tile = (first + count) % all.len();
+        all.iter()
+            .cycle()
+            .skip(first)
+            .take(count)
+            .copied()
+            .collect()
+    }
+
+    /// The faces the detectors find, in frame pixels: those above `minDetectionScore`, largest
+    /// first, and (for video mode) the weaker ones above `minTrackingScore` that overlap none
+    /// of them. `whole_frame`: both networks on the letterboxed frame; `tiles`: the full-range
+    /// network through these fine-scan windows. Every detection goes through one suppression.
     async fn detect(
         &self,
         frame: &Frame<'_>,
+        whole_frame: bool,
+        tiles: &[Tile],
     ) -> Result<(Vec<PixelDetection>, Vec<PixelDetection>)> {
-        let letterbox = RotatedRect::letterbox(frame.width(), frame.height());
         let floor = if self.options.detection_interval_ms > 0.0 {
             self.options
                 .min_tracking_score
@@ -594,27 +785,31 @@ impl Pipeline {
             self.options.min_detection_score
         };
         let mut raw = Vec::new();
-        // Both networks see the same letterboxed square, so their detections merge directly.
-        for &model in self.options.detector.models() {
-            let size = model.input_size();
-            let input = frame.warp_to_chw(
-                &letterbox,
-                size,
-                size,
-                WarpOptions {
-                    border: Border::Zero,
-                    range: (-1.0, 1.0),
-                    flip_horizontal: false,
-                },
-            );
-            let (boxes, scores) = self.networks.detect(model, input).await?;
-            raw.extend(detector::decode(
-                &boxes,
-                &scores,
-                &model.anchors(),
-                size,
-                floor,
-            ));
+        // Each network's confident boxes on the whole frame, to tell where both saw a face.
+        let mut by_network: Vec<Vec<[f32; 4]>> = Vec::new();
+        if whole_frame {
+            let letterbox = RotatedRect::letterbox(frame.width(), frame.height());
+            for &model in self.options.detector.models() {
+                let found = self.detect_in(frame, model, &[letterbox], floor).await?;
+                let found: Vec<_> = found.into_iter().flatten().collect();
+                by_network.push(
+                    found
+                        .iter()
+                        .filter(|d| d.score >= self.options.min_detection_score)
+                        .map(|d| d.bbox)
+                        .collect(),
+                );
+                raw.extend(found);
+            }
+        }
+        if !tiles.is_empty() {
+            let rects: Vec<RotatedRect> = tiles.iter().map(|t| t.rect).collect();
+            let found = self
+                .detect_in(frame, DetectorModel::FullRange, &rects, floor)
+                .await?;
+            for (tile, found) in tiles.iter().zip(found) {
+                raw.extend(found.into_iter().filter(|d| tile.keeps(d.bbox)));
+            }
         }
         // Separate suppression, so weak candidates never shift a strong face's box.
         let (strong, weak): (Vec<_>, Vec<_>) = raw
@@ -631,18 +826,27 @@ impl Pipeline {
             })
             .collect();
         let (w, h) = (frame.width() as f32, frame.height() as f32);
+        let agree = |b: [f32; 4]| {
+            by_network.len() == 2
+                && by_network.iter().all(|boxes| {
+                    boxes
+                        .iter()
+                        .any(|&o| detector::box_iou(b, o) >= DETECTORS_AGREE_IOU)
+                })
+        };
         let to_frame = |found: Vec<detector::Detection>| -> Vec<PixelDetection> {
             found
                 .into_iter()
-                .map(|d| {
-                    let [x0, y0] = letterbox.to_frame(d.bbox[0], d.bbox[1], false);
-                    let [x1, y1] = letterbox.to_frame(d.bbox[2], d.bbox[3], false);
-                    let keypoints = d.keypoints.map(|[u, v]| letterbox.to_frame(u, v, false));
-                    PixelDetection {
-                        bbox: [x0.max(0.0), y0.max(0.0), x1.min(w), y1.min(h)],
-                        score: d.score,
-                        keypoints,
-                    }
+                .map(|d| PixelDetection {
+                    bbox: [
+                        d.bbox[0].max(0.0),
+                        d.bbox[1].max(0.0),
+                        d.bbox[2].min(w),
+                        d.bbox[3].min(h),
+                    ],
+                    score: d.score,
+                    keypoints: d.keypoints,
+                    detectors_agree: agree(d.bbox),
                 })
                 .filter(|d| d.bbox[2] > d.bbox[0] && d.bbox[3] > d.bbox[1])
                 .collect()
@@ -650,13 +854,57 @@ impl Pipeline {
         Ok((to_frame(kept), to_frame(weak)))
     }
 
-    /// The 468-point mesh of each face in frame pixels (z: relative depth in the same scale),
-    /// `None` where the mesh network says the crop holds no face.
+    /// One detector network through each of `views` (upright squares of the frame, batched):
+    /// per view, its detections scoring at least `min_score`, in frame pixels.
+    async fn detect_in(
+        &self,
+        frame: &Frame<'_>,
+        model: DetectorModel,
+        views: &[RotatedRect],
+        min_score: f32,
+    ) -> Result<Vec<Vec<detector::Detection>>> {
+        let size = model.input_size();
+        let options = WarpOptions {
+            border: Border::Zero,
+            range: (-1.0, 1.0),
+            flip_horizontal: false,
+        };
+        let mut input = Vec::with_capacity(views.len() * 3 * size * size);
+        for view in views {
+            input.extend(frame.warp_to_chw(view, size, size, options));
+        }
+        let (boxes, scores) = self.networks.detect(model, input, views.len()).await?;
+        let anchors = model.anchors();
+        let per_view = anchors.len();
+        Ok(views
+            .iter()
+            .enumerate()
+            .map(|(i, view)| {
+                let view_boxes = &boxes[i * per_view * 16..(i + 1) * per_view * 16];
+                let view_scores = &scores[i * per_view..(i + 1) * per_view];
+                detector::decode(view_boxes, view_scores, &anchors, size, min_score)
+                    .into_iter()
+                    .map(|mut d| {
+                        let [x0, y0] = view.to_frame(d.bbox[0], d.bbox[1], false);
+                        let [x1, y1] = view.to_frame(d.bbox[2], d.bbox[3], false);
+                        d.bbox = [x0, y0, x1, y1];
+                        d.keypoints = d.keypoints.map(|[u, v]| view.to_frame(u, v, false));
+                        d
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// The face-presence probability of each face's crop, and its 468-point mesh in frame
+    /// pixels (z: relative depth in the same scale), `None` where the presence is below
+    /// `minFacePresence`.
+    #[allow(clippy::type_complexity)]
     async fn face_meshes(
         &self,
         frame: &Frame<'_>,
         detections: &[PixelDetection],
-    ) -> Result<Vec<Option<Vec<[f32; 3]>>>> {
+    ) -> Result<(Vec<f32>, Vec<Option<Vec<[f32; 3]>>>)> {
         let options = WarpOptions {
             border: Border::Replicate,
             range: (0.0, 1.0),
@@ -673,13 +921,16 @@ impl Pipeline {
         }
         let (landmarks, presence) = self.networks.face_landmarks(input, rois.len()).await?;
         let s = MESH_SIZE as f32;
-        Ok(rois
+        let presence: Vec<f32> = presence
+            .iter()
+            .map(|&logit| 1.0 / (1.0 + (-logit).exp()))
+            .collect();
+        let meshes = rois
             .iter()
             .zip(landmarks.chunks_exact(landmarks.len() / rois.len()))
             .zip(&presence)
-            .map(|((roi, landmarks), &presence)| {
-                let p = 1.0 / (1.0 + (-presence).exp());
-                (p >= self.options.min_mesh_presence).then(|| {
+            .map(|((roi, landmarks), &p)| {
+                (p >= self.options.min_face_presence).then(|| {
                     landmarks
                         .chunks_exact(3)
                         .map(|c| {
@@ -689,7 +940,8 @@ impl Pipeline {
                         .collect()
                 })
             })
-            .collect())
+            .collect();
+        Ok((presence, meshes))
     }
 
     /// Both eyes of each meshed face, `None` where the eyes are too small to resolve. Every eye

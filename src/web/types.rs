@@ -33,7 +33,9 @@ export interface PipelineOptions {
   /** Default 10. */ maxFaces?: number;
   /** Pixels; default 32. */ minFaceSizeForAttributes?: number;
   /** Pixels; default 10. */ minEyeWidthForIris?: number;
-  /** Default 0.5. */ minMeshPresence?: number;
+  /** A detection counts as a face only when the face mesh's face-presence probability on its crop reaches this; below, it is listed in `rejected` and never tracked, counted or given attributes. Default 0.5. */ minFacePresence?: number;
+  /** Smallest face to find, pixels high: faces too small for the whole-frame view are looked for through overlapping windows (the fine scan; it needs faceMesh). Default 16; 0: no fine scan. */ minFaceHeight?: number;
+  /** Video mode: every fine-scan window is looked through once in this many ms, spread over the frames. Default 500; 0: all on every frame. */ fineScanSweepMs?: number;
   /** Degrees; default 60. */ cameraHorizontalFovDeg?: number;
   /** Pixels; overrides the field of view. */ focalLengthPx?: number | null;
   /** Face mesh, head pose, irises, gaze, distance; off: the detector's box and keypoints only. Default true. */ faceMesh?: boolean;
@@ -121,9 +123,18 @@ export interface FaceAnalysis {
   roll: number | null;
   gaze: [number, number, number] | null;
   gazeFromEyes: boolean | null;
+  /** Face-presence probability from the face mesh: the second signal that confirmed the detection. Null with the mesh off. */
+  presence: number | null;
   distanceM: number | null;
   positionM: [number, number, number] | null;
-  skipped?: ("tooSmall" | "noMesh" | "meshOff" | "eyesTooSmall" | "notScheduled")[];
+  skipped?: ("tooSmall" | "meshOff" | "eyesTooSmall" | "notScheduled")[];
+}
+
+/** A detection the face mesh did not confirm as a face: never tracked, counted or given attributes. */
+export interface RejectedDetection {
+  box: [number, number, number, number];
+  score: number;
+  presence: number;
 }
 
 export interface FrameResult {
@@ -131,6 +142,7 @@ export interface FrameResult {
   height: number;
   timestampMs: number;
   faces: FaceAnalysis[];
+  rejected: RejectedDetection[];
   backend: "webgpu" | "cpu";
   timestampClamped: boolean;
   backendChanged: boolean;

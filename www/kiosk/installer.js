@@ -71,8 +71,17 @@ export class Installer {
     const scale = Math.max(1, result.width / 640);
     const people = matchPeople(result.faces, snapshot?.people ?? []);
     result.faces.forEach((face, i) => drawFace(ctx, face, people[i], scale));
+    // Detections no second signal confirmed as faces: shown dashed, so an installer sees what
+    // the camera's view makes the detector fire on; they are never counted.
+    const rejected = result.rejected ?? [];
+    ctx.save();
+    ctx.setLineDash([4 * scale, 4 * scale]);
+    ctx.strokeStyle = 'rgb(200 200 200 / 0.8)';
+    ctx.lineWidth = scale;
+    for (const r of rejected) ctx.strokeRect(...r.box);
+    ctx.restore();
     ctx.font = `${Math.round(14 * scale)}px system-ui, sans-serif`;
-    const line = `${fps.toFixed(1)} fps · ${backend} · ${result.faces.length} face${result.faces.length === 1 ? '' : 's'}`;
+    const line = `${fps.toFixed(1)} fps · ${backend} · ${result.faces.length} face${result.faces.length === 1 ? '' : 's'}${rejected.length ? ` · ${rejected.length} rejected` : ''}`;
     const w = ctx.measureText(line).width + 12 * scale;
     ctx.fillStyle = 'rgb(0 0 0 / 0.6)';
     ctx.fillRect(0, 0, w, 22 * scale);
