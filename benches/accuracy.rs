@@ -332,9 +332,10 @@ impl WiderReport {
 }
 
 /// WIDER FACE dev: every valid face is matched one-to-one to the detection it overlaps most (IoU
-/// >= 0.4, best pairs first); a detection that overlaps no face, valid or not, is a false
+/// at least 0.4, best pairs first); a detection that overlaps no face, valid or not, is a false
 /// positive. Crowds hold more faces than the kiosk's default, so `maxFaces` is raised to 256;
-/// only detection is scored, so the age/gender network is off. Scored at the configured
+/// only detection is scored, so the age/gender network is off; faces are looked for down to 16
+/// px unless `minFaceHeight` says otherwise. Scored at the configured
 /// `minFacePresence` and at each of [`PRESENCE_SWEEP`].
 fn wider_dev(dir: &Path, options: &PipelineOptions) -> WiderReport {
     let mut report = WiderReport {
@@ -352,6 +353,9 @@ fn wider_dev(dir: &Path, options: &PipelineOptions) -> WiderReport {
                 max_faces: 256,
                 age_gender: false,
                 min_face_presence,
+                // The target: faces down to 16 px (the photos' camera is unknown, so
+                // the default, a face 5 m away, means nothing here).
+                min_face_height: options.min_face_height.or(Some(16.0)),
                 ..options.clone()
             })
             .expect("pipeline")

@@ -95,7 +95,8 @@ fn fine_scan(c: &mut Criterion) {
         let image = compose_in(width, height, side, &[(width / 3, height / 8)]);
         let frame = image.frame().unwrap();
         for (mode, interval) in [("every frame", 0.0), ("video mode", 250.0)] {
-            for min_face_height in [0.0f32, 16.0] {
+            // No fine scan; its default (a face 5 m away); faces of 16 px.
+            for min_face_height in [Some(0.0f32), None, Some(16.0)] {
                 let pipeline = cpu_pipeline(PipelineOptions {
                     detection_interval_ms: interval,
                     min_face_height,
@@ -103,10 +104,10 @@ fn fine_scan(c: &mut Criterion) {
                 })
                 .unwrap();
                 let mut t = 0.0;
-                let scan = if min_face_height > 0.0 {
-                    "fine scan"
-                } else {
-                    "no fine scan"
+                let scan = match min_face_height {
+                    Some(0.0) => "no fine scan".to_string(),
+                    None => "fine scan to 5 m".to_string(),
+                    Some(h) => format!("fine scan to {h} px"),
                 };
                 group.bench_function(format!("{width}x{height} 1 face, {mode}, {scan}"), |b| {
                     b.iter(|| {

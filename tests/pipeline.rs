@@ -479,12 +479,16 @@ fn the_fine_scan_finds_a_face_too_small_for_the_whole_frame_view() {
     // whole-frame view's 192 px input, too small; the fine scan's 384 px windows show it at 32.
     let image = common::compose(1280, 720, 64, &[(900, 500)]);
     let coarse = cpu_pipeline(PipelineOptions {
-        min_face_height: 0.0,
+        min_face_height: Some(0.0),
         ..Default::default()
     })
     .unwrap();
     assert!(common::analyze(&coarse, &image, 0.0).faces.is_empty());
-    let fine = cpu_pipeline(PipelineOptions::default()).unwrap();
+    let fine = cpu_pipeline(PipelineOptions {
+        min_face_height: Some(16.0),
+        ..Default::default()
+    })
+    .unwrap();
     let result = common::analyze(&fine, &image, 0.0);
     assert_eq!(result.faces.len(), 1, "{:?}", result.faces);
     let [x, y, w, _] = result.faces[0].bbox;
@@ -502,6 +506,7 @@ fn video_mode_spreads_the_fine_scan_and_finds_a_far_face_within_the_sweep() {
     let pipeline = cpu_pipeline(PipelineOptions {
         detection_interval_ms: 250.0,
         fine_scan_sweep_ms: 500.0,
+        min_face_height: Some(16.0),
         ..Default::default()
     })
     .unwrap();

@@ -43,10 +43,12 @@ pub struct PipelineOptions {
     pub min_face_presence: f32,
     /// The smallest face to find, pixels high. Faces smaller than the whole-frame view resolves
     /// (about a twelfth of the frame's longer side) are looked for through overlapping windows
-    /// at the full-range network's scale (the fine scan). Default 16 (a face about 5 m away at
-    /// 640x480, 10 m at 1280x720, with a 60° camera); 0 turns the fine scan off, and so does
-    /// `faceMesh: false` (nothing would confirm its detections).
-    pub min_face_height: f32,
+    /// at the full-range network's scale (the fine scan). Default `None`: the height of a face
+    /// [`FAR_FIELD_DISTANCE_M`] (5 m) from the camera, from `cameraHorizontalFovDeg` or
+    /// `focalLengthPx` (18 px at 640x480, 35 px at 1280x720 with 60°), so the fine scan costs
+    /// the same at every resolution. 0 turns it off, and so does `faceMesh: false` (nothing
+    /// would confirm its detections).
+    pub min_face_height: Option<f32>,
     /// Video mode: the fine scan's windows are spread over the frames so that all of them are
     /// looked through once in this many milliseconds (a face entering far away appears within
     /// it). Default 500. Detecting on every frame, or with 0, every window is scanned on every
@@ -82,7 +84,7 @@ impl Default for PipelineOptions {
             min_face_size_for_attributes: 32.0,
             min_eye_width_for_iris: 10.0,
             min_face_presence: 0.7,
-            min_face_height: 16.0,
+            min_face_height: None,
             fine_scan_sweep_ms: 500.0,
             camera_horizontal_fov_deg: 60.0,
             focal_length_px: None,
@@ -110,13 +112,13 @@ impl PipelineOptions {
         unit("minTrackingScore", self.min_tracking_score)?;
         unit("nmsIouThreshold", self.nms_iou_threshold)?;
         unit("minFacePresence", self.min_face_presence)?;
-        if !(self.min_face_height == 0.0 || (8.0..=4096.0).contains(&self.min_face_height)) {
+        if let Some(h) = self
+            .min_face_height
+            .filter(|&h| !(h == 0.0 || (8.0..=4096.0).contains(&h)))
+        {
             return Err(GlanceError::Config {
                 path: "minFaceHeight".into(),
-                message: format!(
-                    "must be 0 (no fine scan) or between 8 and 4096 pixels, got {}",
-                    self.min_face_height
-                ),
+                message: format!("must be 0 (no fine scan) or between 8 and 4096 pixels, got {h}"),
             });
         }
         if !(self.fine_scan_sweep_ms.is_finite() && self.fine_scan_sweep_ms >= 0.0) {
@@ -179,6 +181,12 @@ impl PipelineOptions {
     }
 }
 
+/// How far away the fine scan looks for faces by default, metres (audience vendors measure to
+/// 5 m).
+pub const FAR_FIELD_DISTANCE_M: f32 = 5.0;
+/// Height of a face as BlazeFace boxes it (brow to chin), metres, for the default
+/// `minFaceHeight`.
+const FACE_HEIGHT_M: f32 = 0.16;
 /// Overlap at which the two BlazeFace networks' boxes are taken to be one face seen by both.
 const DETECTORS_AGREE_IOU: f32 = 0.5;
 /// The second look's window: the face's longer side times this, so the face fills a quarter of
@@ -737,7 +745,10 @@ impl Pipeline {
     ) -> Vec<Tile> {
         // Without the face mesh nothing would confirm the fine scan's detections.
         let min_face_height = if self.options.face_mesh {
-            self.options.min_face_height
+            self.options.min_face_height.unwrap_or_else(|| {
+                let camera = self.options.camera(size.0, size.1);
+                camera.focal_px * FACE_HEIGHT_M / FAR_FIELD_DISTANCE_M
+            })
         } else {
             0.0
         };

@@ -34,7 +34,7 @@ export interface PipelineOptions {
   /** Pixels; default 32. */ minFaceSizeForAttributes?: number;
   /** Pixels; default 10. */ minEyeWidthForIris?: number;
   /** A detection counts as a face only when the face mesh's face-presence probability on its crop reaches this; below, it is listed in `rejected` and never tracked, counted or given attributes. Default 0.5. */ minFacePresence?: number;
-  /** Smallest face to find, pixels high: faces too small for the whole-frame view are looked for through overlapping windows (the fine scan; it needs faceMesh). Default 16; 0: no fine scan. */ minFaceHeight?: number;
+  /** Smallest face to find, pixels high: faces too small for the whole-frame view are looked for through overlapping windows (the fine scan; it needs faceMesh). Default null: a face 5 m from the camera (18 px at 640x480, 35 px at 1280x720 with a 60° camera); 0: no fine scan. */ minFaceHeight?: number | null;
   /** Video mode: every fine-scan window is looked through once in this many ms, spread over the frames. Default 500; 0: all on every frame. */ fineScanSweepMs?: number;
   /** Degrees; default 60. */ cameraHorizontalFovDeg?: number;
   /** Pixels; overrides the field of view. */ focalLengthPx?: number | null;
@@ -125,9 +125,12 @@ export interface FaceAnalysis {
   gazeFromEyes: boolean | null;
   /** Face-presence probability from the face mesh: the second signal that confirmed the detection. Null with the mesh off. */
   presence: number | null;
+  /** Which second signal confirmed the detection as a face: the face mesh (`presence` reached `minFacePresence`) or the detectors (both networks, or a second look at a larger scale). Null with the mesh off. */
+  confirmedBy: "faceMesh" | "detectors" | null;
   distanceM: number | null;
   positionM: [number, number, number] | null;
-  skipped?: ("tooSmall" | "meshOff" | "eyesTooSmall" | "notScheduled")[];
+  /** noMesh: the detectors confirmed the face but the mesh did not fit it (a head turned too far). */
+  skipped?: ("tooSmall" | "noMesh" | "meshOff" | "eyesTooSmall" | "notScheduled")[];
 }
 
 /** A detection the face mesh did not confirm as a face: never tracked, counted or given attributes. */
