@@ -192,6 +192,9 @@ const DETECTORS_AGREE_IOU: f32 = 0.5;
 /// The second look's window: the face's longer side times this, so the face fills a quarter of
 /// the full-range network's input.
 const SECOND_LOOK_SCALE: f32 = 4.0;
+/// The second look must find the face with at least this confidence (or `minDetectionScore`,
+/// when higher): a weak detection does not confirm a weak detection.
+const SECOND_LOOK_MIN_SCORE: f32 = 0.5;
 /// Face mesh crop: the detection box's longer side times this (MediaPipe's value).
 const MESH_ROI_SCALE: f32 = 1.5;
 /// Eye crop: the corner-to-corner distance times this (MediaPipe's value).
@@ -545,7 +548,7 @@ impl Pipeline {
                     frame,
                     DetectorModel::FullRange,
                     &views,
-                    self.options.min_detection_score,
+                    self.options.min_detection_score.max(SECOND_LOOK_MIN_SCORE),
                 )
                 .await?;
             for (&i, found) in second_look.iter().zip(found) {

@@ -42,6 +42,8 @@ const COMPUTES = {
   "glance/detector": "BlazeFace short range (128 px): boxes and six keypoints (faceMesh and ageGender off)",
   "glance/full": "BlazeFace full + short range, 468-point mesh, irises, head pose, eye gaze, distance, age, gender, audience tracking",
   "glance/video": "the full pipeline in video mode: faces followed by their mesh, detectors every 500 ms (detectionIntervalMs)",
+  "glance/full-coarse": "glance/full without the fine scan (minFaceHeight 0): what the far-field detection costs",
+  "glance/video-coarse": "glance/video without the fine scan (minFaceHeight 0)",
   "mediapipe/detector": "FaceDetector: BlazeFace short range (128 px)",
   "mediapipe/video": "FaceLandmarker in VIDEO mode (detectForVideo): faces followed by their landmarks, the detector only when a face is lost",
   "mediapipe/full": "FaceLandmarker: BlazeFace short range + 478-point mesh with irises + head transform matrix; no age/gender (MediaPipe has none)",
@@ -54,6 +56,8 @@ const ROWS = [
   { lib: "glance", task: "detector", backend: "cpu" },
   { lib: "glance", task: "full", backend: "cpu" },
   { lib: "glance", task: "video", backend: "cpu" },
+  { lib: "glance", task: "full-coarse", backend: "cpu" },
+  { lib: "glance", task: "video-coarse", backend: "cpu" },
   // SwiftShader's WebGPU runs on the CPU: seconds per frame, so only a few frames, and no warm-up
   // frame per case (the cold-start frame already ran every network; the GPU's shapes do not
   // depend on the frame size).

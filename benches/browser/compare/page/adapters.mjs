@@ -17,6 +17,9 @@ async function glance({ task, backend, banner }) {
     detector: { detector: "shortRange", faceMesh: false, ageGender: false },
     full: {},
     video: { detectionIntervalMs: 500 },
+    // The same without the fine scan (faces too small for the whole-frame view): its cost.
+    "full-coarse": { minFaceHeight: 0 },
+    "video-coarse": { detectionIntervalMs: 500, minFaceHeight: 0 },
   }[task];
   const options = { backend, models: { baseUrl: "/pkg/models", cache: false }, pipeline };
   if (banner) options.banner = banner;
