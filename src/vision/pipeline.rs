@@ -289,6 +289,11 @@ enum Origin {
 }
 
 impl Origin {
+    /// Carried faces were not detected on this frame: only their mesh can keep them.
+    fn is_carried(&self) -> bool {
+        matches!(self, Origin::Carried(_))
+    }
+
     fn followed(&self) -> Option<&FollowedFace> {
         match self {
             Origin::New => None,
@@ -524,7 +529,7 @@ impl Pipeline {
                 self.options.face_mesh
                     && meshes[i].is_none()
                     && !detections[i].detectors_agree
-                    && !matches!(origins[i], Origin::Carried(_))
+                    && !origins[i].is_carried()
             })
             .collect();
         if !second_look.is_empty() {
@@ -580,8 +585,7 @@ impl Pipeline {
             .map(|i| {
                 if meshes[i].is_some() {
                     Some(Confirmation::FaceMesh)
-                } else if detections[i].detectors_agree && !matches!(origins[i], Origin::Carried(_))
-                {
+                } else if detections[i].detectors_agree && !origins[i].is_carried() {
                     Some(Confirmation::Detectors)
                 } else {
                     None
@@ -591,7 +595,7 @@ impl Pipeline {
         let keep: Vec<bool> = (0..detections.len())
             .map(|i| {
                 let confirmed = confirmations[i].is_some() || !self.options.face_mesh;
-                if !confirmed && !matches!(origins[i], Origin::Carried(_)) {
+                if !confirmed && !origins[i].is_carried() {
                     rejected.push(RejectedDetection {
                         bbox: frame_box(&detections[i]),
                         score: detections[i].score,
@@ -692,7 +696,7 @@ impl Pipeline {
             return;
         }
         // Faces are carried only while the detectors rest.
-        let detectors_rest = origins.iter().any(|o| matches!(o, Origin::Carried(_)));
+        let detectors_rest = origins.iter().any(Origin::is_carried);
         let mut followed = self.followed.lock().unwrap_or_else(|e| e.into_inner());
         let mut faces = Vec::with_capacity(meshes.len());
         let mut follow_lost = false;
