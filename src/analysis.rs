@@ -46,11 +46,16 @@ pub struct FaceAnalysis {
     /// BlazeFace keypoints in pixels: right eye, left eye (the person's), nose tip, mouth centre,
     /// right ear tragion, left ear tragion.
     pub keypoints: [[f32; 2]; 6],
-    /// Apparent age in years.
+    /// Apparent age in years (this frame's estimate).
     pub age: Option<f32>,
+    /// Apparent gender, this frame's more likely one.
     pub gender: Option<Gender>,
-    /// Probability of `gender`, in [0.5, 1].
+    /// Probability of `gender`, in [0.5, 1], calibrated on the dev sets (of the faces given
+    /// this score, about that share are right).
     pub gender_score: Option<f32>,
+    /// Sharpness of the face crop the age/gender network saw, in [0, 1] (0 blurred flat, 1
+    /// crisp): a blurred face's estimate counts less towards the visit's.
+    pub sharpness: Option<f32>,
     pub yaw: Option<f32>,
     pub pitch: Option<f32>,
     pub roll: Option<f32>,
@@ -83,6 +88,7 @@ impl FaceAnalysis {
             age: None,
             gender: None,
             gender_score: None,
+            sharpness: None,
             yaw: None,
             pitch: None,
             roll: None,

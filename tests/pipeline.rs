@@ -59,7 +59,49 @@ fn finds_and_describes_the_astronaut() {
     let age = face.age.unwrap();
     assert!((20.0..60.0).contains(&age), "age {age}");
     assert_eq!(face.gender, Some(Gender::Female));
+    // A clear, frontal adult face: a confident, calibrated gender, and a crisp crop.
+    let p = face.gender_score.unwrap();
+    assert!((0.8..=1.0).contains(&p), "genderScore {p}");
+    let sharpness = face.sharpness.unwrap();
+    assert!((0.3..1.0).contains(&sharpness), "sharpness {sharpness}");
     assert!(face.skipped.is_empty());
+}
+
+/// A blurred copy of the astronaut (box blur of `radius` pixels, twice).
+fn blurred(radius: usize) -> glance::media::RgbImage {
+    let mut image = common::astronaut();
+    let (w, h) = (image.width as usize, image.height as usize);
+    for _ in 0..2 {
+        let src = image.pixels.clone();
+        for y in 0..h {
+            for x in 0..w {
+                for c in 0..3 {
+                    let (mut sum, mut n) = (0u32, 0u32);
+                    for yy in y.saturating_sub(radius)..(y + radius + 1).min(h) {
+                        for xx in x.saturating_sub(radius)..(x + radius + 1).min(w) {
+                            sum += src[(yy * w + xx) * 3 + c] as u32;
+                            n += 1;
+                        }
+                    }
+                    image.pixels[(y * w + x) * 3 + c] = (sum / n) as u8;
+                }
+            }
+        }
+    }
+    image
+}
+
+#[test]
+fn a_blurred_face_is_less_sharp_and_weighs_less_in_the_visit() {
+    let pipeline = cpu_pipeline(PipelineOptions::default()).unwrap();
+    let crisp = common::analyze(&pipeline, &common::astronaut(), 0.0).faces;
+    let soft = common::analyze(&pipeline, &blurred(3), 0.0).faces;
+    assert_eq!((crisp.len(), soft.len()), (1, 1));
+    let (a, b) = (crisp[0].sharpness.unwrap(), soft[0].sharpness.unwrap());
+    assert!(b < 0.5 * a, "blurred {b} against crisp {a}");
+    let cfg = glance::audience::AttributeConfig::default();
+    use glance::audience::attributes::sample_weight;
+    assert!(sample_weight(&soft[0], &cfg) < sample_weight(&crisp[0], &cfg));
 }
 
 #[test]

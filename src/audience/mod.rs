@@ -51,7 +51,7 @@
 //! [`AudienceSnapshot`] and [`CompletedVisit`]s are in memory only and never persisted.
 
 mod aggregate;
-mod attributes;
+pub mod attributes;
 mod config;
 mod edges;
 mod error;
@@ -236,7 +236,7 @@ impl AudienceAggregator {
             return;
         }
         let cfg = &self.config;
-        let band = t.attrs.band(&cfg.attributes);
+        let band = t.attrs.band(&cfg.attributes, &cfg.age_bands);
         let gender = t.attrs.gender(&cfg.attributes);
         let watcher = t.longest_run_ms >= cfg.min_glance_ms;
         let mean_distance_m = (t.distance_n > 0).then(|| t.distance_sum_m / t.distance_n as f64);
@@ -248,8 +248,8 @@ impl AudienceAggregator {
             attention_eyes_ms: t.attention_eyes_ms,
             attention_head_ms: t.attention_head_ms,
             watcher,
-            band: band.map(|b| b.0),
-            gender: gender.map(|g| g.0),
+            band: band.and_then(|b| b.value),
+            gender: gender.and_then(|g| g.value),
             mean_distance_m,
             group: t.max_group,
         };
@@ -279,10 +279,10 @@ impl AudienceAggregator {
             attention_from_head_pose_s: t.attention_head_ms / 1000.0,
             longest_glance_s: t.longest_run_ms / 1000.0,
             is_watcher: watcher,
-            age_band: band.map(|b| self.band_labels[b.0 as usize].clone()),
-            age_band_confidence: band.map(|b| b.1),
-            gender: gender.map(|g| g.0),
-            gender_confidence: gender.map(|g| g.1),
+            age_band: facts.band.map(|b| self.band_labels[b as usize].clone()),
+            age_band_confidence: band.map(|b| b.confidence),
+            gender: facts.gender,
+            gender_confidence: gender.map(|g| g.confidence),
             mean_distance_m,
             max_group_size: t.max_group,
             frames_observed: t.frames_observed,
@@ -325,15 +325,16 @@ impl AudienceAggregator {
         let mut cells: Vec<(u16, u8, BandGenderCount)> = Vec::new();
         snap.people.reserve(self.tracker.tracks.len());
         for t in self.tracker.tracks.iter().filter(|t| t.confirmed) {
-            let band = t.attrs.band(&cfg.attributes);
+            let band = t.attrs.band(&cfg.attributes, &cfg.age_bands);
             let gender = t.attrs.gender(&cfg.attributes);
             let watcher = t.longest_run_ms >= cfg.min_glance_ms;
+            let band_index = band.and_then(|b| b.value);
             let person = PersonNow {
                 track_id: t.id,
-                age_band: band.map(|b| self.band_labels[b.0 as usize].clone()),
-                age_band_confidence: band.map(|b| b.1),
-                gender: gender.map(|g| g.0),
-                gender_confidence: gender.map(|g| g.1),
+                age_band: band_index.map(|b| self.band_labels[b as usize].clone()),
+                age_band_confidence: band.map(|b| b.confidence),
+                gender: gender.and_then(|g| g.value),
+                gender_confidence: gender.map(|g| g.confidence),
                 looking: t.looking_now,
                 is_watcher: watcher,
                 dwell_s: ((ts - t.entered_ms(cfg)) / 1000.0) as f32,
@@ -354,7 +355,7 @@ impl AudienceAggregator {
                     Some(snap.nearest_distance_m.map_or(d, |n: f32| n.min(d)));
             }
             let key = (
-                band.map_or(u16::MAX, |b| b.0 as u16),
+                band_index.map_or(u16::MAX, |b| b as u16),
                 person.gender.map_or(2, |g| g as u8),
             );
             match cells.iter_mut().find(|c| (c.0, c.1) == key) {

@@ -74,7 +74,8 @@ pub struct BucketCount {
     pub count: PeopleCount,
 }
 
-/// One (age band, gender) cell. `None` band or gender: not judged (too few good frames).
+/// One (age band, gender) cell. `None` band or gender: unknown, its own category (not confident
+/// enough, too few good frames, or a child's gender).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BandGenderReport {
@@ -196,7 +197,7 @@ pub fn definitions(min_glance_s: f64, bridge_s: f64, group_m: f32) -> BTreeMap<S
         ("attentionBuckets", "Watchers by attention time, same buckets as dwell.".to_string()),
         ("timeBuckets", "A visit counts in the bucket in which it started.".to_string()),
         ("play", format!("Per ad play: impressions are people present at any time during the play; watchers looked for at least {min_glance_s} s without interruption within it; attention is looking time within it.")),
-        ("ageBand", "Apparent age band and gender estimated from appearance, smoothed over the visit; null when not judged.".to_string()),
+        ("ageBand", "Apparent age band and gender: estimates of appearance, pooled over the visit's frames, with calibrated probabilities; null (\"unknown\" in CSV) when the probability is below the configured threshold, before enough good frames, and for children's gender. A band or gender filter counts only people whose estimate is known.".to_string()),
         ("kAnonymity", "Counts of people between 1 and k-1 are suppressed (value null, suppressed true), with a second cell suppressed where a lone one could be recovered from a total; ratios and times of suppressed groups are null.".to_string()),
     ]
     .into_iter()
@@ -720,11 +721,14 @@ fn count_value(c: &PeopleCount) -> (String, &'static str) {
     )
 }
 
+/// A cell whose band or gender is not known (not confident enough, or a child's gender), in CSV.
+const UNKNOWN: &str = "unknown";
+
 fn gender_str(g: Option<Gender>) -> &'static str {
     match g {
         Some(Gender::Female) => "female",
         Some(Gender::Male) => "male",
-        None => "",
+        None => UNKNOWN,
     }
 }
 
@@ -910,7 +914,7 @@ fn count_row<'a>(base: &Row<'a>, metric: &'a str, c: &PeopleCount) -> Row<'a> {
 
 fn band_rows<'a>(rows: &mut Vec<Row<'a>>, base: &Row<'a>, cells: &'a [BandGenderReport]) {
     for c in cells {
-        let band = c.age_band.as_deref().unwrap_or("");
+        let band = c.age_band.as_deref().unwrap_or(UNKNOWN);
         let gender = gender_str(c.gender);
         let cell = |r: Row<'a>| Row {
             age_band: band,
@@ -1260,5 +1264,43 @@ mod tests {
         });
         assert_eq!(r1.totals.by_band_gender[1].present.value, Some(2));
         assert_eq!(r1.k_anonymity.suppressed_cells, 0);
+    }
+
+    #[test]
+    fn unknown_band_and_gender_are_their_own_category() {
+        let mut agg = AudienceAggregator::with_seed(AudienceConfig::default(), 1).unwrap();
+        let v = |band, gender| VisitFacts {
+            start_ms: 0.0,
+            dwell_ms: 10_000.0,
+            attention_ms: 0.0,
+            attention_eyes_ms: 0.0,
+            attention_head_ms: 0.0,
+            watcher: false,
+            band,
+            gender,
+            mean_distance_m: None,
+            group: 1,
+        };
+        for _ in 0..6 {
+            agg.series.add_visit(&v(Some(3), Some(Gender::Male)), 0);
+            agg.series.add_visit(&v(Some(3), None), 0);
+            agg.series.add_visit(&v(None, None), 0);
+        }
+        let r = agg.report(&ReportOptions::default());
+        let cells = &r.totals.by_band_gender;
+        assert_eq!(cells.len(), 3, "{cells:?}");
+        let count = |band: Option<&str>, gender| {
+            cells
+                .iter()
+                .find(|c| c.age_band.as_deref() == band && c.gender == gender)
+                .and_then(|c| c.present.value)
+        };
+        assert_eq!(count(Some("25-34"), Some(Gender::Male)), Some(6));
+        assert_eq!(count(Some("25-34"), None), Some(6));
+        assert_eq!(count(None, None), Some(6));
+        let csv = r.to_csv().unwrap();
+        assert!(csv.contains(",25-34,male,,present,6,"), "{csv}");
+        assert!(csv.contains(",25-34,unknown,,present,6,"), "{csv}");
+        assert!(csv.contains(",unknown,unknown,,present,6,"), "{csv}");
     }
 }

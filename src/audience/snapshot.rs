@@ -11,11 +11,17 @@ use crate::analysis::Gender;
 #[serde(rename_all = "camelCase")]
 pub struct PersonNow {
     pub track_id: u64,
-    /// Label of the configured age band (e.g. "25-34", "65+"), `None` until judged.
+    /// Label of the configured age band (e.g. "25-34", "65+"); `None` (unknown) until judged
+    /// or while its probability is below `minAgeBandConfidence`.
     pub age_band: Option<String>,
-    /// Confidence of the band, in [0, 1].
+    /// Probability of the most likely band, in [0, 1] (calibrated on the dev sets); `None` until
+    /// judged.
     pub age_band_confidence: Option<f32>,
+    /// Apparent gender; `None` (unknown) until judged, while its probability is below
+    /// `minGenderConfidence`, and for children unless `genderForChildren`.
     pub gender: Option<Gender>,
+    /// Probability of the more likely apparent gender, in [0.5, 1] (calibrated on the dev
+    /// sets); `None` until judged.
     pub gender_confidence: Option<f32>,
     /// Looking at the screen in the latest frame.
     pub looking: bool,

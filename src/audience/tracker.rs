@@ -446,7 +446,7 @@ impl Track {
             first_seen_ms: ts,
             last_seen_ms: ts,
             last_predict_ms: ts,
-            attrs: AttributeSmoother::new(cfg.age_bands.len()),
+            attrs: AttributeSmoother::new(),
             looking_now: false,
             looked_at_last_obs: false,
             last_source: None,
@@ -570,7 +570,7 @@ impl Track {
             self.distance_sum_m += d as f64;
             self.distance_n += 1;
         }
-        self.attrs.add(face, &cfg.age_bands, &cfg.attributes, ts);
+        self.attrs.add(face, &cfg.attributes, ts);
     }
 
     /// When the person came into view: the first detection, or earlier when the track began

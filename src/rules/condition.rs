@@ -102,13 +102,35 @@ fn audience_value(
     if !share {
         return Some(f64::from(matching));
     }
-    // The snapshot's totals are the denominator, so people whose band is not judged yet count as
-    // "not in the band" rather than being ignored.
+    // The snapshot's totals are the denominator, so people whose band or gender is unknown
+    // count as "not in the band" rather than being ignored.
     let total = match among {
         Among::Watchers => snapshot.watchers,
         Among::Present => snapshot.present,
     };
     (total > 0).then(|| (f64::from(matching) / f64::from(total)).min(1.0))
+}
+
+/// People (among watchers or those present) that a band or gender filter cannot place: their
+/// band or gender is unknown, so the filter does not count them.
+fn unknown_to_filter(
+    snapshot: &AudienceSnapshot,
+    among: Among,
+    age_bands: &[String],
+    gender: Option<crate::analysis::Gender>,
+) -> u32 {
+    snapshot
+        .by_band_gender
+        .iter()
+        .filter(|c| {
+            (!age_bands.is_empty() && c.age_band.is_none())
+                || (gender.is_some() && c.gender.is_none())
+        })
+        .map(|c| match among {
+            Among::Watchers => c.watchers,
+            Among::Present => c.present,
+        })
+        .sum()
 }
 
 fn dates_hold(
@@ -210,15 +232,21 @@ pub(crate) fn holds_traced(
             if !age_bands.is_empty() {
                 who.push(format!("in {}", age_bands.join(", ")));
             }
+            let unknown = unknown_to_filter(ctx.snapshot, *among, age_bands, *gender);
             let description = format!(
-                "{} of {}{}{}",
+                "{} of {}{}{}{}",
                 if *share { "share" } else { "count" },
                 match among {
                     Among::Watchers => "watchers",
                     Among::Present => "people present",
                 },
                 if who.is_empty() { "" } else { " " },
-                who.join(" ")
+                who.join(" "),
+                if unknown > 0 {
+                    format!(" ({unknown} of unknown age band or gender not counted)")
+                } else {
+                    String::new()
+                }
             );
             leaf(
                 out,
@@ -397,6 +425,20 @@ mod tests {
             value(true, Among::Watchers, &young, Some(Gender::Female)),
             Some(0.5)
         );
+        // "Men 25-34" counts only people known to be both; the unknown one is named, not counted.
+        assert_eq!(
+            value(false, Among::Present, &young[1..], Some(Gender::Male)),
+            Some(1.0)
+        );
+        assert_eq!(
+            unknown_to_filter(&snapshot, Among::Present, &young[1..], Some(Gender::Male)),
+            1
+        );
+        assert_eq!(
+            unknown_to_filter(&snapshot, Among::Watchers, &young, None),
+            0
+        );
+        assert_eq!(unknown_to_filter(&snapshot, Among::Present, &[], None), 0);
         let empty = AudienceSnapshot::default();
         assert_eq!(
             audience_value(&empty, true, Among::Watchers, &young, None),

@@ -1,5 +1,6 @@
 //! The vision core: networks (burn), their pre- and post-processing, and the face geometry.
 
+pub mod attributes;
 pub mod conv;
 pub mod detector;
 pub mod geometry;

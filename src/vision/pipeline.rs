@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::attributes;
 use super::detector::{self, DetectorChoice, DetectorModel};
 use super::geometry::{self, Camera, EyeObservation};
 use super::networks::{ModelWeights, Networks};
@@ -64,7 +65,8 @@ pub struct PipelineOptions {
     pub face_mesh: bool,
     /// Run the age/gender network. Default true.
     pub age_gender: bool,
-    /// Side of the age/gender crop relative to the face box's longer side. Default 1.2.
+    /// Side of the age/gender crop relative to the framing of the chips the network was
+    /// trained on (the detection box's longer side, measured on the dev sets). Default 1.
     pub age_gender_crop_scale: f32,
     /// Video mode: between detector runs, follow the faces of the previous frame by their mesh
     /// (as MediaPipe's landmarker does in video mode) and run the detectors again only after
@@ -90,7 +92,7 @@ impl Default for PipelineOptions {
             focal_length_px: None,
             face_mesh: true,
             age_gender: true,
-            age_gender_crop_scale: 1.2,
+            age_gender_crop_scale: 1.0,
             detection_interval_ms: 0.0,
         }
     }
@@ -203,7 +205,6 @@ const MESH_SIZE: usize = 192;
 /// Values per eye in the iris network's iris output (5 points x, y, z).
 const IRIS_VALUES: usize = 15;
 const IRIS_SIZE: usize = 64;
-const AGE_GENDER_SIZE: usize = 112;
 
 /// Mesh landmark ids of the eye corners: (image-left eye), (image-right eye).
 const EYE_CORNERS: [(usize, usize); 2] = [(33, 133), (362, 263)];
@@ -1037,6 +1038,7 @@ impl Pipeline {
         Ok(out)
     }
 
+    /// Age and gender of the planned faces, in one batch: each face's crop and its mirror.
     async fn age_gender(
         &self,
         frame: &Frame<'_>,
@@ -1044,11 +1046,9 @@ impl Pipeline {
         faces: &mut [FaceAnalysis],
         plan: &[bool],
     ) -> Result<()> {
-        let options = WarpOptions {
-            border: Border::Replicate,
-            range: (0.0, 255.0),
-            flip_horizontal: false,
-        };
+        let size = attributes::INPUT_SIZE;
+        let mut chw = Vec::new();
+        let mut judged = Vec::new();
         for (i, (d, face)) in detections.iter().zip(faces.iter_mut()).enumerate() {
             if face.bbox[2].max(face.bbox[3]) < self.options.min_face_size_for_attributes {
                 face.skipped.push(SkipReason::TooSmall);
@@ -1058,18 +1058,38 @@ impl Pipeline {
                 face.skipped.push(SkipReason::NotScheduled);
                 continue;
             }
-            let roi = d.square_roi(self.options.age_gender_crop_scale);
-            let input = frame.warp_to_chw(&roi, AGE_GENDER_SIZE, AGE_GENDER_SIZE, options);
-            let (age, gender) = self.networks.age_gender(input, 1).await?;
-            let (male, female) = (gender[0], gender[1]);
-            face.age = Some(age[0].max(0.0));
-            let (g, score) = if male >= female {
-                (Gender::Male, male)
+            let roi = d.square_roi(attributes::CROP_SCALE * self.options.age_gender_crop_scale);
+            for flip_horizontal in [false, true] {
+                let options = WarpOptions {
+                    border: Border::Replicate,
+                    range: (0.0, 255.0),
+                    flip_horizontal,
+                };
+                let crop = frame.warp_to_chw(&roi, size, size, options);
+                if !flip_horizontal {
+                    face.sharpness = Some(attributes::sharpness(&crop, size));
+                }
+                chw.extend(crop);
+            }
+            judged.push(i);
+        }
+        if judged.is_empty() {
+            return Ok(());
+        }
+        let (ages, genders) = self.networks.age_gender(chw, 2 * judged.len()).await?;
+        for (k, &i) in judged.iter().enumerate() {
+            let face = &mut faces[i];
+            face.age = Some(attributes::age_years(&ages[2 * k..2 * k + 2]));
+            let outputs = [
+                [genders[4 * k], genders[4 * k + 1]],
+                [genders[4 * k + 2], genders[4 * k + 3]],
+            ];
+            let p_female = attributes::female_probability(&outputs);
+            (face.gender, face.gender_score) = if p_female >= 0.5 {
+                (Some(Gender::Female), Some(p_female))
             } else {
-                (Gender::Female, female)
+                (Some(Gender::Male), Some(1.0 - p_female))
             };
-            face.gender = Some(g);
-            face.gender_score = Some(score);
         }
         Ok(())
     }

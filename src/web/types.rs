@@ -33,14 +33,14 @@ export interface PipelineOptions {
   /** Default 10. */ maxFaces?: number;
   /** Pixels; default 32. */ minFaceSizeForAttributes?: number;
   /** Pixels; default 10. */ minEyeWidthForIris?: number;
-  /** A detection counts as a face only when the face mesh's face-presence probability on its crop reaches this; below, it is listed in `rejected` and never tracked, counted or given attributes. Default 0.5. */ minFacePresence?: number;
+  /** A detection counts as a face only when the face mesh's face-presence probability on its crop reaches this; below, it is listed in `rejected` and never tracked, counted or given attributes. Default 0.7. */ minFacePresence?: number;
   /** Smallest face to find, pixels high: faces too small for the whole-frame view are looked for through overlapping windows (the fine scan; it needs faceMesh). Default null: a face 5 m from the camera (18 px at 640x480, 35 px at 1280x720 with a 60° camera); 0: no fine scan. */ minFaceHeight?: number | null;
   /** Video mode: every fine-scan window is looked through once in this many ms, spread over the frames. Default 500; 0: all on every frame. */ fineScanSweepMs?: number;
   /** Degrees; default 60. */ cameraHorizontalFovDeg?: number;
   /** Pixels; overrides the field of view. */ focalLengthPx?: number | null;
   /** Face mesh, head pose, irises, gaze, distance; off: the detector's box and keypoints only. Default true. */ faceMesh?: boolean;
   /** Default true. */ ageGender?: boolean;
-  /** Default 1.2. */ ageGenderCropScale?: number;
+  /** Crop side relative to the framing of the network's training chips. Default 1. */ ageGenderCropScale?: number;
   /** Video mode: follow faces by their mesh and run the detectors only every this many ms
    * (and when a face is lost); new faces appear at the next detector run. Default 0: detect on every frame. */
   detectionIntervalMs?: number;
@@ -109,15 +109,21 @@ export interface TimelineStep {
 
 export type SimulationReport = { plays: Record<string, unknown>[]; summary: Record<string, unknown>; [key: string]: unknown };
 
+/** Apparent gender: an estimate of appearance, never of identity. Where a result allows `null`, null is "unknown" (not confident enough, or a child's). */
 export type Gender = "female" | "male";
 
 export interface FaceAnalysis {
   box: [number, number, number, number];
   score: number;
   keypoints: [number, number][];
+  /** This frame's apparent age, years. */
   age: number | null;
+  /** This frame's more likely apparent gender. */
   gender: Gender | null;
+  /** Calibrated probability of `gender`, in [0.5, 1]. */
   genderScore: number | null;
+  /** Sharpness of the age/gender crop, in [0, 1]: blurred frames count less towards a visit. */
+  sharpness: number | null;
   yaw: number | null;
   pitch: number | null;
   roll: number | null;
@@ -159,8 +165,28 @@ export interface AudienceSnapshot {
   groupSize: number;
   longestAttentionS: number;
   nearestDistanceM: number | null;
+  /** One cell per (band, gender); a null band or gender is the "unknown" category. */
   byBandGender: { ageBand: string | null; gender: Gender | null; present: number; watchers: number }[];
-  people: Record<string, unknown>[];
+  people: PersonNow[];
+}
+
+/** One person in front of the screen now. `trackId` is ephemeral. */
+export interface PersonNow {
+  trackId: number;
+  /** Null: unknown (not yet judged, or `ageBandConfidence` below `minAgeBandConfidence`). */
+  ageBand: string | null;
+  /** Calibrated probability of the most likely band; null until judged. */
+  ageBandConfidence: number | null;
+  /** Null: unknown (not yet judged, below `minGenderConfidence`, or a child's). */
+  gender: Gender | null;
+  /** Calibrated probability of the more likely apparent gender, in [0.5, 1]; null until judged. */
+  genderConfidence: number | null;
+  looking: boolean;
+  isWatcher: boolean;
+  dwellS: number;
+  attentionS: number;
+  currentLookS: number;
+  distanceM: number | null;
 }
 
 export interface Decision {

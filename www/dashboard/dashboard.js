@@ -94,19 +94,20 @@ function bucketLabel(label) {
 }
 
 function cellName(cell) {
-  const band = cell.ageBand == null ? 'age not judged' : cell.ageBand.replace('-', '–');
-  const gender = cell.gender ?? 'gender not judged';
+  // null is the unknown category: not confident enough, or a child's gender.
+  const band = cell.ageBand == null ? 'age unknown' : cell.ageBand.replace('-', '–');
+  const gender = cell.gender ?? 'gender unknown';
   return `${band}, ${gender}`;
 }
 
-/** Orders band/gender cells by the report's age bands, then female, male, not judged. */
+/** Orders band/gender cells by the report's age bands, then female, male, unknown. */
 function cellOrder(report) {
   const bandIndex = (band) => (band == null ? report.ageBands.length : report.ageBands.indexOf(band));
   const genderIndex = { female: 0, male: 1 };
   return (a, b) => bandIndex(a.ageBand) - bandIndex(b.ageBand) || (genderIndex[a.gender] ?? 2) - (genderIndex[b.gender] ?? 2);
 }
 
-/** One colour per band (hue) and gender (lightness); grey when the band was not judged. */
+/** One colour per band (hue) and gender (lightness); grey when the band is unknown. */
 function cellColor(report, cell) {
   const lightness = { female: 42, male: 62 }[cell.gender] ?? 78;
   if (cell.ageBand == null) return `hsl(215 8% ${lightness}%)`;
