@@ -1,17 +1,22 @@
 //! Accuracy report on the evaluation sets in ../shared/eval (not shipped with the project):
-//! FairFace dev (single faces: detection rate, gender accuracy, age MAE against the bracket
-//! midpoints, bracket accuracy), the VOC group scenes (face recall and false positives at
-//! IoU 0.5) and WIDER FACE dev at full resolution (recall at IoU 0.4 per face-height bin, false
-//! positives per image: detections overlapping no face at all). Run: `cargo bench --bench accuracy` (GLANCE_EVAL overrides the data folder,
-//! GLANCE_OPTIONS takes pipeline options as JSON). Writes target/accuracy.json.
+//! - FairFace dev and UTKFace dev, single faces: detection rate; gender accuracy overall, for
+//!   adults and under 20; the share whose gender is reported (not unknown) and how often it is
+//!   right; age MAE; 9-bracket accuracy; calibration error of both confidences;
+//! - the VOC group scenes: face recall and false positives at IoU 0.5;
+//! - WIDER FACE dev at full resolution: recall at IoU 0.4 per face-height bin, false positives
+//!   per image (detections overlapping no face at all);
+//! - the walk-by clip in video mode: visits counted, their gender right, wrong or unknown.
+//!
+//! Run: `cargo bench --bench accuracy` (GLANCE_EVAL overrides the data folder, GLANCE_OPTIONS
+//! takes pipeline options as JSON). Writes target/accuracy.json.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use glance::analysis::{FaceAnalysis, Gender};
-use glance::audience::AttributeConfig;
 use glance::audience::attributes::{ADULT_AGE_YEARS, age_band_probabilities, one_frame_age_sigma};
-use glance::media::load_image;
+use glance::audience::{AttributeConfig, AudienceAggregator, AudienceConfig, CompletedVisit};
+use glance::media::{Y4mReader, load_image};
 use glance::vision::{PipelineOptions, cpu_pipeline};
 
 /// FairFace's age brackets with the midpoint used as the true age.
@@ -143,6 +148,7 @@ fn main() {
     }
     let scene_recall = found as f32 / truth_faces.max(1) as f32;
 
+    let walk_by = walk_by(&eval.join("video"), &options);
     let wider = wider_dev(&eval.join("wider-dev"), &options);
 
     println!(
@@ -160,11 +166,14 @@ fn main() {
         scene_recall * 100.0
     );
     println!("  false positives     {false_positives}");
+    if let Some(w) = &walk_by {
+        w.print();
+    }
     wider.print();
     let report = serde_json::json!({
         "fairface": fairface.json(&attributes), "utkface": utkface.as_ref().map(|u| u.json(&attributes)),
         "sceneRecall": scene_recall, "sceneFalsePositives": false_positives,
-        "wider": wider.json(), "options": options,
+        "wider": wider.json(), "walkBy": walk_by.as_ref().map(WalkBy::json), "options": options,
     });
     let _ = std::fs::create_dir_all("target");
     std::fs::write(
@@ -627,6 +636,140 @@ impl Demographics {
             "bracketAccuracy": pct(self.bracket_accuracy()) / 100.0,
             "genderCalibrationError": calibration_error(&self.gender_pairs()),
             "ageBandCalibrationError": calibration_error(&self.band_pairs(cfg, &BRACKET_STARTS)),
+        })
+    }
+}
+
+/// The walk-by clip's people matched to the visits the audience engine reported, in the kiosk's
+/// video mode.
+struct WalkBy {
+    people: usize,
+    visits: usize,
+    /// Per person: (true gender, true age group, the matched visit's gender), `None` when no
+    /// visit overlapped the person's time in view.
+    matches: Vec<(String, String, Option<Option<Gender>>)>,
+}
+
+/// Runs `glance audience` on `walkby_dev.mp4` (converted to .y4m with ffmpeg under target/) in
+/// video mode and matches its visits to the ground truth by overlap in time. `None` when the
+/// clip or ffmpeg is missing.
+fn walk_by(dir: &Path, options: &PipelineOptions) -> Option<WalkBy> {
+    let clip = dir.join("walkby_dev.mp4");
+    let truth = dir.join("walkby_dev.groundtruth.csv");
+    if !clip.exists() || !truth.exists() {
+        return None;
+    }
+    let y4m = PathBuf::from("target/eval/walkby_dev.y4m");
+    if !y4m.exists() {
+        let _ = std::fs::create_dir_all("target/eval");
+        let converted = std::process::Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-y", "-i"])
+            .arg(&clip)
+            .args(["-pix_fmt", "yuv420p"])
+            .arg(&y4m)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !converted {
+            eprintln!(
+                "accuracy: ffmpeg could not convert {}; walk-by skipped",
+                clip.display()
+            );
+            return None;
+        }
+    }
+    let pipeline = cpu_pipeline(PipelineOptions {
+        detection_interval_ms: 250.0,
+        ..options.clone()
+    })
+    .expect("pipeline");
+    let mut aggregator = AudienceAggregator::new(AudienceConfig::default()).expect("aggregator");
+    let mut reader = Y4mReader::open(&y4m).expect("y4m");
+    let rate = reader.frame_rate();
+    let mut visits: Vec<CompletedVisit> = Vec::new();
+    let (mut index, mut end_ms) = (0u64, 0.0);
+    while let Some(image) = reader.next_frame().expect("frame") {
+        let ts = index as f64 * 1000.0 / rate;
+        let frame = image.frame().expect("frame");
+        let analysis = pollster::block_on(
+            pipeline.analyze_scheduled(&frame, ts, |faces| aggregator.plan_attributes(ts, faces)),
+        )
+        .expect("analysis");
+        aggregator.observe(&analysis);
+        visits.extend(aggregator.completed_visits());
+        end_ms = ts + 1000.0 / rate;
+        index += 1;
+    }
+    aggregator.finish(end_ms);
+    visits.extend(aggregator.completed_visits());
+    let people = read_csv(&truth);
+    let mut used = vec![false; visits.len()];
+    let matches = people
+        .iter()
+        .map(|p| {
+            let enter = p["enter_s"].parse::<f64>().unwrap() * 1000.0;
+            let exit = p["exit_s"].parse::<f64>().unwrap() * 1000.0;
+            let best = visits
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !used[*i])
+                .map(|(i, v)| (i, exit.min(v.end_ms) - enter.max(v.start_ms)))
+                .filter(|(_, overlap)| *overlap > 0.0)
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            let visit = best.map(|(i, _)| {
+                used[i] = true;
+                visits[i].gender
+            });
+            (p["gender"].clone(), p["age_group"].clone(), visit)
+        })
+        .collect();
+    Some(WalkBy {
+        people: people.len(),
+        visits: visits.len(),
+        matches,
+    })
+}
+
+impl WalkBy {
+    /// (matched, right, wrong, unknown, unknown among children).
+    fn counts(&self) -> (usize, usize, usize, usize, usize) {
+        let mut c = (0, 0, 0, 0, 0);
+        for (gender, group, visit) in &self.matches {
+            let Some(judged) = visit else { continue };
+            c.0 += 1;
+            match judged {
+                Some(g) => {
+                    let right = (*g == Gender::Female) == (gender == "female");
+                    c.1 += right as usize;
+                    c.2 += !right as usize;
+                }
+                None => {
+                    c.3 += 1;
+                    c.4 += ["0-2", "3-9", "10-19"].contains(&group.as_str()) as usize;
+                }
+            }
+        }
+        c
+    }
+
+    fn print(&self) {
+        let (matched, right, wrong, unknown, children) = self.counts();
+        println!(
+            "walkby-dev (video mode): {} people, {} visits ({matched} matched, {} extra)",
+            self.people,
+            self.visits,
+            self.visits - matched
+        );
+        println!(
+            "  visit gender        {right} right, {wrong} wrong, {unknown} unknown ({children} of them under 20)"
+        );
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let (matched, right, wrong, unknown, children) = self.counts();
+        serde_json::json!({
+            "people": self.people, "visits": self.visits, "matched": matched,
+            "genderRight": right, "genderWrong": wrong, "genderUnknown": unknown,
+            "genderUnknownUnder20": children,
         })
     }
 }
