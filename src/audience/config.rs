@@ -123,7 +123,7 @@ pub struct AttributeConfig {
     /// A visit's age band is reported only when its probability reaches this (default 0.3).
     pub min_age_band_confidence: f32,
     /// Report the apparent gender of children (estimated age under 18) too (default false: the
-    /// network is near chance on them, and a child's gender is not the marketer's business).
+    /// network is far less accurate on them, and a child's gender is no marketer's business).
     pub gender_for_children: bool,
     /// Face width in pixels at which a face gets full weight; smaller faces weigh less (default 80).
     pub full_weight_face_px: f32,
