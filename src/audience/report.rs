@@ -1220,21 +1220,26 @@ mod tests {
         }
     }
 
-    #[test]
-    fn small_counts_are_really_hidden_and_large_ones_shown() {
-        let mut agg = AudienceAggregator::with_seed(AudienceConfig::default(), 1).unwrap();
-        let v = |band, watcher| VisitFacts {
+    /// A 10 s visit at minute 0 with 2 s of attention, 1.5 m away.
+    fn ten_second_visit(band: Option<u8>, gender: Option<Gender>, watcher: bool) -> VisitFacts {
+        VisitFacts {
             start_ms: 0.0,
             dwell_ms: 10_000.0,
             attention_ms: 2000.0,
             attention_eyes_ms: 2000.0,
             attention_head_ms: 0.0,
             watcher,
-            band: Some(band),
-            gender: Some(Gender::Female),
+            band,
+            gender,
             mean_distance_m: Some(1.5),
             group: 1,
-        };
+        }
+    }
+
+    #[test]
+    fn small_counts_are_really_hidden_and_large_ones_shown() {
+        let mut agg = AudienceAggregator::with_seed(AudienceConfig::default(), 1).unwrap();
+        let v = |band, watcher| ten_second_visit(Some(band), Some(Gender::Female), watcher);
         for _ in 0..8 {
             agg.series.add_visit(&v(3, true), 0);
         }
@@ -1269,18 +1274,7 @@ mod tests {
     #[test]
     fn unknown_band_and_gender_are_their_own_category() {
         let mut agg = AudienceAggregator::with_seed(AudienceConfig::default(), 1).unwrap();
-        let v = |band, gender| VisitFacts {
-            start_ms: 0.0,
-            dwell_ms: 10_000.0,
-            attention_ms: 0.0,
-            attention_eyes_ms: 0.0,
-            attention_head_ms: 0.0,
-            watcher: false,
-            band,
-            gender,
-            mean_distance_m: None,
-            group: 1,
-        };
+        let v = |band, gender| ten_second_visit(band, gender, false);
         for _ in 0..6 {
             agg.series.add_visit(&v(Some(3), Some(Gender::Male)), 0);
             agg.series.add_visit(&v(Some(3), None), 0);

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::clock::LocalClock;
 use super::document::{Among, Operator};
 use super::validate::{Cmp, Cond, CondKind, Metric, days_text};
-use crate::audience::AudienceSnapshot;
+use crate::audience::{AudienceSnapshot, BandGenderCount};
 
 /// One leaf condition of the winning rule, with the value it saw.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -94,10 +94,7 @@ fn audience_value(
                     .is_some_and(|band| age_bands.iter().any(|b| b == band)))
                 && (gender.is_none() || cell.gender == gender)
         })
-        .map(|cell| match among {
-            Among::Watchers => cell.watchers,
-            Among::Present => cell.present,
-        })
+        .map(|cell| among_count(cell, among))
         .sum();
     if !share {
         return Some(f64::from(matching));
@@ -126,11 +123,16 @@ fn unknown_to_filter(
             (!age_bands.is_empty() && c.age_band.is_none())
                 || (gender.is_some() && c.gender.is_none())
         })
-        .map(|c| match among {
-            Among::Watchers => c.watchers,
-            Among::Present => c.present,
-        })
+        .map(|c| among_count(c, among))
         .sum()
+}
+
+/// A cell's watchers or people present, as the condition counts them.
+fn among_count(cell: &BandGenderCount, among: Among) -> u32 {
+    match among {
+        Among::Watchers => cell.watchers,
+        Among::Present => cell.present,
+    }
 }
 
 fn dates_hold(
