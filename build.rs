@@ -1,15 +1,16 @@
-//! Generates the burn modules of the five networks from the ONNX files committed under
+//! Generates the burn modules of the six networks from the ONNX files committed under
 //! `models/` (see models/README.md for where they come from). Weights go to `.bpk` files in
 //! OUT_DIR; `src/vision/models.rs` embeds them or loads them from bytes at run time.
 
 use burn_onnx::{LoadStrategy, ModelGen};
 
-const MODELS: [&str; 5] = [
+const MODELS: [&str; 6] = [
     "face_detection_full_range",
     "face_detection_short_range",
     "face_landmark",
     "iris_landmark",
     "age_gender",
+    "centerface",
 ];
 
 /// Every `MaxPool2d` call goes through `crate::vision::pool::max_pool` (burn-flex's pool is a

@@ -8,7 +8,8 @@
 //! - the walk-by clip in video mode: visits counted, their gender right, wrong or unknown.
 //!
 //! Run: `cargo bench --bench accuracy` (GLANCE_EVAL overrides the data folder, GLANCE_OPTIONS
-//! takes pipeline options as JSON). Writes target/accuracy.json.
+//! takes pipeline options as JSON). `-- wider scenes` measures only the sections named
+//! (`demographics`, `scenes`, `walkby`, `wider`). Writes target/accuracy.json.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -68,7 +69,12 @@ fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
 }
 
 fn main() {
-    // `cargo bench` passes harness flags such as --bench; this report takes none.
+    // `cargo bench` passes harness flags such as --bench; the other arguments name sections.
+    let sections: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wants = |name: &str| sections.is_empty() || sections.iter().any(|s| s == name);
     let eval = std::env::var("GLANCE_EVAL")
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from("../shared/eval"));
@@ -93,33 +99,40 @@ fn main() {
 
     // Single faces: FairFace (in the wild, age brackets) and UTKFace (aligned chips, exact ages).
     let attributes = AttributeConfig::default();
-    let fairface = Demographics::measure(
-        "fairface-dev",
-        &eval.join("fairface-dev"),
-        |row| {
-            let b = BRACKETS
-                .iter()
-                .find(|b| b.0 == row["age_group"])
-                .expect("known bracket");
-            (b.3, b.1 >= 20.0)
-        },
-        &analyze,
-    );
-    let utkface = eval.join("utkface-dev/labels.csv").exists().then(|| {
+    let fairface = wants("demographics").then(|| {
         Demographics::measure(
-            "utkface-dev",
-            &eval.join("utkface-dev"),
+            "fairface-dev",
+            &eval.join("fairface-dev"),
             |row| {
-                let age: f32 = row["age"].parse().expect("age");
-                (age, age >= 20.0)
+                let b = BRACKETS
+                    .iter()
+                    .find(|b| b.0 == row["age_group"])
+                    .expect("known bracket");
+                (b.3, b.1 >= 20.0)
             },
             &analyze,
         )
     });
+    let utkface =
+        (wants("demographics") && eval.join("utkface-dev/labels.csv").exists()).then(|| {
+            Demographics::measure(
+                "utkface-dev",
+                &eval.join("utkface-dev"),
+                |row| {
+                    let age: f32 = row["age"].parse().expect("age");
+                    (age, age >= 20.0)
+                },
+                &analyze,
+            )
+        });
 
     // Group scenes.
     let boxes = read_csv(&eval.join("scenes/boxes.csv"));
-    let images = read_csv(&eval.join("scenes/images.csv"));
+    let images = if wants("scenes") {
+        read_csv(&eval.join("scenes/images.csv"))
+    } else {
+        Vec::new()
+    };
     let (mut truth_faces, mut found, mut false_positives) = (0, 0, 0);
     for image in &images {
         let truth: Vec<[f32; 4]> = boxes
@@ -148,32 +161,42 @@ fn main() {
     }
     let scene_recall = found as f32 / truth_faces.max(1) as f32;
 
-    let walk_by = walk_by(&eval.join("video"), &options);
-    let wider = wider_dev(&eval.join("wider-dev"), &options);
+    let walk_by = if wants("walkby") {
+        walk_by(&eval.join("video"), &options)
+    } else {
+        None
+    };
+    let wider = wants("wider").then(|| wider_dev(&eval.join("wider-dev"), &options));
 
     println!(
         "accuracy on {} (options {})",
         eval.display(),
         serde_json::to_string(&options).unwrap()
     );
-    fairface.print(&attributes);
+    if let Some(f) = &fairface {
+        f.print(&attributes);
+    }
     if let Some(u) = &utkface {
         u.print(&attributes);
     }
-    println!("scenes: {} images, {truth_faces} faces", images.len());
-    println!(
-        "  recall @ IoU 0.5    {:.1} % ({found}/{truth_faces})",
-        scene_recall * 100.0
-    );
-    println!("  false positives     {false_positives}");
+    if wants("scenes") {
+        println!("scenes: {} images, {truth_faces} faces", images.len());
+        println!(
+            "  recall @ IoU 0.5    {:.1} % ({found}/{truth_faces})",
+            scene_recall * 100.0
+        );
+        println!("  false positives     {false_positives}");
+    }
     if let Some(w) = &walk_by {
         w.print();
     }
-    wider.print();
+    if let Some(w) = &wider {
+        w.print();
+    }
     let report = serde_json::json!({
-        "fairface": fairface.json(&attributes), "utkface": utkface.as_ref().map(|u| u.json(&attributes)),
-        "sceneRecall": scene_recall, "sceneFalsePositives": false_positives,
-        "wider": wider.json(), "walkBy": walk_by.as_ref().map(WalkBy::json), "options": options,
+        "fairface": fairface.as_ref().map(|f| f.json(&attributes)), "utkface": utkface.as_ref().map(|u| u.json(&attributes)),
+        "sceneRecall": wants("scenes").then_some(scene_recall), "sceneFalsePositives": wants("scenes").then_some(false_positives),
+        "wider": wider.as_ref().map(WiderReport::json), "walkBy": walk_by.as_ref().map(WalkBy::json), "options": options,
     });
     let _ = std::fs::create_dir_all("target");
     std::fs::write(

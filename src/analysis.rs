@@ -125,7 +125,8 @@ pub struct FrameAnalysis {
 pub enum Confirmation {
     /// The face mesh's face-presence probability reached `minFacePresence`.
     FaceMesh,
-    /// Both BlazeFace networks found it on the whole frame (a head turned too far for the mesh).
+    /// Two detector networks found it (a head turned too far for the mesh), or CenterFace found
+    /// it again on a second look at a larger scale (a face too small for the mesh's crop).
     Detectors,
 }
 

@@ -212,6 +212,7 @@ mod cli {
             ("face_landmark", &weights.face_landmark),
             ("iris_landmark", &weights.iris_landmark),
             ("age_gender", &weights.age_gender),
+            ("centerface", &weights.centerface),
         ] {
             std::fs::write(dir.join(format!("{name}.bpk")), &bytes[..])?;
         }

@@ -144,6 +144,20 @@ fn age_gender_matches_reference() {
 }
 
 #[test]
+fn centerface_matches_reference() {
+    let r = reference("centerface");
+    let [_, _, height, width] = r.input;
+    let maps = pollster::block_on(networks().centerface(input_for("centerface"), 1, height, width))
+        .unwrap()
+        .remove(0);
+    assert_eq!((maps.height, maps.width), (height / 4, width / 4));
+    check("centerface", "537", &maps.heatmap);
+    check("centerface", "538", &maps.scale);
+    check("centerface", "539", &maps.offset);
+    check("centerface", "540", &maps.landmarks);
+}
+
+#[test]
 fn corrupt_weights_are_a_typed_error_not_a_panic() {
     let mut weights = ModelWeights::embedded();
     weights.face_landmark = burn::tensor::Bytes::from_bytes_vec(b"not a burnpack file".to_vec());

@@ -67,6 +67,7 @@ fn models() -> JsValue {
         ("face_landmark", &model!("face_landmark")[..]),
         ("iris_landmark", &model!("iris_landmark")[..]),
         ("age_gender", &model!("age_gender")[..]),
+        ("centerface", &model!("centerface")[..]),
     ] {
         Reflect::set(&bytes, &name.into(), &Uint8Array::from(data)).unwrap();
     }

@@ -215,6 +215,38 @@ pub fn weighted_nms(mut detections: Vec<Detection>, iou_threshold: f32) -> Vec<D
     kept
 }
 
+/// Whether two networks' boxes are one face: overlapping by at least `min_iou`, or (networks
+/// frame faces differently: BlazeFace's box is the inner face, CenterFace's reaches the brow and
+/// chin) one at least half the other's area and lying 80 % or more inside it.
+pub fn boxes_agree(a: [f32; 4], b: [f32; 4], min_iou: f32) -> bool {
+    let (area_a, area_b) = (box_area(a), box_area(b));
+    let (small, large) = (area_a.min(area_b), area_a.max(area_b));
+    if small <= 0.0 {
+        return false;
+    }
+    box_iou(a, b) >= min_iou || (small >= 0.5 * large && box_intersection(a, b) >= 0.8 * small)
+}
+
+/// Merges two suppressed sets of detections of one frame, the `preferred` network's first: a
+/// detection of `other` that is the same face as a preferred one (overlap above
+/// `iou_threshold`, or nested) is dropped, so that face keeps the preferred network's box and
+/// keypoints (BlazeFace's, whose framing the mesh and age/gender crops are tuned to).
+pub fn merge_preferring(
+    preferred: Vec<Detection>,
+    other: Vec<Detection>,
+    iou_threshold: f32,
+) -> Vec<Detection> {
+    let extra: Vec<Detection> = other
+        .into_iter()
+        .filter(|o| {
+            preferred
+                .iter()
+                .all(|p| p.iou(o) <= iou_threshold && p.containment(o) <= SAME_FACE_CONTAINMENT)
+        })
+        .collect();
+    preferred.into_iter().chain(extra).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +258,30 @@ mod tests {
             score,
             keypoints: [kp; 6],
         }
+    }
+
+    #[test]
+    fn boxes_framed_differently_still_agree() {
+        let inner = [10.0, 14.0, 30.0, 34.0];
+        // Taller (brow to chin) around the same face: IoU 0.67 below 0.7, but it holds it.
+        assert!(boxes_agree(inner, [10.0, 9.0, 30.0, 39.0], 0.7));
+        // A box four times as large holding it: another scale, another face.
+        assert!(!boxes_agree(inner, [0.0, 4.0, 40.0, 44.0], 0.7));
+        // Beside it.
+        assert!(!boxes_agree(inner, [25.0, 14.0, 45.0, 34.0], 0.5));
+    }
+
+    #[test]
+    fn a_face_both_networks_found_keeps_the_preferred_box() {
+        let preferred = vec![det([10.0, 10.0, 30.0, 30.0], 0.6)];
+        let other = vec![
+            det([11.0, 9.0, 31.0, 33.0], 0.9), // the same face, boxed differently
+            det([14.0, 14.0, 24.0, 24.0], 0.8), // nested in it
+            det([60.0, 10.0, 80.0, 30.0], 0.5), // another face
+        ];
+        let merged = merge_preferring(preferred, other, 0.3);
+        let boxes: Vec<[f32; 4]> = merged.iter().map(|d| d.bbox).collect();
+        assert_eq!(boxes, [[10.0, 10.0, 30.0, 30.0], [60.0, 10.0, 80.0, 30.0]]);
     }
 
     #[test]

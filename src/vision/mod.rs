@@ -1,6 +1,7 @@
 //! The vision core: networks (burn), their pre- and post-processing, and the face geometry.
 
 pub mod attributes;
+pub mod centerface;
 pub mod conv;
 pub mod detector;
 pub mod geometry;
@@ -8,7 +9,6 @@ pub mod models;
 pub mod networks;
 pub mod pipeline;
 pub mod pool;
-pub mod tiles;
 
 pub use detector::{DetectorChoice, DetectorModel};
 pub use networks::{ModelWeights, Networks};

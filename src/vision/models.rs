@@ -18,3 +18,4 @@ generated!(face_detection_short_range);
 generated!(face_landmark);
 generated!(iris_landmark);
 generated!(age_gender);
+generated!(centerface);

@@ -1,4 +1,4 @@
-//! The five networks on one burn device. Inputs and outputs cross as flat `Vec<f32>` so the
+//! The six networks on one burn device. Inputs and outputs cross as flat `Vec<f32>` so the
 //! pre- and post-processing around them stays plain Rust. Reads are async because WebGPU in the
 //! browser cannot block; natively the futures complete at once.
 
@@ -7,7 +7,8 @@ use burn_store::{BurnpackStore, ModuleSnapshot};
 
 use super::detector::DetectorModel;
 use super::models::{
-    age_gender, face_detection_full_range, face_detection_short_range, face_landmark, iris_landmark,
+    age_gender, centerface, face_detection_full_range, face_detection_short_range, face_landmark,
+    iris_landmark,
 };
 use crate::error::{GlanceError, Result};
 
@@ -19,6 +20,7 @@ pub struct ModelWeights {
     pub face_landmark: Bytes,
     pub iris_landmark: Bytes,
     pub age_gender: Bytes,
+    pub centerface: Bytes,
 }
 
 impl std::fmt::Debug for ModelWeights {
@@ -46,6 +48,7 @@ impl ModelWeights {
             face_landmark: bpk!("face_landmark"),
             iris_landmark: bpk!("iris_landmark"),
             age_gender: bpk!("age_gender"),
+            centerface: bpk!("centerface"),
         }
     }
 
@@ -55,6 +58,7 @@ impl ModelWeights {
             + self.face_landmark.len()
             + self.iris_landmark.len()
             + self.age_gender.len()
+            + self.centerface.len()
     }
 }
 
@@ -81,6 +85,7 @@ pub struct Networks {
     face_landmark: face_landmark::Model,
     iris_landmark: iris_landmark::Model,
     age_gender: age_gender::Model,
+    centerface: centerface::Model,
 }
 
 impl std::fmt::Debug for Networks {
@@ -118,6 +123,7 @@ impl Networks {
             face_landmark: load_model!(face_landmark, weights.face_landmark, device),
             iris_landmark: load_model!(iris_landmark, weights.iris_landmark, device),
             age_gender: load_model!(age_gender, weights.age_gender, device),
+            centerface: load_model!(centerface, weights.centerface, device),
         })
     }
 
@@ -127,6 +133,37 @@ impl Networks {
 
     fn input(&self, chw: Vec<f32>, batch: usize, size: usize) -> Tensor<4> {
         Tensor::from_data(TensorData::new(chw, [batch, 3, size, size]), &self.device)
+    }
+
+    /// CenterFace on `n` stacked `[3, height, width]` inputs in 0..255, both multiples of 32:
+    /// per input, its four stride-4 maps (see [`super::centerface::Maps`]).
+    pub async fn centerface(
+        &self,
+        chw: Vec<f32>,
+        n: usize,
+        height: usize,
+        width: usize,
+    ) -> Result<Vec<super::centerface::Maps>> {
+        let input = Tensor::from_data(TensorData::new(chw, [n, 3, height, width]), &self.device);
+        let (heatmap, scale, offset, landmarks) = self.centerface.forward(input);
+        let (heatmap, scale, offset, landmarks) = (
+            read(heatmap).await?,
+            read(scale).await?,
+            read(offset).await?,
+            read(landmarks).await?,
+        );
+        let (h, w) = (height / 4, width / 4);
+        let plane = h * w;
+        Ok((0..n)
+            .map(|i| super::centerface::Maps {
+                height: h,
+                width: w,
+                heatmap: heatmap[i * plane..(i + 1) * plane].to_vec(),
+                scale: scale[i * 2 * plane..(i + 1) * 2 * plane].to_vec(),
+                offset: offset[i * 2 * plane..(i + 1) * 2 * plane].to_vec(),
+                landmarks: landmarks[i * 10 * plane..(i + 1) * 10 * plane].to_vec(),
+            })
+            .collect())
     }
 
     /// BlazeFace on `n` stacked `[3, s, s]` inputs in [-1, 1]: (regressors `[n * anchors * 16]`,

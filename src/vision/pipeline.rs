@@ -4,10 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::attributes;
+use super::centerface::{self, ScanInput};
 use super::detector::{self, DetectorChoice, DetectorModel};
 use super::geometry::{self, Camera, EyeObservation};
 use super::networks::{ModelWeights, Networks};
-use super::tiles::{self, Tile};
 use crate::analysis::{
     Confirmation, FaceAnalysis, FrameAnalysis, Gender, RejectedDetection, SkipReason,
 };
@@ -36,24 +36,25 @@ pub struct PipelineOptions {
     /// Eyes narrower than this (pixels, corner to corner) get no iris/eye gaze. Default 10.
     pub min_eye_width_for_iris: f32,
     /// A detection is a face only when a second signal confirms it: the face-mesh network, run
-    /// on its crop, gives a face-presence probability of at least this, or (for heads turned
-    /// too far for the mesh) both BlazeFace networks found it on the whole frame. This keeps
-    /// the backs of heads, hair and clothing the detector fires on out of the counts. An
-    /// unconfirmed detection is listed in `rejected` and never tracked, counted or given
+    /// on its crop, gives a face-presence probability of at least this; or (for heads turned
+    /// too far for the mesh, and faces too small for it) two detector networks found it, or
+    /// CenterFace finds it again, with at least 0.5, on a second look that shows it 32 px high.
+    /// This keeps the backs of heads, hair and clothing the detectors fire on out of the counts.
+    /// An unconfirmed detection is listed in `rejected` and never tracked, counted or given
     /// attributes. Default 0.7. With `faceMesh` off every detection counts.
     pub min_face_presence: f32,
-    /// The smallest face to find, pixels high. Faces smaller than the whole-frame view resolves
-    /// (about a twelfth of the frame's longer side) are looked for through overlapping windows
-    /// at the full-range network's scale (the fine scan). Default `None`: the height of a face
+    /// The smallest face to find, pixels high. Faces smaller than the whole-frame BlazeFace view
+    /// resolves (about a twelfth of the frame's longer side) are looked for by CenterFace on the
+    /// whole frame, scaled so that such a face is 16 px high there, enlarged at most twice (the
+    /// fine scan). Default `None`: the height of a face
     /// [`FAR_FIELD_DISTANCE_M`] (5 m) from the camera, from `cameraHorizontalFovDeg` or
     /// `focalLengthPx` (18 px at 640x480, 35 px at 1280x720 with 60°), so the fine scan costs
     /// the same at every resolution. 0 turns it off, and so does `faceMesh: false` (nothing
     /// would confirm its detections).
     pub min_face_height: Option<f32>,
-    /// Video mode: the fine scan's windows are spread over the frames so that all of them are
-    /// looked through once in this many milliseconds (a face entering far away appears within
-    /// it). Default 500. Detecting on every frame, or with 0, every window is scanned on every
-    /// frame.
+    /// Video mode: the fine scan runs on one frame in this many milliseconds (a face entering
+    /// far away appears within it), so its cost is shared by the frames between. Default 500.
+    /// Detecting on every frame, or with 0, it runs on every frame.
     pub fine_scan_sweep_ms: f64,
     /// The camera's horizontal field of view in degrees, for distances. Default 60.
     pub camera_horizontal_fov_deg: f32,
@@ -189,11 +190,15 @@ pub const FAR_FIELD_DISTANCE_M: f32 = 5.0;
 /// Height of a face as BlazeFace boxes it (brow to chin), metres, for the default
 /// `minFaceHeight`.
 const FACE_HEIGHT_M: f32 = 0.16;
-/// Overlap at which the two BlazeFace networks' boxes are taken to be one face seen by both.
+/// The smallest face the whole-frame BlazeFace view resolves, as a share of the frame's longer
+/// side (16 px of the full-range network's 192 px input); smaller ones need the fine scan.
+const WHOLE_FRAME_MIN_FACE_SHARE: f32 = 16.0 / 192.0;
+/// Overlap at which two networks' boxes are taken to be one face seen by both.
 const DETECTORS_AGREE_IOU: f32 = 0.5;
-/// The second look's window: the face's longer side times this, so the face fills a quarter of
-/// the full-range network's input.
+/// The second look's window: the face's longer side times this, scaled to [`SECOND_LOOK_PX`],
+/// so the face is 32 px high there (chosen on WIDER dev with `examples/confirmation_signals.rs`).
 const SECOND_LOOK_SCALE: f32 = 4.0;
+const SECOND_LOOK_PX: usize = 128;
 /// The second look must find the face with at least this confidence (or `minDetectionScore`,
 /// when higher): a weak detection does not confirm a weak detection.
 const SECOND_LOOK_MIN_SCORE: f32 = 0.5;
@@ -215,8 +220,8 @@ struct PixelDetection {
     bbox: [f32; 4],
     score: f32,
     keypoints: [[f32; 2]; 6],
-    /// The detectors confirm this face: both BlazeFace networks found it on the whole frame,
-    /// each on its own, or the full-range one found it again on a second look at a larger
+    /// The detectors confirm this face: two networks (BlazeFace full and short range, CenterFace)
+    /// found it, each on its own, or CenterFace found it again on a second look at a larger
     /// scale. The second signal where the mesh cannot tell: heads turned too far, small faces.
     detectors_agree: bool,
 }
@@ -259,9 +264,8 @@ struct Followed {
     /// Followed faces lost lately (by their mesh, or by the detector), with when: detector runs
     /// within [`LOST_FACE_MEMORY_MS`] still find them above the tracking threshold.
     lost: Vec<(f64, PixelDetection)>,
-    /// The fine scan's next window, and the fraction of a window owed to the next frame.
-    next_tile: usize,
-    tile_credit: f64,
+    /// When the far-field scan last ran.
+    last_scan_ms: f64,
 }
 
 /// How long video mode keeps looking for a lost face with the tracking threshold, ms.
@@ -443,7 +447,7 @@ impl Pipeline {
             let interval = self.options.detection_interval_ms;
             let follow =
                 interval > 0.0 && followed.size == size && timestamp_ms > followed.last_frame_ms;
-            let scan = self.fine_scan_tiles(&mut followed, size, follow, timestamp_ms);
+            let scan = self.fine_scan(&mut followed, size, follow, timestamp_ms);
             if follow {
                 (
                     followed.faces.clone(),
@@ -462,7 +466,7 @@ impl Pipeline {
         let predicted: Vec<PixelDetection> =
             previous.iter().map(|f| f.predicted(timestamp_ms)).collect();
         let (mut detections, origins, still_lost) = if detectors_rest {
-            let (found, _weak) = self.detect(frame, false, &scan).await?;
+            let (found, _weak) = self.detect(frame, false, scan).await?;
             let mut detections = predicted.clone();
             let mut origins: Vec<Origin> = previous.into_iter().map(Origin::Carried).collect();
             for d in found {
@@ -475,7 +479,7 @@ impl Pipeline {
             }
             (detections, origins, lost)
         } else {
-            let (mut detections, weak) = self.detect(frame, true, &scan).await?;
+            let (mut detections, weak) = self.detect(frame, true, scan).await?;
             let mut origins: Vec<Origin> = detections
                 .iter()
                 .map(|d| {
@@ -523,8 +527,9 @@ impl Pipeline {
             (presence.into_iter().map(Some).collect(), meshes)
         };
         // A second look for the detections the mesh does not take (small faces are blurred in
-        // its crop): the full-range network on a window that shows the face at a well-resolved
-        // scale must find it again.
+        // its crop): CenterFace on a window that shows the face at a well-resolved scale must
+        // find it again, confidently (on WIDER dev this keeps 84 % of true faces and 5 % of
+        // false ones).
         let second_look: Vec<usize> = (0..detections.len())
             .filter(|&i| {
                 self.options.face_mesh
@@ -534,34 +539,43 @@ impl Pipeline {
             })
             .collect();
         if !second_look.is_empty() {
+            let options = WarpOptions {
+                border: Border::Zero,
+                range: (0.0, 255.0),
+                flip_horizontal: false,
+            };
+            let mut input = Vec::with_capacity(second_look.len() * 3 * SECOND_LOOK_PX.pow(2));
             let views: Vec<RotatedRect> = second_look
                 .iter()
                 .map(|&i| {
                     let b = detections[i].bbox;
                     let side = (b[2] - b[0]).max(b[3] - b[1]) * SECOND_LOOK_SCALE;
                     let [cx, cy] = box_centre(b);
-                    RotatedRect {
+                    let view = RotatedRect {
                         cx,
                         cy,
                         width: side,
                         height: side,
                         rotation: 0.0,
-                    }
+                    };
+                    input.extend(frame.warp_to_chw(&view, SECOND_LOOK_PX, SECOND_LOOK_PX, options));
+                    view
                 })
                 .collect();
-            let found = self
-                .detect_in(
-                    frame,
-                    DetectorModel::FullRange,
-                    &views,
-                    self.options.min_detection_score.max(SECOND_LOOK_MIN_SCORE),
-                )
+            let maps = self
+                .networks
+                .centerface(input, views.len(), SECOND_LOOK_PX, SECOND_LOOK_PX)
                 .await?;
-            for (&i, found) in second_look.iter().zip(found) {
+            let min_score = self.options.min_detection_score.max(SECOND_LOOK_MIN_SCORE);
+            let px = SECOND_LOOK_PX as f32;
+            for ((&i, view), maps) in second_look.iter().zip(&views).zip(&maps) {
                 let b = detections[i].bbox;
-                detections[i].detectors_agree = found
-                    .iter()
-                    .any(|d| detector::box_iou(b, d.bbox) >= DETECTORS_AGREE_IOU);
+                detections[i].detectors_agree =
+                    centerface::decode(maps, min_score).iter().any(|d| {
+                        let [x0, y0] = view.to_frame(d.bbox[0] / px, d.bbox[1] / px, false);
+                        let [x1, y1] = view.to_frame(d.bbox[2] / px, d.bbox[3] / px, false);
+                        detector::boxes_agree(b, [x0, y0, x1, y1], DETECTORS_AGREE_IOU)
+                    });
             }
         }
         self.remember(
@@ -741,16 +755,15 @@ impl Pipeline {
         followed.lost = lost;
     }
 
-    /// The fine-scan windows this frame looks through. Detecting on every frame (or after a
-    /// break in the video), all of them; in video mode, the next share of the sweep, in
-    /// proportion to the time since the previous frame.
-    fn fine_scan_tiles(
+    /// The far-field scan this frame runs, if any: on every frame when detecting on every frame
+    /// (or after a break in the video); in video mode, once per `fineScanSweepMs`.
+    fn fine_scan(
         &self,
         followed: &mut Followed,
         size: (u32, u32),
         follow: bool,
         timestamp_ms: f64,
-    ) -> Vec<Tile> {
+    ) -> Option<ScanInput> {
         // Without the face mesh nothing would confirm the fine scan's detections.
         let min_face_height = if self.options.face_mesh {
             self.options.min_face_height.unwrap_or_else(|| {
@@ -760,41 +773,33 @@ impl Pipeline {
         } else {
             0.0
         };
-        let all = tiles::layout(
-            size.0,
-            size.1,
-            min_face_height,
-            DetectorModel::FullRange.input_size(),
-        );
-        let sweep = self.options.fine_scan_sweep_ms;
-        if all.is_empty() || !follow || sweep <= 0.0 {
-            followed.next_tile = 0;
-            followed.tile_credit = 0.0;
-            return all;
+        // Faces the whole-frame view resolves need no scan.
+        let whole_frame_min = size.0.max(size.1) as f32 * WHOLE_FRAME_MIN_FACE_SHARE;
+        if min_face_height <= 0.0 || min_face_height >= whole_frame_min {
+            return None;
         }
-        let elapsed = (timestamp_ms - followed.last_frame_ms).min(sweep);
-        followed.tile_credit += all.len() as f64 * elapsed / sweep;
-        let count = (followed.tile_credit.floor() as usize).min(all.len());
-        followed.tile_credit -= count as f64;
-        let first = followed.next_tile % all.len();
-        followed.next_tile = (first + count) % all.len();
-        all.iter()
-            .cycle()
-            .skip(first)
-            .take(count)
-            .copied()
-            .collect()
+        let sweep = self.options.fine_scan_sweep_ms;
+        // Half a frame early rather than a frame late.
+        let frame_ms = (timestamp_ms - followed.last_frame_ms).max(0.0);
+        let due = !follow
+            || sweep <= 0.0
+            || timestamp_ms - followed.last_scan_ms + frame_ms / 2.0 >= sweep;
+        if !due {
+            return None;
+        }
+        followed.last_scan_ms = timestamp_ms;
+        Some(ScanInput::for_frame(size.0, size.1, min_face_height))
     }
 
     /// The faces the detectors find, in frame pixels: those above `minDetectionScore`, largest
     /// first, and (for video mode) the weaker ones above `minTrackingScore` that overlap none
-    /// of them. `whole_frame`: both networks on the letterboxed frame; `tiles`: the full-range
-    /// network through these fine-scan windows. Every detection goes through one suppression.
+    /// of them. `whole_frame`: the BlazeFace networks on the letterboxed frame; `scan`: CenterFace
+    /// on the frame at that scale. Every detection goes through one suppression.
     async fn detect(
         &self,
         frame: &Frame<'_>,
         whole_frame: bool,
-        tiles: &[Tile],
+        scan: Option<ScanInput>,
     ) -> Result<(Vec<PixelDetection>, Vec<PixelDetection>)> {
         let floor = if self.options.detection_interval_ms > 0.0 {
             self.options
@@ -803,8 +808,10 @@ impl Pipeline {
         } else {
             self.options.min_detection_score
         };
-        let mut raw = Vec::new();
-        // Each network's confident boxes on the whole frame, to tell where both saw a face.
+        // BlazeFace's detections and CenterFace's, suppressed apart, then merged preferring
+        // BlazeFace's box where both found a face.
+        let (mut raw, mut raw_far) = (Vec::new(), Vec::new());
+        // Each network's confident boxes, to tell where two of them saw a face.
         let mut by_network: Vec<Vec<[f32; 4]>> = Vec::new();
         if whole_frame {
             let letterbox = RotatedRect::letterbox(frame.width(), frame.height());
@@ -821,23 +828,52 @@ impl Pipeline {
                 raw.extend(found);
             }
         }
-        if !tiles.is_empty() {
-            let rects: Vec<RotatedRect> = tiles.iter().map(|t| t.rect).collect();
-            let found = self
-                .detect_in(frame, DetectorModel::FullRange, &rects, floor)
-                .await?;
-            for (tile, found) in tiles.iter().zip(found) {
-                raw.extend(found.into_iter().filter(|d| tile.keeps(d.bbox)));
-            }
+        if let Some(scan) = scan {
+            let options = WarpOptions {
+                border: Border::Zero,
+                range: (0.0, 255.0),
+                flip_horizontal: false,
+            };
+            let input = frame.warp_to_chw(&scan.view(), scan.width, scan.height, options);
+            let maps = self
+                .networks
+                .centerface(input, 1, scan.height, scan.width)
+                .await?
+                .remove(0);
+            let found: Vec<_> = centerface::decode(&maps, floor)
+                .into_iter()
+                .map(|mut d| {
+                    d.bbox = d.bbox.map(|v| v / scan.scale);
+                    d.keypoints = d.keypoints.map(|p| p.map(|v| v / scan.scale));
+                    d
+                })
+                .collect();
+            by_network.push(
+                found
+                    .iter()
+                    .filter(|d| d.score >= self.options.min_detection_score)
+                    .map(|d| d.bbox)
+                    .collect(),
+            );
+            raw_far.extend(found);
         }
         // Separate suppression, so weak candidates never shift a strong face's box.
-        let (strong, weak): (Vec<_>, Vec<_>) = raw
-            .into_iter()
-            .partition(|d| d.score >= self.options.min_detection_score);
-        let mut kept = detector::weighted_nms(strong, self.options.nms_iou_threshold);
+        let iou = self.options.nms_iou_threshold;
+        let min_score = self.options.min_detection_score;
+        let suppress = |near: Vec<detector::Detection>, far: Vec<detector::Detection>| {
+            detector::merge_preferring(
+                detector::weighted_nms(near, iou),
+                detector::weighted_nms(far, iou),
+                iou,
+            )
+        };
+        let (strong, weak): (Vec<_>, Vec<_>) = raw.into_iter().partition(|d| d.score >= min_score);
+        let (strong_far, weak_far): (Vec<_>, Vec<_>) =
+            raw_far.into_iter().partition(|d| d.score >= min_score);
+        let mut kept = suppress(strong, strong_far);
         kept.sort_by(|a, b| b.area().total_cmp(&a.area()));
         kept.truncate(self.options.max_faces);
-        let weak: Vec<_> = detector::weighted_nms(weak, self.options.nms_iou_threshold)
+        let weak: Vec<_> = suppress(weak, weak_far)
             .into_iter()
             .filter(|w| {
                 kept.iter()
@@ -846,12 +882,15 @@ impl Pipeline {
             .collect();
         let (w, h) = (frame.width() as f32, frame.height() as f32);
         let agree = |b: [f32; 4]| {
-            by_network.len() == 2
-                && by_network.iter().all(|boxes| {
+            by_network
+                .iter()
+                .filter(|boxes| {
                     boxes
                         .iter()
-                        .any(|&o| detector::box_iou(b, o) >= DETECTORS_AGREE_IOU)
+                        .any(|&o| detector::boxes_agree(b, o, DETECTORS_AGREE_IOU))
                 })
+                .count()
+                >= 2
         };
         let to_frame = |found: Vec<detector::Detection>| -> Vec<PixelDetection> {
             found

@@ -12,12 +12,13 @@ use crate::error::GlanceError;
 use crate::vision::ModelWeights;
 
 /// The networks' file names (`<name>.bpk`), in the order of [`ModelWeights`].
-pub(crate) const MODEL_NAMES: [&str; 5] = [
+pub(crate) const MODEL_NAMES: [&str; 6] = [
     "face_detection_full_range",
     "face_detection_short_range",
     "face_landmark",
     "iris_landmark",
     "age_gender",
+    "centerface",
 ];
 
 fn load_error(model: &str, message: String) -> GlanceError {
@@ -95,6 +96,7 @@ impl ModelSource {
             face_landmark: next(),
             iris_landmark: next(),
             age_gender: next(),
+            centerface: next(),
         })
     }
 

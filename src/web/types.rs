@@ -9,7 +9,7 @@ const TYPES: &'static str = r#"
 export type FrameSource = ImageData | HTMLVideoElement | VideoFrame | ImageBitmap;
 
 export type Backend = "auto" | "webgpu" | "cpu";
-export type ModelName = "face_detection_full_range" | "face_detection_short_range" | "face_landmark" | "iris_landmark" | "age_gender";
+export type ModelName = "face_detection_full_range" | "face_detection_short_range" | "face_landmark" | "iris_landmark" | "age_gender" | "centerface";
 
 export interface ModelOptions {
   /** Weights (.bpk) given directly; they win over URLs. */
@@ -33,9 +33,9 @@ export interface PipelineOptions {
   /** Default 10. */ maxFaces?: number;
   /** Pixels; default 32. */ minFaceSizeForAttributes?: number;
   /** Pixels; default 10. */ minEyeWidthForIris?: number;
-  /** A detection counts as a face only when the face mesh's face-presence probability on its crop reaches this; below, it is listed in `rejected` and never tracked, counted or given attributes. Default 0.7. */ minFacePresence?: number;
-  /** Smallest face to find, pixels high: faces too small for the whole-frame view are looked for through overlapping windows (the fine scan; it needs faceMesh). Default null: a face 5 m from the camera (18 px at 640x480, 35 px at 1280x720 with a 60° camera); 0: no fine scan. */ minFaceHeight?: number | null;
-  /** Video mode: every fine-scan window is looked through once in this many ms, spread over the frames. Default 500; 0: all on every frame. */ fineScanSweepMs?: number;
+  /** A detection counts as a face only when a second signal confirms it: the face mesh's face-presence probability on its crop reaches this, or two detector networks found it, or CenterFace finds it again on a second look at a larger scale; unconfirmed, it is listed in `rejected` and never tracked, counted or given attributes. Default 0.7. */ minFacePresence?: number;
+  /** Smallest face to find, pixels high: faces too small for the whole-frame view are looked for by CenterFace on the whole frame, scaled so such a face is 16 px high (at most 2x; the fine scan; it needs faceMesh). Default null: a face 5 m from the camera (18 px at 640x480, 35 px at 1280x720 with a 60° camera); 0: no fine scan. */ minFaceHeight?: number | null;
+  /** Video mode: the fine scan runs on one frame in this many ms. Default 500; 0: on every frame. */ fineScanSweepMs?: number;
   /** Degrees; default 60. */ cameraHorizontalFovDeg?: number;
   /** Pixels; overrides the field of view. */ focalLengthPx?: number | null;
   /** Face mesh, head pose, irises, gaze, distance; off: the detector's box and keypoints only. Default true. */ faceMesh?: boolean;
@@ -131,7 +131,7 @@ export interface FaceAnalysis {
   gazeFromEyes: boolean | null;
   /** Face-presence probability from the face mesh: the second signal that confirmed the detection. Null with the mesh off. */
   presence: number | null;
-  /** Which second signal confirmed the detection as a face: the face mesh (`presence` reached `minFacePresence`) or the detectors (both networks, or a second look at a larger scale). Null with the mesh off. */
+  /** Which second signal confirmed the detection as a face: the face mesh (`presence` reached `minFacePresence`) or the detectors (two networks, or CenterFace's second look at a larger scale). Null with the mesh off. */
   confirmedBy: "faceMesh" | "detectors" | null;
   distanceM: number | null;
   positionM: [number, number, number] | null;

@@ -203,7 +203,7 @@ test("models report download progress", async () => {
     return progress;
   });
   assert.deepEqual(errors, []);
-  assert.deepEqual(Object.keys(progress).sort(), ["age_gender", "face_detection_full_range", "face_detection_short_range", "face_landmark", "iris_landmark"]);
+  assert.deepEqual(Object.keys(progress).sort(), ["age_gender", "centerface", "face_detection_full_range", "face_detection_short_range", "face_landmark", "iris_landmark"]);
   for (const [loaded, total] of Object.values(progress)) assert.equal(loaded, total, "the last report covers the whole file");
   await context.close();
 });
