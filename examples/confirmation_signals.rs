@@ -57,9 +57,10 @@ fn main() {
     let dir = eval.join("wider-dev");
     let nets = Networks::load(&burn::tensor::Device::flex(), &ModelWeights::embedded()).unwrap();
     let boxes = read_csv(&dir.join("boxes.csv"));
-    let zero = |range| WarpOptions {
+    // BlazeFace's input: RGB in [-1, 1], black past the frame's edge.
+    let blaze_warp = WarpOptions {
         border: Border::Zero,
-        range,
+        range: (-1.0, 1.0),
         flip_horizontal: false,
     };
     println!("file,label,height,score,presence,blaze3,blaze4,center4");
@@ -75,17 +76,13 @@ fn main() {
         let picture = load_image(&dir.join(&image["file"])).unwrap();
         let frame = picture.frame().unwrap();
         let scan = ScanInput::for_frame(frame.width(), frame.height(), 16.0);
-        let input = frame.warp_to_chw(&scan.view(), scan.width, scan.height, zero((0.0, 255.0)));
+        let input = frame.warp_to_chw(&scan.view(), scan.width, scan.height, centerface::WARP);
         let maps = pollster::block_on(nets.centerface(input, 1, scan.height, scan.width))
             .unwrap()
             .remove(0);
         let found: Vec<Detection> = centerface::decode(&maps, 0.3)
             .into_iter()
-            .map(|mut d| {
-                d.bbox = d.bbox.map(|v| v / scan.scale);
-                d.keypoints = d.keypoints.map(|p| p.map(|v| v / scan.scale));
-                d
-            })
+            .map(|d| scan.to_frame(d))
             .collect();
         let found = detector::weighted_nms(found, 0.3);
         if found.is_empty() {
@@ -110,7 +107,7 @@ fn main() {
                 found.iter().map(|d| square(d.bbox, scale, 0.0)).collect();
             let mut input = Vec::new();
             for v in &views {
-                input.extend(frame.warp_to_chw(v, 192, 192, zero((-1.0, 1.0))));
+                input.extend(frame.warp_to_chw(v, 192, 192, blaze_warp));
             }
             let (b, s) =
                 pollster::block_on(nets.detect(DetectorModel::FullRange, input, views.len()))
@@ -138,7 +135,7 @@ fn main() {
             .iter()
             .map(|d| {
                 let v = square(d.bbox, 4.0, 0.0);
-                let input = frame.warp_to_chw(&v, 128, 128, zero((0.0, 255.0)));
+                let input = frame.warp_to_chw(&v, 128, 128, centerface::WARP);
                 let maps = pollster::block_on(nets.centerface(input, 1, 128, 128))
                     .unwrap()
                     .remove(0);

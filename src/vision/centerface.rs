@@ -5,7 +5,16 @@
 
 use crate::frame::RotatedRect;
 
+use crate::frame::{Border, WarpOptions};
+
 use super::detector::Detection;
+
+/// How frames are sampled for CenterFace: RGB 0..255, black past the frame's edge.
+pub const WARP: WarpOptions = WarpOptions {
+    border: Border::Zero,
+    range: (0.0, 255.0),
+    flip_horizontal: false,
+};
 
 /// Output stride of every map.
 pub const STRIDE: usize = 4;
@@ -55,6 +64,13 @@ impl ScanInput {
             height: side(frame_height),
             scale,
         }
+    }
+
+    /// A detection decoded from this input, in frame pixels.
+    pub fn to_frame(&self, mut d: Detection) -> Detection {
+        d.bbox = d.bbox.map(|v| v / self.scale);
+        d.keypoints = d.keypoints.map(|p| p.map(|v| v / self.scale));
+        d
     }
 
     /// The part of the frame the input shows, for the warp: from the frame's top-left corner,

@@ -539,11 +539,6 @@ impl Pipeline {
             })
             .collect();
         if !second_look.is_empty() {
-            let options = WarpOptions {
-                border: Border::Zero,
-                range: (0.0, 255.0),
-                flip_horizontal: false,
-            };
             let mut input = Vec::with_capacity(second_look.len() * 3 * SECOND_LOOK_PX.pow(2));
             let views: Vec<RotatedRect> = second_look
                 .iter()
@@ -558,7 +553,12 @@ impl Pipeline {
                         height: side,
                         rotation: 0.0,
                     };
-                    input.extend(frame.warp_to_chw(&view, SECOND_LOOK_PX, SECOND_LOOK_PX, options));
+                    input.extend(frame.warp_to_chw(
+                        &view,
+                        SECOND_LOOK_PX,
+                        SECOND_LOOK_PX,
+                        centerface::WARP,
+                    ));
                     view
                 })
                 .collect();
@@ -813,28 +813,24 @@ impl Pipeline {
         let (mut raw, mut raw_far) = (Vec::new(), Vec::new());
         // Each network's confident boxes, to tell where two of them saw a face.
         let mut by_network: Vec<Vec<[f32; 4]>> = Vec::new();
+        let confident_boxes = |found: &[detector::Detection]| -> Vec<[f32; 4]> {
+            found
+                .iter()
+                .filter(|d| d.score >= self.options.min_detection_score)
+                .map(|d| d.bbox)
+                .collect()
+        };
         if whole_frame {
             let letterbox = RotatedRect::letterbox(frame.width(), frame.height());
             for &model in self.options.detector.models() {
                 let found = self.detect_in(frame, model, &[letterbox], floor).await?;
                 let found: Vec<_> = found.into_iter().flatten().collect();
-                by_network.push(
-                    found
-                        .iter()
-                        .filter(|d| d.score >= self.options.min_detection_score)
-                        .map(|d| d.bbox)
-                        .collect(),
-                );
+                by_network.push(confident_boxes(&found));
                 raw.extend(found);
             }
         }
         if let Some(scan) = scan {
-            let options = WarpOptions {
-                border: Border::Zero,
-                range: (0.0, 255.0),
-                flip_horizontal: false,
-            };
-            let input = frame.warp_to_chw(&scan.view(), scan.width, scan.height, options);
+            let input = frame.warp_to_chw(&scan.view(), scan.width, scan.height, centerface::WARP);
             let maps = self
                 .networks
                 .centerface(input, 1, scan.height, scan.width)
@@ -842,19 +838,9 @@ impl Pipeline {
                 .remove(0);
             let found: Vec<_> = centerface::decode(&maps, floor)
                 .into_iter()
-                .map(|mut d| {
-                    d.bbox = d.bbox.map(|v| v / scan.scale);
-                    d.keypoints = d.keypoints.map(|p| p.map(|v| v / scan.scale));
-                    d
-                })
+                .map(|d| scan.to_frame(d))
                 .collect();
-            by_network.push(
-                found
-                    .iter()
-                    .filter(|d| d.score >= self.options.min_detection_score)
-                    .map(|d| d.bbox)
-                    .collect(),
-            );
+            by_network.push(confident_boxes(&found));
             raw_far.extend(found);
         }
         // Separate suppression, so weak candidates never shift a strong face's box.
