@@ -4,14 +4,15 @@
 
 use burn_onnx::{LoadStrategy, ModelGen};
 
-const MODELS: [&str; 6] = [
-    "face_detection_full_range",
-    "face_detection_short_range",
-    "face_landmark",
-    "iris_landmark",
-    "age_gender",
-    "centerface",
-];
+#[path = "src/vision/weights.rs"]
+#[allow(dead_code)]
+mod weights;
+
+use weights::Precision;
+
+/// Each network and how its shipped weights are stored (in src/vision/weights.rs, which the
+/// model tests read too).
+const MODELS: [(&str, Precision); 6] = weights::SHIPPED;
 
 /// Every `MaxPool2d` call goes through `crate::vision::pool::max_pool` (burn-flex's pool is a
 /// scalar loop that also records argmax indices). Returns how many calls were rewritten.
@@ -56,7 +57,8 @@ fn rewrite_convs(path: &std::path::Path) -> usize {
 
 fn main() {
     let mut generator = ModelGen::new();
-    for name in MODELS {
+    println!("cargo:rerun-if-changed=src/vision/weights.rs");
+    for (name, _) in MODELS {
         let path = format!("models/{name}.onnx");
         println!("cargo:rerun-if-changed={path}");
         generator.input(&path);
@@ -66,9 +68,18 @@ fn main() {
         .load_strategy(LoadStrategy::Bytes)
         .run_from_script();
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    for name in MODELS {
+    for (name, precision) in MODELS {
         let path = out.join("models").join(format!("{name}.rs"));
         rewrite_max_pools(&path);
         assert!(rewrite_convs(&path) > 0, "{name} has convolutions");
+        // `<name>.bpk` stays the exact f32 file (the model tests compare it with onnxruntime);
+        // `<name>.packed.bpk` is what ships.
+        let exact = std::fs::read(out.join("models").join(format!("{name}.bpk"))).expect("weights");
+        let packed = weights::pack(&exact, precision).expect("pack weights");
+        std::fs::write(
+            out.join("models").join(format!("{name}.packed.bpk")),
+            packed,
+        )
+        .expect("write packed weights");
     }
 }

@@ -5,11 +5,14 @@
 //! - the VOC group scenes: face recall and false positives at IoU 0.5;
 //! - WIDER FACE dev at full resolution: recall at IoU 0.4 per face-height bin, false positives
 //!   per image (detections overlapping no face at all);
-//! - the walk-by clip in video mode: visits counted, their gender right, wrong or unknown.
+//! - the walk-by clip in video mode: visits counted, their gender right, wrong or unknown;
+//! - the shipped (packed int8/f16) weights against the exact f32 ones on the same dev faces:
+//!   how far age, gender probability, head pose and the box move, and how many verdicts flip.
 //!
 //! Run: `cargo bench --bench accuracy` (GLANCE_EVAL overrides the data folder, GLANCE_OPTIONS
 //! takes pipeline options as JSON). `-- wider scenes` measures only the sections named
-//! (`demographics`, `scenes`, `walkby`, `wider`). Writes target/accuracy.json.
+//! (`demographics`, `scenes`, `walkby`, `wider`, `weights`); GLANCE_WEIGHTS=exact runs every
+//! section on the exact f32 weights instead of the shipped ones. Writes target/accuracy.json.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +21,23 @@ use glance::analysis::{FaceAnalysis, Gender};
 use glance::audience::attributes::{ADULT_AGE_YEARS, age_band_probabilities, one_frame_age_sigma};
 use glance::audience::{AttributeConfig, AudienceAggregator, AudienceConfig, CompletedVisit};
 use glance::media::{Y4mReader, load_image};
-use glance::vision::{PipelineOptions, cpu_pipeline};
+use glance::vision::{ModelWeights, Pipeline, PipelineOptions};
+
+/// The pipeline every section measures: the shipped weights, or the exact f32 ones when
+/// GLANCE_WEIGHTS=exact.
+fn cpu_pipeline(options: PipelineOptions) -> glance::error::Result<Pipeline> {
+    let exact = std::env::var("GLANCE_WEIGHTS").is_ok_and(|w| w == "exact");
+    let weights = if exact {
+        exact_weights()
+    } else {
+        ModelWeights::embedded()
+    };
+    Pipeline::new(&burn::tensor::Device::flex(), &weights, options)
+}
+
+fn exact_weights() -> ModelWeights {
+    ModelWeights::exact_from_build().expect("the exact weights in this build's output folder")
+}
 
 /// FairFace's age brackets with the midpoint used as the true age.
 const BRACKETS: [(&str, f32, f32, f32); 9] = [
@@ -167,6 +186,21 @@ fn main() {
         None
     };
     let wider = wants("wider").then(|| wider_dev(&eval.join("wider-dev"), &options));
+    let packing = wants("weights").then(|| {
+        let exact = Pipeline::new(
+            &burn::tensor::Device::flex(),
+            &exact_weights(),
+            options.clone(),
+        )
+        .expect("pipeline");
+        let analyze_exact = |path: &Path| -> Vec<FaceAnalysis> {
+            let image = load_image(path).expect("image");
+            pollster::block_on(exact.analyze(&image.frame().unwrap(), 0.0))
+                .expect("analysis")
+                .faces
+        };
+        PackingReport::measure(&eval, &analyze, &analyze_exact)
+    });
 
     println!(
         "accuracy on {} (options {})",
@@ -193,10 +227,14 @@ fn main() {
     if let Some(w) = &wider {
         w.print();
     }
+    if let Some(p) = &packing {
+        p.print();
+    }
     let report = serde_json::json!({
         "fairface": fairface.as_ref().map(|f| f.json(&attributes)), "utkface": utkface.as_ref().map(|u| u.json(&attributes)),
         "sceneRecall": wants("scenes").then_some(scene_recall), "sceneFalsePositives": wants("scenes").then_some(false_positives),
-        "wider": wider.as_ref().map(WiderReport::json), "walkBy": walk_by.as_ref().map(WalkBy::json), "options": options,
+        "wider": wider.as_ref().map(WiderReport::json), "walkBy": walk_by.as_ref().map(WalkBy::json),
+        "packedWeights": packing.as_ref().map(PackingReport::json), "options": options,
     });
     let _ = std::fs::create_dir_all("target");
     std::fs::write(
@@ -204,6 +242,130 @@ fn main() {
         serde_json::to_string_pretty(&report).unwrap(),
     )
     .expect("write target/accuracy.json");
+}
+
+/// Shipped (packed) weights against the exact ones, face by face on FairFace and UTKFace dev:
+/// the largest face of each image under both.
+#[derive(Default)]
+struct PackingReport {
+    images: usize,
+    /// Found under one set of weights and not the other.
+    detection_disagreements: usize,
+    box_iou: Vec<f32>,
+    age: Vec<f32>,
+    gender_probability: Vec<f32>,
+    gender_flips: usize,
+    yaw: Vec<f32>,
+    pitch: Vec<f32>,
+    roll: Vec<f32>,
+}
+
+/// Mean and 95th percentile of absolute differences.
+fn spread(values: &[f32]) -> (f32, f32) {
+    let mut sorted: Vec<f32> = values.iter().map(|v| v.abs()).collect();
+    sorted.sort_by(f32::total_cmp);
+    let mean = sorted.iter().sum::<f32>() / sorted.len().max(1) as f32;
+    let p95 = sorted
+        .get((sorted.len() as f32 * 0.95) as usize)
+        .or(sorted.last())
+        .copied()
+        .unwrap_or(0.0);
+    (mean, p95)
+}
+
+impl PackingReport {
+    fn measure(
+        eval: &Path,
+        packed: &dyn Fn(&Path) -> Vec<FaceAnalysis>,
+        exact: &dyn Fn(&Path) -> Vec<FaceAnalysis>,
+    ) -> Self {
+        let largest = |faces: Vec<FaceAnalysis>| {
+            faces
+                .into_iter()
+                .max_by(|a, b| (a.bbox[2] * a.bbox[3]).total_cmp(&(b.bbox[2] * b.bbox[3])))
+        };
+        let mut report = PackingReport::default();
+        for set in ["fairface-dev", "utkface-dev"] {
+            let dir = eval.join(set);
+            if !dir.join("labels.csv").exists() {
+                continue;
+            }
+            for row in read_csv(&dir.join("labels.csv")) {
+                let path = dir.join(&row["file"]);
+                report.images += 1;
+                let (a, b) = match (largest(packed(&path)), largest(exact(&path))) {
+                    (Some(a), Some(b)) => (a, b),
+                    (None, None) => continue,
+                    _ => {
+                        report.detection_disagreements += 1;
+                        continue;
+                    }
+                };
+                report.box_iou.push(iou(a.bbox, b.bbox));
+                let p_female = |f: &FaceAnalysis| {
+                    f.gender
+                        .zip(f.gender_score)
+                        .map(|(g, s)| if g == Gender::Female { s } else { 1.0 - s })
+                };
+                let pairs = [
+                    (a.age, b.age, &mut report.age),
+                    (p_female(&a), p_female(&b), &mut report.gender_probability),
+                    (a.yaw, b.yaw, &mut report.yaw),
+                    (a.pitch, b.pitch, &mut report.pitch),
+                    (a.roll, b.roll, &mut report.roll),
+                ];
+                for (x, y, into) in pairs {
+                    if let (Some(x), Some(y)) = (x, y) {
+                        into.push(x - y);
+                    }
+                }
+                report.gender_flips += (a.gender != b.gender) as usize;
+            }
+        }
+        report
+    }
+
+    fn print(&self) {
+        println!(
+            "packed weights against exact f32 ({} dev images, the largest face of each)",
+            self.images
+        );
+        println!(
+            "  found by one and not the other  {}",
+            self.detection_disagreements
+        );
+        let mean_iou = self.box_iou.iter().sum::<f32>() / self.box_iou.len().max(1) as f32;
+        println!("  box IoU, mean                   {mean_iou:.4}");
+        for (name, values, unit) in [
+            ("age", &self.age, "years"),
+            ("P(female)", &self.gender_probability, ""),
+            ("yaw", &self.yaw, "deg"),
+            ("pitch", &self.pitch, "deg"),
+            ("roll", &self.roll, "deg"),
+        ] {
+            let (mean, p95) = spread(values);
+            println!("  |d {name:<11}| mean {mean:.4} {unit}, p95 {p95:.4} {unit}");
+        }
+        println!(
+            "  gender verdict changed          {} of {}",
+            self.gender_flips,
+            self.box_iou.len()
+        );
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let pair = |v: &[f32]| {
+            let (mean, p95) = spread(v);
+            serde_json::json!({"meanAbs": mean, "p95Abs": p95})
+        };
+        serde_json::json!({
+            "images": self.images, "detectionDisagreements": self.detection_disagreements,
+            "meanBoxIou": self.box_iou.iter().sum::<f32>() / self.box_iou.len().max(1) as f32,
+            "age": pair(&self.age), "genderScore": pair(&self.gender_probability),
+            "yaw": pair(&self.yaw), "pitch": pair(&self.pitch), "roll": pair(&self.roll),
+            "genderVerdictChanged": self.gender_flips,
+        })
+    }
 }
 
 /// Face-height bins of the WIDER report (pixels, lower bound inclusive).

@@ -14,7 +14,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 macro_rules! model {
     ($name:literal) => {
-        include_bytes!(concat!(env!("OUT_DIR"), "/models/", $name, ".bpk"))
+        include_bytes!(concat!(env!("OUT_DIR"), "/models/", $name, ".packed.bpk"))
     };
 }
 

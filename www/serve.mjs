@@ -7,9 +7,12 @@
 // Sends COOP/COEP so the pages are cross-origin isolated (Wasm threads need it) and
 // `Cache-Control: no-cache` with an ETag, so a rebuilt package is picked up at once while an
 // unchanged one costs a 304 instead of a download (the kiosk's service worker does the offline
-// caching). Used by `scripts/dev demo` and by the browser tests.
+// caching). Compressible files go out compressed: the `.br` copy that `scripts/build-web` writes
+// beside a wasm module or a weight file when the browser takes brotli, otherwise brotli or gzip
+// made on the fly and kept in memory. Used by `scripts/dev demo` and by the browser tests.
 import { createServer } from 'node:http';
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { brotliCompressSync, constants as zlib, gzipSync } from 'node:zlib';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -34,6 +37,42 @@ const TYPES = {
   '.md': 'text/markdown; charset=utf-8',
   '.webmanifest': 'application/manifest+json',
 };
+
+/** Types worth compressing (video and pictures are compressed already). */
+const COMPRESSIBLE = new Set(['.html', '.js', '.mjs', '.css', '.json', '.jsonl', '.wasm', '.bpk', '.svg', '.ts', '.md', '.webmanifest']);
+/** Compressed bodies made on the fly, by file, encoding and ETag. */
+const compressed = new Map();
+
+/**
+ * The body to send for `file` and its encoding: a fresh `.br` copy beside it, else brotli
+ * (quality 5: fast, and close to the best for these files) or gzip made once and cached.
+ * Null when the browser takes neither or the type is not worth it.
+ */
+function encodedBody(file, stat, etag, acceptEncoding) {
+  const taken = new Set((acceptEncoding ?? '').split(',').map((part) => part.trim().split(';'))
+    .filter(([, q]) => !q || Number(q.trim().replace(/^q=/, '')) > 0).map(([name]) => name.trim()));
+  if (!COMPRESSIBLE.has(extname(file).toLowerCase())) return null;
+  const encoding = taken.has('br') ? 'br' : taken.has('gzip') ? 'gzip' : null;
+  if (!encoding) return null;
+  if (encoding === 'br') {
+    try {
+      const copy = statSync(`${file}.br`);
+      if (copy.mtimeMs >= stat.mtimeMs) return { encoding, body: readFileSync(`${file}.br`) };
+    } catch {
+      // No precompressed copy: compress below.
+    }
+  }
+  const key = `${file}\0${encoding}\0${etag}`;
+  if (!compressed.has(key)) {
+    const data = readFileSync(file);
+    const body = encoding === 'br'
+      ? brotliCompressSync(data, { params: { [zlib.BROTLI_PARAM_QUALITY]: 5, [zlib.BROTLI_PARAM_SIZE_HINT]: data.length } })
+      : gzipSync(data, { level: 6 });
+    for (const k of compressed.keys()) if (k.startsWith(`${file}\0`)) compressed.delete(k);
+    compressed.set(key, body);
+  }
+  return { encoding, body: compressed.get(key) };
+}
 
 /** Maps a URL path to a file, or null when it is outside every served folder. */
 function fileFor(pathname, mounts) {
@@ -89,8 +128,10 @@ export function serve({ port = 8080, host = '127.0.0.1', media = null, quiet = t
       return;
     }
     const type = TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
-    const etag = `"${stat.size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}"`;
+    const encoded = req.headers.range ? null : encodedBody(file, stat, `${stat.size}-${stat.mtimeMs}`, req.headers['accept-encoding']);
+    const etag = `"${stat.size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}${encoded ? `-${encoded.encoding}` : ''}"`;
     headers.ETag = etag;
+    headers.Vary = 'Accept-Encoding';
     headers['Last-Modified'] = stat.mtime.toUTCString();
     if (req.headers['if-none-match'] === etag) {
       res.writeHead(304, headers);
@@ -112,6 +153,10 @@ export function serve({ port = 8080, host = '127.0.0.1', media = null, quiet = t
       if (req.method === 'HEAD') return res.end();
       createReadStream(file, { start, end }).pipe(res);
       return;
+    }
+    if (encoded) {
+      res.writeHead(200, { ...headers, 'Content-Type': type, 'Content-Encoding': encoded.encoding, 'Content-Length': encoded.body.length });
+      return res.end(req.method === 'HEAD' ? undefined : encoded.body);
     }
     res.writeHead(200, { ...headers, 'Content-Type': type, 'Content-Length': stat.size, 'Accept-Ranges': 'bytes' });
     if (req.method === 'HEAD') return res.end();

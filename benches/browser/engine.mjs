@@ -1,48 +1,57 @@
-// Browser benchmark of the wasm engine in headless Chromium: cold start (page load to the first
-// analysed frame, empty cache) and ms per 640x480 frame with 1 and 5 faces, per backend.
+// Browser benchmark of the wasm engine in headless Chromium, per path (the CPU module, and the
+// WebGPU module on whatever adapter Chromium offers: SwiftShader here):
+// - bytes transferred, as the server sent them (www/serve.mjs: brotli), by a fresh page that
+//   creates the engine and analyses one 640x480 frame, split into module, glue and models;
+// - cold start by phase, from the `create` call: engine module compiled, models downloaded,
+//   weights loaded, warm-up frame, first result;
+// - ms per 640x480 frame with 1 and 5 faces.
 // Run after `scripts/build-web`: `node benches/browser/engine.mjs` (writes target/browser-bench.json).
-import { createRequire } from "node:module";
-import { createServer } from "node:http";
 import { readFile, writeFile, mkdir } from "node:fs/promises";
-import { extname, join, normalize } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { launch, startServer } from "../../www/tests/browser.mjs";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const { chromium } = createRequire(join(ROOT, "www/package.json"))("playwright-core");
-const TYPES = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".jpg": "image/jpeg", ".bpk": "application/octet-stream" };
 const FRAMES = { cpu: Number(process.env.FRAMES_CPU ?? 20), webgpu: Number(process.env.FRAMES_GPU ?? 3) };
+const PATHS = (process.env.PATHS ?? "cpu,webgpu").split(",");
 
-const server = createServer(async (req, res) => {
-  const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname)).replace(/^(\.\.[/\\])+/, "");
-  try {
-    const body = await readFile(join(ROOT, path));
-    res.writeHead(200, { "content-type": TYPES[extname(path)] ?? "application/octet-stream" });
-    res.end(body);
-  } catch {
-    res.writeHead(404);
-    res.end();
-  }
-});
-await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-const origin = `http://127.0.0.1:${server.address().port}`;
+const server = await startServer({ media: join(ROOT, "tests/fixtures") });
+const browser = await launch({ webgpu: true });
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic", "--enable-unsafe-webgpu"],
-});
+function kindOf(url) {
+  const path = new URL(url).pathname;
+  if (path.endsWith(".wasm")) return "module";
+  if (path.startsWith("/pkg/models/")) return "models";
+  if (path.startsWith("/pkg/")) return "glue";
+  return "page";
+}
 
 const results = {};
-for (const backend of ["cpu", "webgpu"]) {
+for (const backend of PATHS) {
   const context = await browser.newContext();
   const page = await context.newPage();
-  const pageStart = Date.now();
-  await page.goto(`${origin}/www/tests/blank.html`);
-  const out = await page.evaluate(async ({ backend, frames, pageStart }) => {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("Network.enable");
+  const urls = new Map();
+  const bytes = { module: 0, glue: 0, models: 0, page: 0 };
+  cdp.on("Network.responseReceived", (e) => urls.set(e.requestId, e.response.url));
+  cdp.on("Network.loadingFinished", (e) => {
+    const url = urls.get(e.requestId);
+    if (url) bytes[kindOf(url)] += e.encodedDataLength;
+  });
+  await page.goto(`${server.url}/tests/blank.html`);
+  const out = await page.evaluate(async ({ backend, frames }) => {
+    const phases = {};
+    const started = performance.now();
+    const at = () => Math.round(performance.now() - started);
     const glance = await import("/pkg/glance.js");
-    await glance.default();
-    const engine = await glance.AudienceEngine.create({ backend, models: { baseUrl: "/pkg/models", cache: false }, banner: { controller: { name: "Glance bench", contact: "bench@localhost" }, noticeUrl: "/privacy.html" } });
-    const picture = await createImageBitmap(await (await fetch("/tests/fixtures/astronaut.jpg")).blob());
+    const engine = await glance.AudienceEngine.create({
+      backend,
+      models: { onProgress: (p) => { phases[p.phase] = at(); } },
+      banner: { controller: { name: "Glance bench", contact: "bench@localhost" }, noticeUrl: "/privacy.html" },
+    });
+    phases.created = at();
+    const picture = await createImageBitmap(await (await fetch("/media/astronaut.jpg")).blob());
     // The same frames as benches/vision_speed.rs: the astronaut pasted on grey 640x480.
     const compose = (side, positions) => {
       const canvas = new OffscreenCanvas(640, 480);
@@ -56,28 +65,37 @@ for (const backend of ["cpu", "webgpu"]) {
     const five = compose(240, [[0, 0], [200, 0], [400, 0], [100, 240], [300, 240]]);
     let t = 0;
     const first = await engine.processFrame(one, (t += 66));
-    const coldStartMs = Date.now() - pageStart;
+    // The picture's fetch and decode happened in between; they are not the engine's.
+    const firstFrameMs = Math.round(performance.now() - started) - phases.created;
     const time = async (image) => {
       const ms = [];
       let faces = 0;
       await engine.processFrame(image, (t += 66));
       for (let i = 0; i < frames; i++) {
-        const started = performance.now();
+        const begun = performance.now();
         faces = (await engine.processFrame(image, (t += 66))).faces.length;
-        ms.push(performance.now() - started);
+        ms.push(performance.now() - begun);
       }
       ms.sort((a, b) => a - b);
       return { faces, medianMs: ms[Math.floor(ms.length / 2)], p95Ms: ms[Math.min(ms.length - 1, Math.floor(ms.length * 0.95))], frames };
     };
-    return { backend: engine.backend, coldStartMs, firstFrameFaces: first.faces.length, oneFace: await time(one), fiveFaces: await time(five) };
-  }, { backend, frames: FRAMES[backend], pageStart });
+    return {
+      backend: engine.backend, modules: glance.requestedModules(), phases, firstFrameMs,
+      createToFirstResultMs: phases.created + firstFrameMs, firstFrameFaces: first.faces.length,
+      oneFace: await time(one), fiveFaces: await time(five),
+    };
+  }, { backend, frames: FRAMES[backend] });
+  out.transferred = { ...bytes, engine: bytes.module + bytes.glue + bytes.models };
   results[backend] = out;
-  console.log(`${backend}: cold start ${out.coldStartMs} ms; 1 face ${out.oneFace.medianMs.toFixed(1)} ms (found ${out.oneFace.faces}); 5 faces ${out.fiveFaces.medianMs.toFixed(1)} ms (found ${out.fiveFaces.faces})`);
+  const mb = (n) => (n / 1e6).toFixed(2);
+  const p = out.phases;
+  console.log(`${backend} (${out.modules.join("+")} module, backend ${out.backend}): transferred ${mb(out.transferred.engine)} MB (module ${mb(bytes.module)}, glue ${mb(bytes.glue)}, models ${mb(bytes.models)})`);
+  console.log(`  create -> first result ${out.createToFirstResultMs} ms: module ${p.module}, models downloaded ${p.download}, weights loaded ${p.load}, warm-up ${p.warmup}, created ${p.created}, first frame +${out.firstFrameMs} (${out.firstFrameFaces} face)`);
+  console.log(`  per frame: 1 face ${out.oneFace.medianMs.toFixed(1)} ms (p95 ${out.oneFace.p95Ms.toFixed(1)}, found ${out.oneFace.faces}); 5 faces ${out.fiveFaces.medianMs.toFixed(1)} ms (found ${out.fiveFaces.faces})`);
   await context.close();
 }
 await browser.close();
-server.close();
+await server.close();
 const sizes = JSON.parse(await readFile(join(ROOT, "target/web-sizes.json"), "utf8").catch(() => "{}"));
 await mkdir(join(ROOT, "target"), { recursive: true });
-await writeFile(join(ROOT, "target/browser-bench.json"), JSON.stringify({ ...sizes, ...results }, null, 2) + "\n");
-console.log(JSON.stringify(sizes));
+await writeFile(join(ROOT, "target/browser-bench.json"), JSON.stringify({ sizes, ...results }, null, 2) + "\n");

@@ -9,6 +9,7 @@ pub mod models;
 pub mod networks;
 pub mod pipeline;
 pub mod pool;
+pub mod weights;
 
 pub use detector::{DetectorChoice, DetectorModel};
 pub use networks::{ModelWeights, Networks};

@@ -12,7 +12,8 @@ use super::models::{
 };
 use crate::error::{GlanceError, Result};
 
-/// Weight files (`.bpk`, burn's format) for every network.
+/// Weight files for every network: burnpack files as shipped (packed, see
+/// [`super::weights`]) or plain f32 ones.
 #[derive(Clone)]
 pub struct ModelWeights {
     pub face_detection_full_range: Bytes,
@@ -32,13 +33,14 @@ impl std::fmt::Debug for ModelWeights {
 }
 
 impl ModelWeights {
-    /// The weights compiled into the binary (the `embed-models` feature).
+    /// The weights compiled into the binary (the `embed-models` feature), packed as shipped.
     #[cfg(feature = "embed-models")]
     pub fn embedded() -> Self {
         macro_rules! bpk {
             ($name:literal) => {
                 Bytes::from_bytes_vec(
-                    include_bytes!(concat!(env!("OUT_DIR"), "/models/", $name, ".bpk")).to_vec(),
+                    include_bytes!(concat!(env!("OUT_DIR"), "/models/", $name, ".packed.bpk"))
+                        .to_vec(),
                 )
             };
         }
@@ -50,6 +52,27 @@ impl ModelWeights {
             age_gender: bpk!("age_gender"),
             centerface: bpk!("centerface"),
         }
+    }
+
+    /// The exact f32 weights burn-onnx converted, read from this build's output folder: for the
+    /// model tests against onnxruntime and the accuracy bench's packing comparison, on the
+    /// machine that built the crate.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn exact_from_build() -> std::io::Result<Self> {
+        let read = |name: &str| -> std::io::Result<Bytes> {
+            let path = concat!(env!("OUT_DIR"), "/models/");
+            Ok(Bytes::from_bytes_vec(std::fs::read(format!(
+                "{path}{name}.bpk"
+            ))?))
+        };
+        Ok(ModelWeights {
+            face_detection_full_range: read("face_detection_full_range")?,
+            face_detection_short_range: read("face_detection_short_range")?,
+            face_landmark: read("face_landmark")?,
+            iris_landmark: read("iris_landmark")?,
+            age_gender: read("age_gender")?,
+            centerface: read("centerface")?,
+        })
     }
 
     pub fn total_bytes(&self) -> usize {
@@ -67,7 +90,12 @@ impl ModelWeights {
 macro_rules! load_model {
     ($module:ident, $bytes:expr, $device:expr) => {{
         let mut model = $module::Model::new($device);
-        let mut store = BurnpackStore::from_bytes(Some($bytes.clone()));
+        let bytes =
+            super::weights::unpack($bytes.clone()).map_err(|message| GlanceError::ModelLoad {
+                model: stringify!($module),
+                message,
+            })?;
+        let mut store = BurnpackStore::from_bytes(Some(bytes));
         model
             .load_from(&mut store)
             .map_err(|e| GlanceError::ModelLoad {

@@ -308,10 +308,8 @@ impl AudienceEngine {
         })?;
         // Shown from the start, also while the models load; removed again if creation fails.
         let banner = Banner::mount(banner_options, banner_container)?;
-        let weights = ModelSource::from_options(&models)
-            .load()
-            .await
-            .map_err(js)?;
+        let source = ModelSource::from_options(&models);
+        let weights = source.load().await.map_err(js)?;
         let order: &[Backend] = match options.backend {
             BackendChoice::Auto => &[Backend::WebGpu, Backend::Cpu],
             BackendChoice::Webgpu => &[Backend::WebGpu],
@@ -336,12 +334,19 @@ impl AudienceEngine {
                     continue;
                 }
             };
-            // One blank frame compiles the GPU's shaders and proves the backend works.
-            let blank = vec![0u8; 64 * 64 * 4];
-            let frame = Frame::from_rgba(64, 64, &blank).map_err(js)?;
-            if let Err(e) = pipeline.analyze(&frame, 0.0).await {
-                reasons.push(format!("{}: {e}", backend.name()));
-                continue;
+            let on = [("backend", JsValue::from_str(backend.name()))];
+            source.progress("load", &on);
+            // On WebGPU one blank frame compiles the shaders and proves the backend works. The
+            // CPU has nothing to compile and is the last resort, so its first frame is the first
+            // real one.
+            if backend == Backend::WebGpu {
+                let blank = vec![0u8; 64 * 64 * 4];
+                let frame = Frame::from_rgba(64, 64, &blank).map_err(js)?;
+                if let Err(e) = pipeline.analyze(&frame, 0.0).await {
+                    reasons.push(format!("{}: {e}", backend.name()));
+                    continue;
+                }
+                source.progress("warmup", &on);
             }
             let inner = Inner {
                 pipeline: RefCell::new(Some(Rc::new(pipeline))),

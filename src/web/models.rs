@@ -1,25 +1,28 @@
-//! Model weights for the browser: given as bytes, or fetched from URLs with progress reports and
-//! kept in the Cache API so the kiosk starts offline after the first load. These requests are
-//! the only network traffic the engine makes.
+//! Model weights for the browser: given as bytes, or read from the responses that the entry
+//! module (src/web/loader.js) opened from URLs or the Cache API, with progress reports. Those
+//! requests are the only network traffic the engine makes.
 
 use burn::tensor::Bytes;
 use js_sys::{Function, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Cache, ReadableStreamDefaultReader, Response};
+use web_sys::{ReadableStreamDefaultReader, Response};
 
 use crate::error::GlanceError;
 use crate::vision::ModelWeights;
 
 /// The networks' file names (`<name>.bpk`), in the order of [`ModelWeights`].
-pub(crate) const MODEL_NAMES: [&str; 6] = [
-    "face_detection_full_range",
-    "face_detection_short_range",
-    "face_landmark",
-    "iris_landmark",
-    "age_gender",
-    "centerface",
-];
+pub(crate) const MODEL_NAMES: [&str; 6] = {
+    let shipped = crate::vision::weights::SHIPPED;
+    [
+        shipped[0].0,
+        shipped[1].0,
+        shipped[2].0,
+        shipped[3].0,
+        shipped[4].0,
+        shipped[5].0,
+    ]
+};
 
 fn load_error(model: &str, message: String) -> GlanceError {
     GlanceError::ModelLoad {
@@ -36,49 +39,37 @@ fn model_name(name: &str) -> &'static str {
         .unwrap_or("model")
 }
 
+/// An exception's message (an `Error`'s, or the value itself as text).
+fn js_message(error: &JsValue) -> String {
+    get(error, "message")
+        .as_string()
+        .or_else(|| error.as_string())
+        .unwrap_or_else(|| format!("{error:?}"))
+}
+
 fn get(object: &JsValue, key: &str) -> JsValue {
     Reflect::get(object, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
-/// Where the options say the models are (`models: { bytes?, baseUrl?, urls?, cache?, onProgress? }`).
+/// Where the options say the models are: `models.bytes` (a `Uint8Array` per model) or
+/// `models.responses` (a `Promise<Response>` per model, which the entry module `glance.js`
+/// opens from `baseUrl` / `urls` and the Cache API while this module compiles).
 pub(crate) struct ModelSource {
     bytes: JsValue,
-    urls: JsValue,
-    base_url: Option<String>,
-    cache_name: Option<String>,
+    responses: JsValue,
     on_progress: Option<Function>,
 }
 
 impl ModelSource {
     pub(crate) fn from_options(models: &JsValue) -> Self {
-        let cache = get(models, "cache");
-        let cache_name = if cache.is_falsy() && !cache.is_undefined() {
-            None
-        } else {
-            Some(
-                cache
-                    .as_string()
-                    .unwrap_or_else(|| format!("glance-models-{}", env!("CARGO_PKG_VERSION"))),
-            )
-        };
         ModelSource {
             bytes: get(models, "bytes"),
-            urls: get(models, "urls"),
-            base_url: get(models, "baseUrl").as_string(),
-            cache_name,
+            responses: get(models, "responses"),
             on_progress: get(models, "onProgress").dyn_into::<Function>().ok(),
         }
     }
 
-    fn url(&self, name: &str) -> Option<String> {
-        get(&self.urls, name).as_string().or_else(|| {
-            self.base_url
-                .as_ref()
-                .map(|base| format!("{}/{name}.bpk", base.trim_end_matches('/')))
-        })
-    }
-
-    /// Every network's weights, or the first failure. The files download at once: one after
+    /// Every network's weights, or the first failure. The files are read at once: one after
     /// another, the round trips add up to a large part of the cold start.
     pub(crate) async fn load(&self) -> Result<ModelWeights, GlanceError> {
         let files =
@@ -100,77 +91,64 @@ impl ModelSource {
         })
     }
 
-    /// One network's weight file: the bytes given, else downloaded (or from the cache).
+    /// One network's weight file: the bytes given, else the body of its response.
     async fn file(&self, name: &str) -> Result<Vec<u8>, GlanceError> {
         let given = get(&self.bytes, name);
         if let Some(array) = given.dyn_ref::<Uint8Array>() {
-            Ok(array.to_vec())
-        } else if let Some(url) = self.url(name) {
-            self.fetch(name, &url).await
-        } else {
+            return Ok(array.to_vec());
+        }
+        let pending = get(&self.responses, name);
+        if pending.is_undefined() {
             #[cfg(feature = "embed-models")]
-            {
-                Ok(Vec::new())
-            }
+            return Ok(Vec::new());
             #[cfg(not(feature = "embed-models"))]
-            Err(load_error(
+            return Err(load_error(
                 name,
                 "no bytes and no URL given (options.models.bytes / baseUrl / urls)".into(),
-            ))
+            ));
         }
-    }
-
-    async fn cache(&self) -> Option<Cache> {
-        let name = self.cache_name.as_ref()?;
-        let caches = Reflect::get(&js_sys::global(), &JsValue::from_str("caches")).ok()?;
-        let caches: web_sys::CacheStorage = caches.dyn_into().ok()?;
-        JsFuture::from(caches.open(name))
+        let response = JsFuture::from(js_sys::Promise::resolve(&pending))
             .await
-            .ok()?
+            .map_err(|e| load_error(name, js_message(&e)))?;
+        let response: Response = response
             .dyn_into()
-            .ok()
-    }
-
-    async fn fetch(&self, name: &str, url: &str) -> Result<Vec<u8>, GlanceError> {
-        let cache = self.cache().await;
-        if let Some(cache) = &cache {
-            let hit = JsFuture::from(cache.match_with_str(url))
-                .await
-                .unwrap_or(JsValue::UNDEFINED);
-            if let Ok(response) = hit.dyn_into::<Response>() {
-                return self.read_body(name, response).await;
-            }
-        }
-        let fetch = get(&js_sys::global(), "fetch")
-            .dyn_into::<Function>()
-            .map_err(|_| load_error(name, "this environment has no fetch".into()))?;
-        let promise: js_sys::Promise = fetch
-            .call1(&js_sys::global(), &JsValue::from_str(url))
-            .map_err(|e| load_error(name, format!("{url}: {e:?}")))?
-            .unchecked_into();
-        let response: Response = JsFuture::from(promise)
-            .await
-            .map_err(|e| load_error(name, format!("{url}: {e:?}")))?
-            .unchecked_into();
+            .map_err(|_| load_error(name, "not a Response".into()))?;
         if !response.ok() {
             return Err(load_error(
                 name,
-                format!("{url}: HTTP {}", response.status()),
+                format!("{}: HTTP {}", response.url(), response.status()),
             ));
-        }
-        // Best effort: a full cache costs only the next start's download.
-        if let (Some(cache), Ok(copy)) = (&cache, response.clone()) {
-            let _ = JsFuture::from(cache.put_with_str(url, &copy)).await;
         }
         self.read_body(name, response).await
     }
 
+    /// Tells `onProgress` (if given) that `phase` moved on; `fields` go along with it.
+    pub(crate) fn progress(&self, phase: &str, fields: &[(&str, JsValue)]) {
+        let Some(callback) = &self.on_progress else {
+            return;
+        };
+        let progress = Object::new();
+        let _ = Reflect::set(&progress, &"phase".into(), &JsValue::from_str(phase));
+        for (key, value) in fields {
+            let _ = Reflect::set(&progress, &JsValue::from_str(key), value);
+        }
+        // A throwing progress callback must not stop the engine.
+        let _ = callback.call1(&JsValue::NULL, &progress);
+    }
+
     async fn read_body(&self, name: &str, response: Response) -> Result<Vec<u8>, GlanceError> {
-        let total = response
-            .headers()
+        // A compressed response's Content-Length counts the compressed bytes, not the ones read.
+        let headers = response.headers();
+        let encoded = headers
+            .get("content-encoding")
+            .ok()
+            .flatten()
+            .is_some_and(|e| !e.eq_ignore_ascii_case("identity"));
+        let total = headers
             .get("content-length")
             .ok()
             .flatten()
+            .filter(|_| !encoded)
             .and_then(|v| v.parse::<f64>().ok());
         let Some(body) = response.body() else {
             return Ok(Vec::new());
@@ -185,22 +163,17 @@ impl ModelSource {
                 break;
             }
             bytes.extend(Uint8Array::new(&get(&chunk, "value")).to_vec());
-            if let Some(callback) = &self.on_progress {
-                let progress = Object::new();
-                let _ = Reflect::set(&progress, &"model".into(), &JsValue::from_str(name));
-                let _ = Reflect::set(
-                    &progress,
-                    &"loaded".into(),
-                    &JsValue::from_f64(bytes.len() as f64),
-                );
-                let _ = Reflect::set(
-                    &progress,
-                    &"total".into(),
-                    &total.map(JsValue::from_f64).unwrap_or(JsValue::NULL),
-                );
-                // A throwing progress callback must not stop the load.
-                let _ = callback.call1(&JsValue::NULL, &progress);
-            }
+            self.progress(
+                "download",
+                &[
+                    ("model", JsValue::from_str(name)),
+                    ("loaded", JsValue::from_f64(bytes.len() as f64)),
+                    (
+                        "total",
+                        total.map(JsValue::from_f64).unwrap_or(JsValue::NULL),
+                    ),
+                ],
+            );
         }
         Ok(bytes)
     }

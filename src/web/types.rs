@@ -20,9 +20,19 @@ export interface ModelOptions {
   urls?: Partial<Record<ModelName, string>>;
   /** Cache API cache name, or false to not cache. Default "glance-models-<version>". */
   cache?: string | false;
-  /** Called for every chunk downloaded. */
-  onProgress?: (progress: { model: ModelName; loaded: number; total: number | null }) => void;
+  /**
+   * Called as the engine starts, in order: "module" (the engine module compiled, once per
+   * page), "download" for every chunk of every model (`total` is null when the server
+   * compresses the file), "load" (weights on the backend) and, on WebGPU, "warmup" (a blank
+   * frame compiled the shaders), once per backend tried.
+   */
+  onProgress?: (progress: StartProgress) => void;
 }
+
+export type StartProgress =
+  | { phase: "module"; module: "cpu" | "webgpu" }
+  | { phase: "download"; model: ModelName; loaded: number; total: number | null }
+  | { phase: "load" | "warmup"; backend: "webgpu" | "cpu" };
 
 export interface PipelineOptions {
   /** "both" (default) | "fullRange" | "shortRange". */

@@ -788,7 +788,7 @@ function exportJson() {
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
-  await init();
+  await init({ backend: 'cpu' }); // only the plain functions: the small module
   if (typeof glance.reportFromState !== 'function' || typeof glance.reportToCsv !== 'function') {
     throw new Error('this Glance package has no reportFromState/reportToCsv; rebuild it with scripts/build-web');
   }

@@ -1166,7 +1166,7 @@ function measureLineHeight() {
 }
 
 async function main() {
-  await init();
+  await init({ backend: 'cpu' }); // only the plain functions: the small module
   let schema = glance.rulesSchema();
   if (typeof schema === 'string') schema = JSON.parse(schema);
   const doc = await initialDocument();

@@ -173,9 +173,8 @@ async function startEngine() {
     state.engineAttempts += 1;
     try {
       if (!state.glance) {
-        const glance = await import('/pkg/glance.js');
-        await glance.default();
-        state.glance = glance;
+        // create() downloads the one engine module this kiosk's backend needs.
+        state.glance = await import('/pkg/glance.js');
       }
       state.engine = await createEngine(state.screen);
       state.engineError = null;

@@ -191,20 +191,49 @@ test("errors are typed Error objects and bad rules leave the old ones running", 
 
 test("models report download progress", async () => {
   const { page, context, errors } = await newPage();
-  const progress = await page.evaluate(async () => {
+  const { progress, phases } = await page.evaluate(async () => {
     const glance = await import("/pkg/glance.js");
-    await glance.default();
     const progress = {};
+    const phases = [];
     await glance.AudienceEngine.create({
       backend: "cpu",
       banner: { controller: { name: "Glance tests", contact: "tests@localhost" }, noticeUrl: "/privacy.html" },
-      models: { baseUrl: "/pkg/models", cache: false, onProgress: (p) => { progress[p.model] = [p.loaded, p.total]; } },
+      models: {
+        baseUrl: "/pkg/models", cache: false,
+        onProgress: (p) => {
+          if (phases.at(-1) !== p.phase) phases.push(p.phase);
+          if (p.phase === "module") phases.push(p.module);
+          if (p.phase === "download") progress[p.model] = [p.loaded, p.total];
+        },
+      },
     });
-    return progress;
+    return { progress, phases };
   });
   assert.deepEqual(errors, []);
+  assert.deepEqual(phases, ["module", "cpu", "download", "load"], "each start phase, in order (no warm-up on the CPU)");
   assert.deepEqual(Object.keys(progress).sort(), ["age_gender", "centerface", "face_detection_full_range", "face_detection_short_range", "face_landmark", "iris_landmark"]);
   for (const [loaded, total] of Object.values(progress)) assert.equal(loaded, total, "the last report covers the whole file");
+  await context.close();
+});
+
+test("a browser without WebGPU downloads only the CPU module, and the plain functions wait for one", async () => {
+  const { page, context, errors } = await newPage();
+  const seen = [];
+  context.on("request", (r) => seen.push(new URL(r.url()).pathname));
+  const out = await page.evaluate(async () => {
+    const glance = await import("/pkg/glance.js");
+    const early = (() => { try { glance.validateRules("{}"); return null; } catch (e) { return e.name; } })();
+    const engine = await glance.AudienceEngine.create({ banner: { controller: { name: "Glance tests", contact: "tests@localhost" }, noticeUrl: "/privacy.html" } });
+    const result = await engine.processFrame(new ImageData(64, 48), 0);
+    return { early, backend: engine.backend, modules: glance.requestedModules(), isEngine: engine instanceof glance.AudienceEngine, faces: result.faces.length, issues: glance.validateRules("{}").length };
+  });
+  assert.deepEqual(errors, []);
+  assert.equal(out.early, "GlanceError", "a plain function before any module loaded is a named error");
+  assert.deepEqual([out.backend, out.modules, out.isEngine, out.faces], ["cpu", ["cpu"], true, 0]);
+  assert.ok(out.issues > 0, "validateRules works once the module is there");
+  assert.ok(seen.includes("/pkg/glance_cpu_bg.wasm"), seen.join(" "));
+  assert.ok(!seen.some((p) => p.includes("webgpu")), `no WebGPU module: ${seen.join(" ")}`);
+  assert.ok(seen.includes("/pkg/models/centerface.bpk"), "models found beside the package by default");
   await context.close();
 });
 

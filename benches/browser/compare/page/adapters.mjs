@@ -11,7 +11,7 @@ const TFJS_WASM = "/lib/@tensorflow/tfjs-backend-wasm/dist/";
 /** Glance: the product itself (pkg/), one AudienceEngine per row. */
 async function glance({ task, backend, banner }) {
   const module = await import("/pkg/glance.js");
-  await module.default();
+  await module.default({ backend });
   // Detector only: BlazeFace short range, boxes and six keypoints (MediaPipe FaceDetector's work).
   const pipeline = {
     detector: { detector: "shortRange", faceMesh: false, ageGender: false },
