@@ -35,6 +35,14 @@ fn cpu_pipeline(options: PipelineOptions) -> glance::error::Result<Pipeline> {
     Pipeline::new(&burn::tensor::Device::flex(), &weights, options)
 }
 
+/// The faces `pipeline` finds in one picture.
+fn faces_in(pipeline: &Pipeline, path: &Path) -> Vec<FaceAnalysis> {
+    let image = load_image(path).expect("image");
+    pollster::block_on(pipeline.analyze(&image.frame().unwrap(), 0.0))
+        .expect("analysis")
+        .faces
+}
+
 fn exact_weights() -> ModelWeights {
     ModelWeights::exact_from_build().expect("the exact weights in this build's output folder")
 }
@@ -109,12 +117,7 @@ fn main() {
         Err(_) => PipelineOptions::default(),
     };
     let pipeline = cpu_pipeline(options.clone()).expect("pipeline");
-    let analyze = |path: &Path| -> Vec<FaceAnalysis> {
-        let image = load_image(path).expect("image");
-        pollster::block_on(pipeline.analyze(&image.frame().unwrap(), 0.0))
-            .expect("analysis")
-            .faces
-    };
+    let analyze = |path: &Path| faces_in(&pipeline, path);
 
     // Single faces: FairFace (in the wild, age brackets) and UTKFace (aligned chips, exact ages).
     let attributes = AttributeConfig::default();
@@ -193,13 +196,7 @@ fn main() {
             options.clone(),
         )
         .expect("pipeline");
-        let analyze_exact = |path: &Path| -> Vec<FaceAnalysis> {
-            let image = load_image(path).expect("image");
-            pollster::block_on(exact.analyze(&image.frame().unwrap(), 0.0))
-                .expect("analysis")
-                .faces
-        };
-        PackingReport::measure(&eval, &analyze, &analyze_exact)
+        PackingReport::measure(&eval, &analyze, &|path: &Path| faces_in(&exact, path))
     });
 
     println!(

@@ -200,20 +200,7 @@ mod cli {
     fn export_models(dir: &Path) -> std::io::Result<()> {
         let weights = glance::vision::ModelWeights::embedded();
         std::fs::create_dir_all(dir)?;
-        for (name, bytes) in [
-            (
-                "face_detection_full_range",
-                &weights.face_detection_full_range,
-            ),
-            (
-                "face_detection_short_range",
-                &weights.face_detection_short_range,
-            ),
-            ("face_landmark", &weights.face_landmark),
-            ("iris_landmark", &weights.iris_landmark),
-            ("age_gender", &weights.age_gender),
-            ("centerface", &weights.centerface),
-        ] {
+        for (name, bytes) in weights.files() {
             std::fs::write(dir.join(format!("{name}.bpk")), &bytes[..])?;
         }
         Ok(())

@@ -59,29 +59,47 @@ impl ModelWeights {
     /// machine that built the crate.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn exact_from_build() -> std::io::Result<Self> {
-        let read = |name: &str| -> std::io::Result<Bytes> {
+        Self::try_from_files(|name| {
             let path = concat!(env!("OUT_DIR"), "/models/");
             Ok(Bytes::from_bytes_vec(std::fs::read(format!(
                 "{path}{name}.bpk"
             ))?))
-        };
-        Ok(ModelWeights {
-            face_detection_full_range: read("face_detection_full_range")?,
-            face_detection_short_range: read("face_detection_short_range")?,
-            face_landmark: read("face_landmark")?,
-            iris_landmark: read("iris_landmark")?,
-            age_gender: read("age_gender")?,
-            centerface: read("centerface")?,
         })
     }
 
+    /// Weights from each network's file, asked for by name in the order of
+    /// [`super::weights::SHIPPED`].
+    pub fn try_from_files<E>(
+        mut file: impl FnMut(&'static str) -> Result<Bytes, E>,
+    ) -> Result<Self, E> {
+        let [full, short, mesh, iris, age_gender, centerface] =
+            super::weights::SHIPPED.map(|(name, _)| name);
+        Ok(ModelWeights {
+            face_detection_full_range: file(full)?,
+            face_detection_short_range: file(short)?,
+            face_landmark: file(mesh)?,
+            iris_landmark: file(iris)?,
+            age_gender: file(age_gender)?,
+            centerface: file(centerface)?,
+        })
+    }
+
+    /// Every network's file with its name, in the order of [`super::weights::SHIPPED`].
+    pub fn files(&self) -> [(&'static str, &Bytes); 6] {
+        let [full, short, mesh, iris, age_gender, centerface] =
+            super::weights::SHIPPED.map(|(name, _)| name);
+        [
+            (full, &self.face_detection_full_range),
+            (short, &self.face_detection_short_range),
+            (mesh, &self.face_landmark),
+            (iris, &self.iris_landmark),
+            (age_gender, &self.age_gender),
+            (centerface, &self.centerface),
+        ]
+    }
+
     pub fn total_bytes(&self) -> usize {
-        self.face_detection_full_range.len()
-            + self.face_detection_short_range.len()
-            + self.face_landmark.len()
-            + self.iris_landmark.len()
-            + self.age_gender.len()
-            + self.centerface.len()
+        self.files().iter().map(|(_, bytes)| bytes.len()).sum()
     }
 }
 
@@ -90,11 +108,10 @@ impl ModelWeights {
 macro_rules! load_model {
     ($module:ident, $bytes:expr, $device:expr) => {{
         let mut model = $module::Model::new($device);
-        let bytes =
-            super::weights::unpack($bytes.clone()).map_err(|message| GlanceError::ModelLoad {
-                model: stringify!($module),
-                message,
-            })?;
+        let bytes = super::weights::unpack(&$bytes).map_err(|message| GlanceError::ModelLoad {
+            model: stringify!($module),
+            message,
+        })?;
         let mut store = BurnpackStore::from_bytes(Some(bytes));
         model
             .load_from(&mut store)

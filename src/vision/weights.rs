@@ -6,7 +6,9 @@
 //! build.rs compiles this same file (`#[path]`) to pack the weights it generates, so the format
 //! is written and read by one piece of code. It depends on `burn_pack` and `half` only.
 
-use burn_pack::{Bytes, DType, Reader, Tensor, Writer};
+use std::collections::BTreeMap;
+
+use burn_pack::{Bytes, DType, Reader, Scalar, Tensor, Writer};
 
 /// Metadata key that marks a packed file; its value names the format version.
 pub const PACKED_KEY: &str = "glance.weights";
@@ -138,22 +140,34 @@ pub fn pack(bpk: &[u8], precision: Precision) -> Result<Vec<u8>, String> {
             ));
         }
     }
-    let mut writer = Writer::new(packed).with_metadata(PACKED_KEY, PACKED_FORMAT);
-    for (key, value) in &metadata {
-        writer = writer.with_metadata(key, value);
+    let marked = metadata
+        .into_iter()
+        .chain([(PACKED_KEY.to_string(), PACKED_FORMAT.to_string())]);
+    Ok(write(packed, marked, scalars)?.to_vec())
+}
+
+/// A burnpack file of `tensors` with `metadata` and `scalars`.
+fn write(
+    tensors: Vec<Tensor>,
+    metadata: impl IntoIterator<Item = (String, String)>,
+    scalars: BTreeMap<String, Scalar>,
+) -> Result<Bytes, String> {
+    let mut writer = Writer::new(tensors);
+    for (key, value) in metadata {
+        writer = writer.with_metadata(&key, &value);
     }
     for (key, value) in scalars {
         writer = writer.with_scalar(&key, value);
     }
-    Ok(writer.into_bytes().map_err(|e| e.to_string())?.to_vec())
+    writer.into_bytes().map_err(|e| e.to_string())
 }
 
 /// An ordinary f32 burnpack from a packed one; any other burnpack comes back unchanged, so
 /// f32 files from burn-onnx still load.
-pub fn unpack(bytes: Bytes) -> Result<Bytes, String> {
+pub fn unpack(bytes: &Bytes) -> Result<Bytes, String> {
     let reader = Reader::from_bytes(bytes.clone()).map_err(|e| e.to_string())?;
     match reader.metadata().get(PACKED_KEY) {
-        None => return Ok(bytes),
+        None => return Ok(bytes.clone()),
         Some(format) if format != PACKED_FORMAT => {
             return Err(format!(
                 "weights packed as {format}, this build reads {PACKED_FORMAT}"
@@ -212,14 +226,8 @@ pub fn unpack(bytes: Bytes) -> Result<Bytes, String> {
         };
         expanded.push(Tensor::new(name, DType::F32, dims, param_id, values));
     }
-    let mut writer = Writer::new(expanded);
-    for (key, value) in metadata.iter().filter(|(k, _)| k.as_str() != PACKED_KEY) {
-        writer = writer.with_metadata(key, value);
-    }
-    for (key, value) in scalars {
-        writer = writer.with_scalar(&key, value);
-    }
-    writer.into_bytes().map_err(|e| e.to_string())
+    let unmarked = metadata.into_iter().filter(|(key, _)| key != PACKED_KEY);
+    write(expanded, unmarked, scalars)
 }
 
 #[cfg(test)]
@@ -265,10 +273,11 @@ mod tests {
     /// A stored tensor: name, dtype, shape, and its values when f32.
     type Stored = (String, DType, Vec<usize>, Vec<f32>);
 
-    fn read(bytes: &[u8]) -> (Reader, Vec<Stored>) {
+    /// A file's metadata and its tensors.
+    fn read(bytes: &[u8]) -> (BTreeMap<String, String>, Vec<Stored>) {
         let reader = Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).unwrap();
-        let tensors = Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
-            .unwrap()
+        let metadata = reader.metadata().clone();
+        let tensors = reader
             .into_tensors()
             .unwrap()
             .into_iter()
@@ -282,7 +291,7 @@ mod tests {
                 (name, dtype, shape.to_vec(), values)
             })
             .collect();
-        (reader, tensors)
+        (metadata, tensors)
     }
 
     #[test]
@@ -302,9 +311,9 @@ mod tests {
         assert_eq!(dtype("conv.bias"), DType::F16, "small tensors stay f16");
         assert_eq!(dtype("pad"), DType::F32, "beyond f16's range stays f32");
 
-        let (reader, expanded) = read(&unpack(Bytes::from_bytes_vec(packed)).unwrap());
-        assert_eq!(reader.metadata()["producer"], "test");
-        assert!(!reader.metadata().contains_key(PACKED_KEY));
+        let (metadata, expanded) = read(&unpack(&Bytes::from_bytes_vec(packed)).unwrap());
+        assert_eq!(metadata["producer"], "test");
+        assert!(!metadata.contains_key(PACKED_KEY));
         let (_, before) = read(&original);
         assert_eq!(expanded.len(), before.len(), "scale tensors are gone again");
         for (name, dtype, shape, values) in &before {
@@ -343,13 +352,13 @@ mod tests {
     #[test]
     fn an_unpacked_file_loads_unchanged_and_an_unknown_format_is_refused() {
         let original = model();
-        let same = unpack(Bytes::from_bytes_vec(original.clone())).unwrap();
+        let same = unpack(&Bytes::from_bytes_vec(original.clone())).unwrap();
         assert_eq!(&same[..], &original[..]);
         let future = Writer::new(vec![tensor("w", vec![1], &[1.0])])
             .with_metadata(PACKED_KEY, "q4/9")
             .into_bytes()
             .unwrap();
-        let err = unpack(future).unwrap_err();
+        let err = unpack(&future).unwrap_err();
         assert!(err.contains("q4/9"), "{err}");
     }
 }

@@ -79,16 +79,9 @@ impl ModelSource {
         if files.iter().all(Vec::is_empty) {
             return Ok(ModelWeights::embedded());
         }
+        // MODEL_NAMES is weights::SHIPPED's order, which try_from_files asks in.
         let mut files = files.into_iter().map(Bytes::from_bytes_vec);
-        let mut next = || files.next().expect("one file per model");
-        Ok(ModelWeights {
-            face_detection_full_range: next(),
-            face_detection_short_range: next(),
-            face_landmark: next(),
-            iris_landmark: next(),
-            age_gender: next(),
-            centerface: next(),
-        })
+        ModelWeights::try_from_files(|_| Ok(files.next().expect("one file per model")))
     }
 
     /// One network's weight file: the bytes given, else the body of its response.
