@@ -12,7 +12,8 @@
 //! Run: `cargo bench --bench accuracy` (GLANCE_EVAL overrides the data folder, GLANCE_OPTIONS
 //! takes pipeline options as JSON). `-- wider scenes` measures only the sections named
 //! (`demographics`, `scenes`, `walkby`, `wider`, `weights`); GLANCE_WEIGHTS=exact runs every
-//! section on the exact f32 weights instead of the shipped ones. Writes target/accuracy.json.
+//! section on the exact f32 weights instead of the shipped ones, and GLANCE_PACK on others packed
+//! here (see `shipped_weights`). Writes target/accuracy.json.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use glance::analysis::{FaceAnalysis, Gender};
 use glance::audience::attributes::{ADULT_AGE_YEARS, age_band_probabilities, one_frame_age_sigma};
 use glance::audience::{AttributeConfig, AudienceAggregator, AudienceConfig, CompletedVisit};
 use glance::media::{Y4mReader, load_image};
+use glance::vision::weights::{self, Precision};
 use glance::vision::{ModelWeights, Pipeline, PipelineOptions};
 
 /// The pipeline every section measures: the shipped weights, or the exact f32 ones when
@@ -30,9 +32,36 @@ fn cpu_pipeline(options: PipelineOptions) -> glance::error::Result<Pipeline> {
     let weights = if exact {
         exact_weights()
     } else {
-        ModelWeights::embedded()
+        shipped_weights()
     };
     Pipeline::new(&burn::tensor::Device::flex(), &weights, options)
+}
+
+/// The shipped weights; GLANCE_PACK (`<network>=<precision>,...`, e.g.
+/// `centerface=int8:8,age_gender=half`) packs the exact ones here instead, the named networks at
+/// another precision, to try it before shipping it.
+fn shipped_weights() -> ModelWeights {
+    let Ok(spec) = std::env::var("GLANCE_PACK") else {
+        return ModelWeights::embedded();
+    };
+    let mut precisions: HashMap<&str, Precision> = weights::SHIPPED.into_iter().collect();
+    for item in spec.split(',').filter(|s| !s.is_empty()) {
+        let (name, precision) = item
+            .split_once('=')
+            .expect("GLANCE_PACK: <network>=<precision>");
+        let known = precisions
+            .get_mut(name)
+            .unwrap_or_else(|| panic!("GLANCE_PACK: no network {name}"));
+        *known = precision.parse().expect("GLANCE_PACK precision");
+    }
+    println!("weights packed here: {precisions:?}");
+    let exact = exact_weights();
+    let files = exact.files();
+    ModelWeights::try_from_files(|name| {
+        let (_, bytes) = files.iter().find(|(n, _)| *n == name).unwrap();
+        weights::pack(bytes, precisions[name]).map(burn::tensor::Bytes::from_bytes_vec)
+    })
+    .expect("pack weights")
 }
 
 /// The faces `pipeline` finds in one picture.

@@ -3,7 +3,9 @@
 // - bytes transferred, as the server sent them (www/serve.mjs: brotli), by a fresh page that
 //   creates the engine and analyses one 640x480 frame, split into module, glue and models;
 // - cold start by phase, from the `create` call: engine module compiled, models downloaded,
-//   weights loaded, warm-up frame, first result;
+//   weights loaded, warm-up frame, first result; with the default options (detection and the
+//   far-field scan on every frame) and, in a second fresh page, with the kiosk's pipeline
+//   options (www/kiosk/config.json: video mode);
 // - ms per 640x480 frame with 1 and 5 faces.
 // Run after `scripts/build-web`: `node benches/browser/engine.mjs` (writes target/browser-bench.json).
 import { readFile, writeFile, mkdir } from "node:fs/promises";
@@ -14,6 +16,7 @@ import { launch, startServer } from "../../www/tests/browser.mjs";
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const FRAMES = { cpu: Number(process.env.FRAMES_CPU ?? 20), webgpu: Number(process.env.FRAMES_GPU ?? 3) };
 const PATHS = (process.env.PATHS ?? "cpu,webgpu").split(",");
+const KIOSK_PIPELINE = JSON.parse(await readFile(join(ROOT, "www/kiosk/config.json"), "utf8")).pipeline ?? {};
 
 const server = await startServer({ media: join(ROOT, "tests/fixtures") });
 const browser = await launch({ webgpu: true });
@@ -26,8 +29,9 @@ function kindOf(url) {
   return "page";
 }
 
-const results = {};
-for (const backend of PATHS) {
+/** A fresh page (empty caches) that creates the engine with `pipeline` options and analyses
+ * frames: bytes it was sent by kind, cold start by phase, and (when `frames`) ms per frame. */
+async function measure(backend, pipeline, frames) {
   const context = await browser.newContext();
   const page = await context.newPage();
   const cdp = await context.newCDPSession(page);
@@ -40,13 +44,14 @@ for (const backend of PATHS) {
     if (url) bytes[kindOf(url)] += e.encodedDataLength;
   });
   await page.goto(`${server.url}/tests/blank.html`);
-  const out = await page.evaluate(async ({ backend, frames }) => {
+  const out = await page.evaluate(async ({ backend, pipeline, frames }) => {
     const phases = {};
     const started = performance.now();
     const at = () => Math.round(performance.now() - started);
     const glance = await import("/pkg/glance.js");
     const engine = await glance.AudienceEngine.create({
       backend,
+      pipeline,
       models: { onProgress: (p) => { phases[p.phase] = at(); } },
       banner: { controller: { name: "Glance bench", contact: "bench@localhost" }, noticeUrl: "/privacy.html" },
     });
@@ -82,17 +87,29 @@ for (const backend of PATHS) {
     return {
       backend: engine.backend, modules: glance.requestedModules(), phases, firstFrameMs,
       createToFirstResultMs: phases.created + firstFrameMs, firstFrameFaces: first.faces.length,
-      oneFace: await time(one), fiveFaces: await time(five),
+      ...(frames ? { oneFace: await time(one), fiveFaces: await time(five) } : {}),
     };
-  }, { backend, frames: FRAMES[backend] });
+  }, { backend, pipeline, frames });
   out.transferred = { ...bytes, engine: bytes.module + bytes.glue + bytes.models };
-  results[backend] = out;
-  const mb = (n) => (n / 1e6).toFixed(2);
-  const p = out.phases;
-  console.log(`${backend} (${out.modules.join("+")} module, backend ${out.backend}): transferred ${mb(out.transferred.engine)} MB (module ${mb(bytes.module)}, glue ${mb(bytes.glue)}, models ${mb(bytes.models)})`);
-  console.log(`  create -> first result ${out.createToFirstResultMs} ms: module ${p.module}, models downloaded ${p.download}, weights loaded ${p.load}, warm-up ${p.warmup}, created ${p.created}, first frame +${out.firstFrameMs} (${out.firstFrameFaces} face)`);
-  console.log(`  per frame: 1 face ${out.oneFace.medianMs.toFixed(1)} ms (p95 ${out.oneFace.p95Ms.toFixed(1)}, found ${out.oneFace.faces}); 5 faces ${out.fiveFaces.medianMs.toFixed(1)} ms (found ${out.fiveFaces.faces})`);
   await context.close();
+  return out;
+}
+
+const mb = (n) => (n / 1e6).toFixed(2);
+const coldStart = (out) => {
+  const p = out.phases;
+  return `create -> first result ${out.createToFirstResultMs} ms: module ${p.module}, models downloaded ${p.download}, weights loaded ${p.load}, warm-up ${p.warmup}, created ${p.created}, first frame +${out.firstFrameMs} (${out.firstFrameFaces} face)`;
+};
+const results = {};
+for (const backend of PATHS) {
+  const out = await measure(backend, {}, FRAMES[backend]);
+  const bytes = out.transferred;
+  console.log(`${backend} (${out.modules.join("+")} module, backend ${out.backend}): transferred ${mb(bytes.engine)} MB (module ${mb(bytes.module)}, glue ${mb(bytes.glue)}, models ${mb(bytes.models)})`);
+  console.log(`  default options: ${coldStart(out)}`);
+  console.log(`  per frame: 1 face ${out.oneFace.medianMs.toFixed(1)} ms (p95 ${out.oneFace.p95Ms.toFixed(1)}, found ${out.oneFace.faces}); 5 faces ${out.fiveFaces.medianMs.toFixed(1)} ms (found ${out.fiveFaces.faces})`);
+  out.kiosk = await measure(backend, KIOSK_PIPELINE, 0);
+  console.log(`  kiosk options ${JSON.stringify(KIOSK_PIPELINE)}: ${coldStart(out.kiosk)}`);
+  results[backend] = out;
 }
 await browser.close();
 await server.close();

@@ -332,9 +332,19 @@ impl FollowedFace {
 /// Whether detection `d` is the face `followed` was: they overlap, or one's centre lies in the
 /// other's box (a moving face's new box may overlap its old one little).
 fn same_face(followed: &PixelDetection, d: &PixelDetection) -> bool {
+    same_face_boxes(followed.bbox, d.bbox)
+}
+
+/// Keeps the items whose `keep` is true.
+fn retain_where<T>(items: &mut Vec<T>, keep: &[bool]) {
+    let mut keep = keep.iter().copied();
+    items.retain(|_| keep.next().unwrap_or(true));
+}
+
+/// [`same_face`] for two boxes (x0, y0, x1, y1).
+fn same_face_boxes(a: [f32; 4], b: [f32; 4]) -> bool {
     let inside =
         |p: [f32; 2], b: [f32; 4]| p[0] >= b[0] && p[0] <= b[2] && p[1] >= b[1] && p[1] <= b[3];
-    let (a, b) = (followed.bbox, d.bbox);
     detector::box_iou(a, b) > 0.3 || inside(box_centre(a), b) || inside(box_centre(b), a)
 }
 
@@ -465,7 +475,7 @@ impl Pipeline {
         // from.
         let predicted: Vec<PixelDetection> =
             previous.iter().map(|f| f.predicted(timestamp_ms)).collect();
-        let (mut detections, origins, still_lost) = if detectors_rest {
+        let (mut detections, mut origins, still_lost) = if detectors_rest {
             let (found, _weak) = self.detect(frame, false, scan).await?;
             let mut detections = predicted.clone();
             let mut origins: Vec<Origin> = previous.into_iter().map(Origin::Carried).collect();
@@ -520,12 +530,37 @@ impl Pipeline {
             }
             (detections, origins, still_lost)
         };
-        let (presence, mut meshes) = if detections.is_empty() || !self.options.face_mesh {
+        let (mut presence, mut meshes) = if detections.is_empty() || !self.options.face_mesh {
             (vec![None; detections.len()], vec![None; detections.len()])
         } else {
             let (presence, meshes) = self.face_meshes(frame, &detections).await?;
             (presence.into_iter().map(Some).collect(), meshes)
         };
+        // While the detectors rest, a face the fine scan finds may be a followed one that moved
+        // further than predicted (its speed is not known on its second frame): its mesh shows
+        // where it is now, and the scan's detection there is dropped.
+        if detectors_rest {
+            let carried_now: Vec<[f32; 4]> = (0..detections.len())
+                .filter(|&i| origins[i].is_carried())
+                .filter_map(|i| meshes[i].as_deref())
+                .map(|mesh| {
+                    let ([x, y], [w, h]) = mesh_extent(mesh);
+                    [x, y, x + w, y + h]
+                })
+                .collect();
+            let keep: Vec<bool> = (0..detections.len())
+                .map(|i| {
+                    !matches!(origins[i], Origin::New)
+                        || !carried_now
+                            .iter()
+                            .any(|&b| same_face_boxes(b, detections[i].bbox))
+                })
+                .collect();
+            retain_where(&mut detections, &keep);
+            retain_where(&mut origins, &keep);
+            retain_where(&mut presence, &keep);
+            retain_where(&mut meshes, &keep);
+        }
         // A second look for the detections the mesh does not take (small faces are blurred in
         // its crop): CenterFace on a window that shows the face at a well-resolved scale must
         // find it again, confidently (on WIDER dev this keeps 84 % of true faces and 5 % of
@@ -756,7 +791,8 @@ impl Pipeline {
     }
 
     /// The far-field scan this frame runs, if any: on every frame when detecting on every frame
-    /// (or after a break in the video); in video mode, once per `fineScanSweepMs`.
+    /// (or after a break in the video); in video mode, once per `fineScanSweepMs`, the first
+    /// time on the second frame, so that the first result does not wait for it.
     fn fine_scan(
         &self,
         followed: &mut Followed,
@@ -779,6 +815,11 @@ impl Pipeline {
             return None;
         }
         let sweep = self.options.fine_scan_sweep_ms;
+        // Nothing analysed yet in video mode (remember() sets the size): scan on the next frame.
+        if self.options.detection_interval_ms > 0.0 && followed.size == (0, 0) {
+            followed.last_scan_ms = f64::NEG_INFINITY;
+            return None;
+        }
         // Half a frame early rather than a frame late.
         let frame_ms = (timestamp_ms - followed.last_frame_ms).max(0.0);
         let due = !follow

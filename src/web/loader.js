@@ -32,12 +32,39 @@ async function moduleFor(backend = "auto") {
   return (await gpuOffered()) ? "webgpu" : "cpu";
 }
 
+/** A named Error, as the engine's own errors are (before a module is loaded, its classes are not). */
+function namedError(name, message) {
+  const error = new Error(message);
+  Object.defineProperty(error, "name", { value: name });
+  return error;
+}
+
+/**
+ * Compiles a module's wasm while it downloads. Started before the glue module is imported, so
+ * the download does not wait for the glue and its imports; asked for at high priority, ahead of
+ * the weights, which are needed only once the module runs.
+ */
+async function compileWasm(url) {
+  const response = await fetch(url, { priority: "high" }).catch((e) => {
+    throw namedError("ModelLoadError", `${url}: ${e?.message ?? e}`);
+  });
+  if (!response.ok) throw namedError("ModelLoadError", `${url}: HTTP ${response.status} ${response.statusText}`);
+  // Streaming compilation needs the wasm MIME type; a server without it still works, slower.
+  if (response.headers.get("Content-Type")?.startsWith("application/wasm") && WebAssembly.compileStreaming) {
+    return WebAssembly.compileStreaming(response);
+  }
+  return WebAssembly.compile(await response.arrayBuffer());
+}
+
 /** Downloads, compiles (streaming) and instantiates one module, once. */
 function load(kind, moduleOrPath) {
   modules[kind] ??= (async () => {
-    // Literal specifiers, so bundlers see both modules and split them.
+    // Literal URLs and specifiers, so bundlers see both modules and split them.
+    const wasm =
+      moduleOrPath ?? compileWasm(kind === "webgpu" ? new URL("./glance_webgpu_bg.wasm", import.meta.url) : new URL("./glance_cpu_bg.wasm", import.meta.url));
+    wasm.catch?.(() => {}); // awaited below, after the glue
     const module = kind === "webgpu" ? await import("./glance_webgpu.js") : await import("./glance_cpu.js");
-    await module.default(moduleOrPath === undefined ? undefined : { module_or_path: moduleOrPath });
+    await module.default({ module_or_path: await wasm });
     loadedModules.push(module);
     return module;
   })();

@@ -234,6 +234,44 @@ test("a browser without WebGPU downloads only the CPU module, and the plain func
   assert.ok(seen.includes("/pkg/glance_cpu_bg.wasm"), seen.join(" "));
   assert.ok(!seen.some((p) => p.includes("webgpu")), `no WebGPU module: ${seen.join(" ")}`);
   assert.ok(seen.includes("/pkg/models/centerface.bpk"), "models found beside the package by default");
+  assert.ok(seen.indexOf("/pkg/glance_cpu_bg.wasm") < seen.indexOf("/pkg/glance_cpu.js"), `the wasm download starts before the glue's: ${seen.join(" ")}`);
+  await context.close();
+});
+
+test("a server that sends the wasm without its MIME type still gets a working engine", async () => {
+  const { page, context, errors } = await newPage();
+  const wasm = await readFile(join(ROOT, "pkg/glance_cpu_bg.wasm"));
+  let served = 0;
+  await context.route("**/pkg/glance_cpu_bg.wasm", (route) => {
+    served++;
+    return route.fulfill({ status: 200, contentType: "application/octet-stream", body: wasm });
+  });
+  const out = await page.evaluate(async () => {
+    const glance = await import("/pkg/glance.js");
+    const engine = await glance.AudienceEngine.create({ backend: "cpu", models: { baseUrl: "/pkg/models", cache: false }, banner: { controller: { name: "Glance tests", contact: "tests@localhost" }, noticeUrl: "/privacy.html" } });
+    return { backend: engine.backend, faces: (await engine.processFrame(new ImageData(64, 48), 0)).faces.length };
+  });
+  assert.deepEqual(errors, []);
+  assert.equal(served, 1);
+  assert.deepEqual(out, { backend: "cpu", faces: 0 });
+  await context.close();
+});
+
+test("a module that cannot be downloaded is a named ModelLoadError", async () => {
+  const { page, context } = await newPage();
+  await context.route("**/pkg/glance_cpu_bg.wasm", (route) => route.fulfill({ status: 404, body: "gone" }));
+  const error = await page.evaluate(async () => {
+    const glance = await import("/pkg/glance.js");
+    try {
+      await glance.AudienceEngine.create({ backend: "cpu", banner: { controller: { name: "Glance tests", contact: "tests@localhost" }, noticeUrl: "/privacy.html" } });
+      return null;
+    } catch (e) {
+      return { name: e.name, message: e.message, isError: e instanceof Error };
+    }
+  });
+  assert.equal(error?.name, "ModelLoadError");
+  assert.ok(error.isError);
+  assert.match(error.message, /glance_cpu_bg\.wasm: HTTP 404/);
   await context.close();
 });
 
