@@ -68,12 +68,18 @@ impl std::str::FromStr for Precision {
 /// Every network and how its shipped weights are stored, chosen with the accuracy bench's
 /// `weights` and `wider` sections (GLANCE_PACK tries others). The face mesh and iris take a
 /// coarser step than int8's finest at no change in the dev sets' verdicts (head pose moves
-/// 0.26° on average). CenterFace keeps the finest: coarser steps moved WIDER recall or false
-/// positives. BlazeFace (trained in f16, so f16 is lossless) stays f16: int8 at any step moved
-/// its boxes (mean IoU 0.94 with the exact ones) and with them the age/gender crops.
-/// age/gender's kernels are face-api's own 8-bit values, stored exactly as tables.
+/// 0.26° on average). CenterFace and BlazeFace full range keep the finest: coarser steps moved
+/// WIDER recall or false positives, and the boxes. BlazeFace short range (trained in f16, so
+/// f16 is lossless) stays f16: in int8 its boxes moved (mean IoU 0.94 with the exact ones with
+/// both BlazeFace networks in int8) and with them the age/gender crops. age/gender's kernels
+/// are face-api's own 8-bit values, stored exactly as tables.
 pub const SHIPPED: [(&str, Precision); 6] = [
-    ("face_detection_full_range", Precision::Half),
+    (
+        "face_detection_full_range",
+        Precision::Int8 {
+            steps_per_rms: f32::INFINITY,
+        },
+    ),
     ("face_detection_short_range", Precision::Half),
     (
         "face_landmark",
