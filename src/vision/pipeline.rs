@@ -335,17 +335,17 @@ fn same_face(followed: &PixelDetection, d: &PixelDetection) -> bool {
     same_face_boxes(followed.bbox, d.bbox)
 }
 
-/// Keeps the items whose `keep` is true.
-fn retain_where<T>(items: &mut Vec<T>, keep: &[bool]) {
-    let mut keep = keep.iter().copied();
-    items.retain(|_| keep.next().unwrap_or(true));
-}
-
 /// [`same_face`] for two boxes (x0, y0, x1, y1).
 fn same_face_boxes(a: [f32; 4], b: [f32; 4]) -> bool {
     let inside =
         |p: [f32; 2], b: [f32; 4]| p[0] >= b[0] && p[0] <= b[2] && p[1] >= b[1] && p[1] <= b[3];
     detector::box_iou(a, b) > 0.3 || inside(box_centre(a), b) || inside(box_centre(b), a)
+}
+
+/// Keeps the items whose `keep` is true.
+fn retain_where<T>(items: &mut Vec<T>, keep: &[bool]) {
+    let mut keep = keep.iter().copied();
+    items.retain(|_| keep.next().unwrap_or(true));
 }
 
 /// Mesh landmark ids of BlazeFace's six keypoints: (right eye corners), (left eye corners),

@@ -144,6 +144,19 @@ fn distinct_values(values: &[f32]) -> Option<Vec<f32>> {
     Some(table)
 }
 
+/// A packed kernel and the f32 tensor (`<kernel><suffix>`: its scales or its table) that
+/// [`unpack`] expands it with.
+fn with_side_tensor(kernel: Tensor, suffix: &str, side: Vec<f32>) -> [Tensor; 2] {
+    let side = Tensor::new(
+        format!("{}{suffix}", kernel.name),
+        DType::F32,
+        vec![side.len()],
+        None,
+        to_bytes(side),
+    );
+    [side, kernel]
+}
+
 /// Packs an f32 burnpack file (as burn-onnx writes it) at `precision`.
 pub fn pack(bpk: &[u8], precision: Precision) -> Result<Vec<u8>, String> {
     let reader =
@@ -171,20 +184,14 @@ pub fn pack(bpk: &[u8], precision: Precision) -> Result<Vec<u8>, String> {
                 .iter()
                 .map(|v| table.partition_point(|t| t.total_cmp(v).is_lt()) as u8)
                 .collect();
-            packed.push(Tensor::new(
-                format!("{name}{TABLE_SUFFIX}"),
-                DType::F32,
-                vec![table.len()],
-                None,
-                to_bytes(table),
-            ));
-            packed.push(Tensor::new(
+            let kernel = Tensor::new(
                 name,
                 DType::U8,
                 dims,
                 param_id,
                 Bytes::from_bytes_vec(indices),
-            ));
+            );
+            packed.extend(with_side_tensor(kernel, TABLE_SUFFIX, table));
             continue;
         }
         let int8 = match precision {
@@ -222,20 +229,14 @@ pub fn pack(bpk: &[u8], precision: Precision) -> Result<Vec<u8>, String> {
                     (q.clamp(-127.0, 127.0) as i8) as u8
                 })
                 .collect();
-            packed.push(Tensor::new(
-                format!("{name}{SCALE_SUFFIX}"),
-                DType::F32,
-                vec![count],
-                None,
-                to_bytes(scales),
-            ));
-            packed.push(Tensor::new(
+            let kernel = Tensor::new(
                 name,
                 DType::I8,
                 dims,
                 param_id,
                 Bytes::from_bytes_vec(quantized),
-            ));
+            );
+            packed.extend(with_side_tensor(kernel, SCALE_SUFFIX, scales));
         } else {
             let halves: Vec<u8> = values
                 .iter()

@@ -91,9 +91,7 @@ export function requestedModules() {
 function loaded(name) {
   const first = loadedModules[0];
   if (!first) {
-    const error = new Error(`${name}: the engine module is not loaded yet; await init() first`);
-    Object.defineProperty(error, "name", { value: "GlanceError" });
-    throw error;
+    throw namedError("GlanceError", `${name}: the engine module is not loaded yet; await init() first`);
   }
   return first;
 }
