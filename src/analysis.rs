@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Apparent gender as the attribute model reports it (annotated appearance, not identity).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Gender {
     Female,
@@ -13,7 +13,7 @@ pub enum Gender {
 }
 
 /// Why an estimate is missing on a face (the field is `null` and this says why).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum SkipReason {
     /// The face is smaller than the configured minimum for attribute models.
@@ -35,7 +35,7 @@ pub enum SkipReason {
 /// camera has `gaze` ≈ [0, 0, -1] and yaw = pitch = 0. Yaw > 0: the head turns towards the
 /// image's right (+x); pitch > 0: the head tilts up (towards −y); roll > 0: the head leans
 /// clockwise in the image.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FaceAnalysis {
     /// [x, y, w, h] in pixels.
@@ -104,7 +104,7 @@ impl FaceAnalysis {
 }
 
 /// Everything the vision core found in one frame.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FrameAnalysis {
     pub width: u32,
@@ -120,7 +120,7 @@ pub struct FrameAnalysis {
 }
 
 /// The second signal that confirmed a detection as a face.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Confirmation {
     /// The face mesh's face-presence probability reached `minFacePresence`.
@@ -131,7 +131,7 @@ pub enum Confirmation {
 }
 
 /// A detection that no second signal confirmed as a face.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RejectedDetection {
     /// [x, y, w, h] in pixels.

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// Who answers for the processing.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Controller {
     pub name: String,
@@ -19,7 +19,7 @@ pub struct Controller {
     pub contact: String,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum BannerPosition {
     #[default]
@@ -28,7 +28,7 @@ pub enum BannerPosition {
 }
 
 /// The languages the notice ships in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Language {
     En,
@@ -63,7 +63,7 @@ impl Language {
 }
 
 /// `"auto"` follows the browser's languages.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum LanguageChoice {
     #[default]
@@ -89,7 +89,7 @@ pub const TEXT_KEYS: [&str; 9] = [
 
 /// `banner` in the engine options. Required in the browser: without a notice the engine does not
 /// analyse.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct BannerOptions {
     pub controller: Controller,
@@ -605,4 +605,12 @@ mod tests {
         assert!(contrast_ratio(faint, black) < 4.5);
         assert_eq!(parse_css_color("transparent"), None);
     }
+}
+
+/// Whether the disclosure notice is readable now: the engine analyses only while `visible`.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct DisclosureStatus {
+    pub visible: bool,
+    /// Why it is not (removed, hidden, covered, too small, off screen); null while visible.
+    pub reason: Option<String>,
 }

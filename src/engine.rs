@@ -14,7 +14,7 @@ use crate::rules::{Decision, RuleEngine, RuleSet, SimulationReport, ValidationIs
 use crate::vision::PipelineOptions;
 
 /// Which compute backend runs the networks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum BackendChoice {
     /// WebGPU when it works, else the CPU (also after the GPU is lost).
@@ -28,13 +28,14 @@ pub enum BackendChoice {
 
 /// The engine's options as JSON (camelCase, every field optional). Binary parts (model bytes,
 /// callbacks) are handled by the host layer and are not part of this document.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct EngineOptions {
     pub backend: BackendChoice,
     pub pipeline: PipelineOptions,
     pub audience: AudienceConfig,
     /// The rules document (see docs/rules.md); without it `nextAd` has nothing to decide from.
+    #[schemars(with = "Option<crate::rules::RulesDocument>")]
     pub rules: Option<serde_json::Value>,
     /// The disclosure notice. The browser engine requires it and analyses only while it shows.
     pub banner: Option<BannerOptions>,
@@ -153,11 +154,97 @@ fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
     }
 }
 
+/// Most events kept for [`EngineState::take_events`]; older ones are dropped first.
+pub const MAX_QUEUED_EVENTS: usize = 1_000;
+
 /// The engine's state besides the networks: frame clock, audience and rules.
 pub struct EngineState {
     audience: AudienceAggregator,
     rules: Option<RuleEngine>,
     last_timestamp_ms: Option<f64>,
+    /// Track ids present after the last frame, to tell when a visit starts.
+    present_tracks: Vec<u64>,
+    /// The counts of the last frame's audience, to tell when it changes.
+    last_counts: Option<AudienceCounts>,
+    events: Vec<EngineEvent>,
+}
+
+/// What a host is told as it happens (the web layer dispatches these as DOM events). Only
+/// aggregate facts of a visit, never pixels, and the track id is ephemeral.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum EngineEvent {
+    /// A person was first tracked.
+    VisitStart(VisitStart),
+    /// A person's visit ended (the tracker let the track go).
+    VisitEnd(VisitEnd),
+    /// Who is present, watching or looking changed, or the band x gender counts did.
+    AudienceChange(Box<AudienceSnapshot>),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitStart {
+    pub track_id: u64,
+    pub start_ms: f64,
+}
+
+/// A finished visit's aggregate facts.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitEnd {
+    pub track_id: u64,
+    pub start_ms: f64,
+    pub end_ms: f64,
+    pub dwell_s: f64,
+    pub attention_s: f64,
+    pub is_watcher: bool,
+    /// Null: unknown (not confident enough).
+    pub age_band: Option<String>,
+    pub age_band_confidence: Option<f32>,
+    /// Apparent gender; null: unknown (not confident enough, or a child's).
+    pub gender: Option<crate::analysis::Gender>,
+    pub gender_confidence: Option<f32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct AudienceCounts {
+    present: u32,
+    watchers: u32,
+    looking_now: u32,
+    group_size: u32,
+    cells: Vec<(Option<String>, Option<crate::analysis::Gender>, u32, u32)>,
+}
+
+impl AudienceCounts {
+    fn of(s: &AudienceSnapshot) -> Self {
+        AudienceCounts {
+            present: s.present,
+            watchers: s.watchers,
+            looking_now: s.looking_now,
+            group_size: s.group_size,
+            cells: s
+                .by_band_gender
+                .iter()
+                .map(|c| (c.age_band.clone(), c.gender, c.present, c.watchers))
+                .collect(),
+        }
+    }
+}
+
+/// One analysed frame as the host gets it.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FrameResult<'a> {
+    #[serde(flatten)]
+    pub analysis: &'a FrameAnalysis,
+    /// The backend that analysed this frame.
+    #[schemars(extend("enum" = ["webgpu", "cpu"]))]
+    pub backend: &'static str,
+    /// The host's timestamp went backwards (or was not a number) and was replaced.
+    pub timestamp_clamped: bool,
+    /// The GPU was lost on this frame and the CPU backend analysed it instead.
+    pub backend_changed: bool,
 }
 
 /// A frame's timestamp after clamping.
@@ -180,6 +267,9 @@ impl EngineState {
             audience,
             rules,
             last_timestamp_ms: None,
+            present_tracks: Vec::new(),
+            last_counts: None,
+            events: Vec::new(),
         })
     }
 
@@ -199,8 +289,50 @@ impl EngineState {
         }
     }
 
+    /// Adds a frame to the audience and queues the events it caused (see [`Self::take_events`]).
     pub fn observe(&mut self, analysis: &FrameAnalysis) -> AudienceSnapshot {
-        self.audience.observe(analysis)
+        let snapshot = self.audience.observe(analysis);
+        // Ended visits first: a track that ends and one that starts in the same frame are two
+        // people, told in the order they happened.
+        for v in self.audience.completed_visits() {
+            self.events.push(EngineEvent::VisitEnd(VisitEnd {
+                track_id: v.track_id,
+                start_ms: v.start_ms,
+                end_ms: v.end_ms,
+                dwell_s: v.dwell_s,
+                attention_s: v.attention_s,
+                is_watcher: v.is_watcher,
+                age_band: v.age_band,
+                age_band_confidence: v.age_band_confidence,
+                gender: v.gender,
+                gender_confidence: v.gender_confidence,
+            }));
+        }
+        let present: Vec<u64> = snapshot.people.iter().map(|p| p.track_id).collect();
+        for &track_id in present.iter().filter(|id| !self.present_tracks.contains(id)) {
+            self.events.push(EngineEvent::VisitStart(VisitStart {
+                track_id,
+                start_ms: snapshot.timestamp_ms,
+            }));
+        }
+        self.present_tracks = present;
+        let counts = AudienceCounts::of(&snapshot);
+        if self.last_counts.as_ref() != Some(&counts) {
+            self.events
+                .push(EngineEvent::AudienceChange(Box::new(snapshot.clone())));
+            self.last_counts = Some(counts);
+        }
+        // A host that never takes its events must not grow memory.
+        if self.events.len() > MAX_QUEUED_EVENTS {
+            let excess = self.events.len() - MAX_QUEUED_EVENTS;
+            self.events.drain(..excess);
+        }
+        snapshot
+    }
+
+    /// The events since the last call, oldest first (at most [`MAX_QUEUED_EVENTS`]).
+    pub fn take_events(&mut self) -> Vec<EngineEvent> {
+        std::mem::take(&mut self.events)
     }
 
     /// Which faces of the coming frame need the age/gender model (stable tracks only every

@@ -16,6 +16,7 @@ pub mod frame;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod media;
 pub mod rules;
+pub mod schema;
 pub mod vision;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

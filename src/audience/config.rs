@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::error::AudienceError;
 
 /// Everything the aggregator can be tuned with. Read it from JSON with [`AudienceConfig::from_json`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct AudienceConfig {
     pub tracker: TrackerConfig,
@@ -45,7 +45,7 @@ impl Default for AudienceConfig {
 }
 
 /// Multi-face tracker (SORT-like) settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct TrackerConfig {
     /// Matched frames a new track needs before it is confirmed and counted (default 3).
@@ -103,7 +103,7 @@ impl Default for TrackerConfig {
 /// confidence grows with good frames but frames of one face are far from independent evidence,
 /// so the growth is bounded by `frameCorrelation`. A visit whose confidence stays below the
 /// threshold is `unknown` (`null` in results and reports, "unknown" in CSV and on the dashboard).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct AttributeConfig {
     /// Spread of one good frame's age estimate around the true age, years, at age 0: the
@@ -157,7 +157,7 @@ impl Default for AttributeConfig {
 /// Screen coordinates: origin at the centre of the screen, x along the screen in the direction
 /// of the camera image's right, y down, z out of the screen towards the audience. With zero tilt
 /// and pan the camera's axes are parallel to these (the camera looks at the audience).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ScreenGeometry {
     /// Visible width of the screen, metres (default 1.21: a 55" 16:9 panel).
@@ -203,7 +203,7 @@ impl Default for ScreenGeometry {
 }
 
 /// How much time-bucketed history is kept. Days are always kept (a few hundred bytes each).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct RetentionConfig {
     /// Minute buckets kept, hours (default 24).

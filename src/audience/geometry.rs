@@ -9,7 +9,7 @@ use super::config::ScreenGeometry;
 use crate::analysis::FaceAnalysis;
 
 /// Which direction decided whether a face looked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum GazeSource {
     /// Gaze from the eyes (irises) combined with head pose.

@@ -91,7 +91,7 @@ pub const COMPLETED_VISITS_CAP: usize = 10_000;
 /// One person's finished visit. **For evaluation only** (comparing with ground truth at the end
 /// of a clip): it lives in memory until [`AudienceAggregator::completed_visits`] takes it, is
 /// never persisted nor reported, and the track id is meaningless outside this session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CompletedVisit {
     pub track_id: u64,

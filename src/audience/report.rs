@@ -19,7 +19,7 @@ use super::{AudienceAggregator, state::SCHEMA_VERSION};
 use crate::analysis::Gender;
 
 /// Size of the time buckets in a report's series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Granularity {
     Minute,
@@ -29,7 +29,7 @@ pub enum Granularity {
 }
 
 /// What a report covers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ReportOptions {
     /// Start of the period, ms (inclusive, rounded down to the granularity); `None`: everything.
@@ -60,14 +60,14 @@ impl Default for ReportOptions {
 
 /// A count of people: `value` is `null` when `suppressed` (it was between 1 and k − 1, or had to
 /// hide such a cell).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PeopleCount {
     pub value: Option<u32>,
     pub suppressed: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BucketCount {
     pub label: String,
@@ -76,7 +76,7 @@ pub struct BucketCount {
 
 /// One (age band, gender) cell. `None` band or gender: unknown, its own category (not confident
 /// enough, too few good frames, or a child's gender).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BandGenderReport {
     pub age_band: Option<String>,
@@ -90,7 +90,7 @@ pub struct BandGenderReport {
 }
 
 /// The audience metrics of a set of visits (see the `definitions`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricsReport {
     pub impressions: PeopleCount,
@@ -113,7 +113,7 @@ pub struct MetricsReport {
     pub by_band_gender: Vec<BandGenderReport>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SeriesEntry {
     pub start_ms: i64,
@@ -121,7 +121,7 @@ pub struct SeriesEntry {
     pub metrics: MetricsReport,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlayReport {
     pub play_id: String,
@@ -140,7 +140,7 @@ pub struct PlayReport {
 }
 
 /// All plays of one ad on the days overlapping the period.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AdReport {
     pub ad_id: String,
@@ -154,7 +154,7 @@ pub struct AdReport {
     pub by_band_gender: Vec<BandGenderReport>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KAnonymityInfo {
     pub k: u32,
@@ -162,7 +162,7 @@ pub struct KAnonymityInfo {
     pub method: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AudienceReport {
     pub schema_version: u32,

@@ -7,7 +7,7 @@ use crate::analysis::Gender;
 
 /// One person currently tracked in front of the screen. `trackId` is ephemeral: random per
 /// session, never reused, forgotten when the person leaves.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PersonNow {
     pub track_id: u64,
@@ -37,7 +37,7 @@ pub struct PersonNow {
 }
 
 /// Counts for one (age band, gender) cell among the people present now.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BandGenderCount {
     pub age_band: Option<String>,
@@ -46,7 +46,7 @@ pub struct BandGenderCount {
     pub watchers: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AudienceSnapshot {
     /// Milliseconds on the host's clock (the frame timestamp the snapshot reflects).

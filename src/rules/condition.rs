@@ -10,7 +10,7 @@ use super::validate::{Cmp, Cond, CondKind, Metric, days_text};
 use crate::audience::{AudienceSnapshot, BandGenderCount};
 
 /// One leaf condition of the winning rule, with the value it saw.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConditionTrace {
     /// JSON path of the condition in the rules document.

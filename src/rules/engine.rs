@@ -30,7 +30,7 @@ const OUTRANKED_LISTED: usize = 10;
 const RECENT_PLAYS_KEPT: usize = 100;
 
 /// What should play next, and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Decision {
     pub ad_id: String,
@@ -45,7 +45,7 @@ pub struct Decision {
     pub reason: Reason,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", tag = "type")]
 pub enum DecisionSource {
     /// A rule matched and was allowed to play.
@@ -56,7 +56,7 @@ pub enum DecisionSource {
     DefaultLoop { position: usize },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Reason {
     /// One line for humans.
@@ -79,14 +79,14 @@ pub struct Reason {
     pub interrupts: Option<InterruptTrace>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PickTrace {
     pub method: PickMethod,
     pub candidates: Vec<PickCandidate>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum PickMethod {
     /// Smooth weighted round-robin over the rule's `pick` list.
@@ -99,7 +99,7 @@ pub enum PickMethod {
     ShareOfVoiceCatchUp,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PickCandidate {
     pub ad_id: String,
@@ -108,7 +108,7 @@ pub struct PickCandidate {
     pub blocked: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InterruptTrace {
     pub ad_id: String,
@@ -117,7 +117,7 @@ pub struct InterruptTrace {
     pub on_screen_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SkippedRule {
     pub rule_id: String,
@@ -127,7 +127,7 @@ pub struct SkippedRule {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum CapWindow {
     /// Rolling 60 minutes.
@@ -136,7 +136,7 @@ pub enum CapWindow {
     Day,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum SkipReason {
     /// The rule triggered `limit` times already in the window.
@@ -177,7 +177,7 @@ pub enum SkipReason {
 }
 
 /// One play as the engine recorded it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlayRecord {
     pub ad_id: String,

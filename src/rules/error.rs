@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 /// One problem in a rules document (or timeline), located by a `$.`-style JSON path.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ValidationIssue {
     /// Where: `$` is the document root, `.name` a field, `[i]` a list element.

@@ -47,9 +47,11 @@ pub struct TimelineStep {
     pub snapshot: AudienceSnapshot,
 }
 
-#[derive(Debug, Deserialize)]
+/// One line of a simulator timeline (JSON Lines): the audience from `t` until the next line.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct TimelineLine {
+#[schemars(rename = "TimelineStep")]
+pub(crate) struct TimelineLine {
     t: TimelineTime,
     #[serde(default)]
     snapshot: Option<AudienceSnapshot>,
@@ -57,7 +59,8 @@ struct TimelineLine {
     audience: Option<CompactAudience>,
 }
 
-#[derive(Debug, Deserialize)]
+/// UTC ms, RFC 3339, or local "2025-11-24T12:00" in the rules' time zone.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 enum TimelineTime {
     Millis(i64),
@@ -65,7 +68,7 @@ enum TimelineTime {
 }
 
 /// The compact audience of a timeline line; see the module docs for the defaults.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CompactAudience {
     present: Option<u32>,
@@ -78,7 +81,7 @@ struct CompactAudience {
     by_band_gender: Vec<CompactCell>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CompactCell {
     #[serde(default)]
@@ -210,7 +213,7 @@ pub fn parse_timeline(text: &str, tz: Tz) -> Result<Vec<TimelineStep>, RulesErro
 }
 
 /// One play in a simulation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SimulatedPlay {
     /// Start, UTC.
@@ -228,14 +231,14 @@ pub struct SimulatedPlay {
     pub decision: Decision,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SimulationReport {
     pub plays: Vec<SimulatedPlay>,
     pub summary: SimulationSummary,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SimulationSummary {
     pub from: String,
@@ -256,14 +259,14 @@ pub struct SimulationSummary {
     pub cooldowns_hit: usize,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LoopSummary {
     pub plays: usize,
     pub seconds: f64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AdSummary {
     pub plays: usize,
@@ -275,7 +278,7 @@ pub struct AdSummary {
     pub share_of_voice_target: Option<f64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RuleSummary {
     pub triggers: usize,

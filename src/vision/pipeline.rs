@@ -16,7 +16,7 @@ use crate::frame::{Border, Frame, RotatedRect, WarpOptions};
 use burn::tensor::Device;
 
 /// Options of the vision pipeline. Every field has a default; JSON uses camelCase names.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct PipelineOptions {
     /// Face detector networks. Default: `both` (full and short range, merged).

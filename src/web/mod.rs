@@ -27,9 +27,9 @@ use js_sys::{Object, Reflect};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::analysis::FrameAnalysis;
 use crate::audience::ReportOptions;
-use crate::engine::{BackendChoice, EngineOptions, EngineState};
+use crate::disclosure::DisclosureStatus;
+use crate::engine::{BackendChoice, EngineOptions, EngineState, FrameResult};
 use crate::error::GlanceError;
 use crate::frame::Frame;
 use crate::vision::{ModelWeights, Pipeline};
@@ -200,16 +200,6 @@ impl Inner {
     }
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct FrameResult<'a> {
-    #[serde(flatten)]
-    analysis: &'a FrameAnalysis,
-    backend: &'static str,
-    timestamp_clamped: bool,
-    backend_changed: bool,
-}
-
 /// Splits the JS options into the JSON document and the parts JSON cannot carry (model bytes
 /// and callbacks).
 /// The options document, the model sources and the banner's container: the parts that are JS
@@ -270,11 +260,6 @@ fn json_text(value: &JsValue) -> Result<String, JsValue> {
     }
 }
 
-#[derive(Serialize)]
-struct DisclosureStatus {
-    visible: bool,
-    reason: Option<String>,
-}
 
 /// The audience engine: faces → audience → next ad, all on the device.
 #[wasm_bindgen]
@@ -422,6 +407,14 @@ impl AudienceEngine {
             timestamp_clamped: time.clamped,
             backend_changed,
         })
+    }
+
+    /// The events since the last call (visit start/end, audience change), oldest first: the
+    /// entry module dispatches them after every frame.
+    #[wasm_bindgen(js_name = takeEvents, unchecked_return_type = "EngineEvent[]")]
+    pub fn take_events(&self) -> Result<JsValue, JsValue> {
+        self.inner.check_alive()?;
+        to_js(&self.inner.state.borrow_mut().take_events())
     }
 
     /// Who is in front of the screen now.
