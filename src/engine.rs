@@ -14,7 +14,9 @@ use crate::rules::{Decision, RuleEngine, RuleSet, SimulationReport, ValidationIs
 use crate::vision::PipelineOptions;
 
 /// Which compute backend runs the networks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum BackendChoice {
     /// WebGPU when it works, else the CPU (also after the GPU is lost).
@@ -165,7 +167,7 @@ pub struct EngineState {
     /// Track ids present after the last frame, to tell when a visit starts.
     present_tracks: Vec<u64>,
     /// The counts of the last frame's audience, to tell when it changes.
-    last_counts: Option<AudienceCounts>,
+    last_counts: AudienceCounts,
     events: Vec<EngineEvent>,
 }
 
@@ -207,7 +209,7 @@ pub struct VisitEnd {
     pub gender_confidence: Option<f32>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 struct AudienceCounts {
     present: u32,
     watchers: u32,
@@ -226,6 +228,8 @@ impl AudienceCounts {
             cells: s
                 .by_band_gender
                 .iter()
+                // Empty cells are no news, so an empty audience equals the default.
+                .filter(|c| c.present > 0 || c.watchers > 0)
                 .map(|c| (c.age_band.clone(), c.gender, c.present, c.watchers))
                 .collect(),
         }
@@ -268,7 +272,7 @@ impl EngineState {
             rules,
             last_timestamp_ms: None,
             present_tracks: Vec::new(),
-            last_counts: None,
+            last_counts: AudienceCounts::default(),
             events: Vec::new(),
         })
     }
@@ -309,7 +313,10 @@ impl EngineState {
             }));
         }
         let present: Vec<u64> = snapshot.people.iter().map(|p| p.track_id).collect();
-        for &track_id in present.iter().filter(|id| !self.present_tracks.contains(id)) {
+        for &track_id in present
+            .iter()
+            .filter(|id| !self.present_tracks.contains(id))
+        {
             self.events.push(EngineEvent::VisitStart(VisitStart {
                 track_id,
                 start_ms: snapshot.timestamp_ms,
@@ -317,10 +324,10 @@ impl EngineState {
         }
         self.present_tracks = present;
         let counts = AudienceCounts::of(&snapshot);
-        if self.last_counts.as_ref() != Some(&counts) {
+        if self.last_counts != counts {
             self.events
                 .push(EngineEvent::AudienceChange(Box::new(snapshot.clone())));
-            self.last_counts = Some(counts);
+            self.last_counts = counts;
         }
         // A host that never takes its events must not grow memory.
         if self.events.len() > MAX_QUEUED_EVENTS {
@@ -464,6 +471,88 @@ mod tests {
             .patched(&serde_json::json!({"pipeline": {"nmsIouThreshold": -1}}))
             .unwrap_err();
         assert!(bad.to_string().contains("nmsIouThreshold"), "{bad}");
+    }
+
+    #[test]
+    fn a_visit_is_told_as_start_changes_and_end_once_each() {
+        use crate::analysis::{FaceAnalysis, FrameAnalysis};
+        let options =
+            EngineOptions::from_json(r#"{"audience":{"tracker":{"maxAgeMs":300}}}"#).unwrap();
+        let mut state = EngineState::new(&options).unwrap();
+        let frame = |t: f64, with_face: bool| FrameAnalysis {
+            width: 640,
+            height: 480,
+            timestamp_ms: t,
+            faces: if with_face {
+                vec![FaceAnalysis {
+                    yaw: Some(0.0),
+                    pitch: Some(0.0),
+                    ..FaceAnalysis::detected([300.0, 200.0, 60.0, 60.0], 0.9, [[0.0; 2]; 6])
+                }]
+            } else {
+                Vec::new()
+            },
+            rejected: Vec::new(),
+        };
+        let mut events = Vec::new();
+        for i in 0..30 {
+            state.observe(&frame(i as f64 * 100.0, true));
+        }
+        events.extend(state.take_events());
+        for i in 30..45 {
+            state.observe(&frame(i as f64 * 100.0, false));
+        }
+        events.extend(state.take_events());
+        assert!(state.take_events().is_empty(), "taken events are gone");
+        let kinds: Vec<String> = events
+            .iter()
+            .map(|e| {
+                serde_json::to_value(e).unwrap()["type"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            kinds.iter().filter(|k| *k == "visitstart").count(),
+            1,
+            "{kinds:?}"
+        );
+        assert_eq!(
+            kinds.iter().filter(|k| *k == "visitend").count(),
+            1,
+            "{kinds:?}"
+        );
+        let start = kinds.iter().position(|k| k == "visitstart").unwrap();
+        let end = kinds.iter().position(|k| k == "visitend").unwrap();
+        assert!(start < end, "{kinds:?}");
+        let (EngineEvent::VisitStart(started), EngineEvent::VisitEnd(ended)) =
+            (&events[start], &events[end])
+        else {
+            unreachable!()
+        };
+        assert_eq!(started.track_id, ended.track_id);
+        assert!(
+            ended.dwell_s > 2.0 && ended.dwell_s < 3.5,
+            "dwell {}",
+            ended.dwell_s
+        );
+        let present: Vec<u32> = events
+            .iter()
+            .filter_map(|e| match e {
+                EngineEvent::AudienceChange(s) => Some(s.present),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            (present.first(), present.last()),
+            (Some(&1), Some(&0)),
+            "{present:?}"
+        );
+        // Serialised as the DOM event's detail: the tag beside the fields.
+        let end_json = serde_json::to_value(&events[end]).unwrap();
+        assert_eq!(end_json["type"], "visitend");
+        assert!(end_json.get("dwellS").is_some() && end_json.get("trackId").is_some());
     }
 
     #[test]

@@ -63,6 +63,10 @@ mod cli {
         },
         /// Write the embedded model weights as `<name>.bpk` files (for the web package).
         ExportModels { dir: PathBuf },
+        /// Write the JSON Schema of everything the engine takes and gives (options, results,
+        /// snapshot, decision, report, timeline, events, error names): the web package's
+        /// TypeScript declarations are generated from it.
+        Schema { file: PathBuf },
         /// Replay a scripted audience timeline (JSON lines) against a rules document and print
         /// each decision with its reason, then a summary.
         Simulate {
@@ -237,6 +241,17 @@ mod cli {
                     ExitCode::FAILURE
                 }
             },
+            Command::Schema { file } => {
+                let text = serde_json::to_string_pretty(&glance::schema::api_schema())
+                    .expect("a JSON value serialises");
+                match std::fs::write(&file, text + "\n") {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("glance schema: {}: {e}", file.display());
+                        ExitCode::FAILURE
+                    }
+                }
+            }
             Command::Simulate { rules, timeline } => {
                 match glance::rules::run_simulate_cli(
                     &rules,

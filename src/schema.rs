@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 use crate::audience::{AudienceReport, AudienceSnapshot, ReportOptions};
 use crate::disclosure::DisclosureStatus;
 use crate::engine::{EngineEvent, EngineOptions, FrameResult, VisitEnd, VisitStart};
+use crate::error::ErrorName;
 use crate::rules::{Decision, SimulationReport, TimelineLine, ValidationIssue};
 
 /// Suffix of an input type's name where it differs from the output type of the same name (the
@@ -32,6 +33,7 @@ pub fn api_schema() -> Value {
         root::<EngineEvent>(&mut outputs),
         root::<VisitStart>(&mut outputs),
         root::<VisitEnd>(&mut outputs),
+        root::<ErrorName>(&mut outputs),
     ];
     let mut inputs = SchemaSettings::draft07().for_deserialize().into_generator();
     let input_roots = [
@@ -59,7 +61,10 @@ pub fn api_schema() -> Value {
 
     let mut properties = Map::new();
     for name in output_roots.into_iter().chain(input_roots) {
-        properties.insert(name.clone(), json!({ "$ref": format!("#/definitions/{name}") }));
+        properties.insert(
+            name.clone(),
+            json!({ "$ref": format!("#/definitions/{name}") }),
+        );
     }
     json!({
         "$schema": "http://json-schema.org/draft-07/schema#",

@@ -222,6 +222,11 @@ fn the_entry_module_fetches_every_shipped_network_in_order() {
     let names: Vec<&str> = weights::SHIPPED.iter().map(|(n, _)| *n).collect();
     let listed = format!("const MODEL_NAMES = [\"{}\"];", names.join("\", \""));
     assert_eq!(line, listed);
+    // Each default URL is a literal a bundler can follow.
+    for name in names {
+        let literal = format!("{name}: new URL(\"./models/{name}.bpk\", import.meta.url).href,");
+        assert!(loader.contains(&literal), "loader.js lacks {literal}");
+    }
 }
 
 #[test]

@@ -1,76 +1,23 @@
-//! The TypeScript declarations of the npm package (src/web/types.rs) name every option the Rust
-//! types accept, so a web developer's editor offers all of them and none that would be rejected.
+//! The npm package's declarations come from one source: the JSON Schema of the Rust types
+//! (`glance schema`, from which scripts/build-web generates the `.d.ts`), and one list of error
+//! names shared by Rust and the JS classes. These tests hold the schema to what the types
+//! really read and write, and the JS error classes to Rust's list. (www/tests/engine.test.mjs
+//! type-checks the engine's real results against the generated declarations.)
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::collections::BTreeSet;
 
-use glance::audience::ReportOptions;
+use glance::audience::{AudienceConfig, ReportOptions};
 use glance::disclosure::BannerOptions;
 use glance::engine::EngineOptions;
+use glance::error::ErrorName;
+use glance::schema::api_schema;
 use glance::vision::PipelineOptions;
 use serde::Serialize;
+use serde_json::Value;
 
-const TYPES: &str = include_str!("../src/web/types.rs");
-
-/// The field names declared in `export interface <name> { ... }`.
-fn interface_fields(name: &str) -> BTreeSet<String> {
-    let start = TYPES
-        .find(&format!("export interface {name} {{"))
-        .unwrap_or_else(|| panic!("interface {name} is not declared"));
-    let body = &TYPES[start..];
-    let mut depth = 0;
-    let mut end = 0;
-    for (i, c) in body.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => {
-                depth -= 1;
-                if depth == 0 {
-                    end = i;
-                    break;
-                }
-            }
-            _ => {}
-        }
-    }
-    let body = strip_comments(&body[body.find('{').unwrap() + 1..end]);
-    // Top-level fields only: skip nested object types.
-    let mut fields = BTreeSet::new();
-    let mut depth = 0;
-    let mut token = String::new();
-    for c in body.chars() {
-        match c {
-            '{' | '(' | '<' => depth += 1,
-            '}' | ')' | '>' => depth -= 1,
-            _ => {}
-        }
-        if depth == 0 && (c.is_alphanumeric() || c == '_') {
-            token.push(c);
-        } else {
-            if depth == 0 && (c == ':' || c == '?') && !token.is_empty() {
-                fields.insert(token.clone());
-            }
-            token.clear();
-        }
-    }
-    fields
-}
-
-fn strip_comments(text: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("/*") {
-        out.push_str(&rest[..start]);
-        rest = rest[start..]
-            .split_once("*/")
-            .map_or("", |(_, after)| after);
-    }
-    out.push_str(rest);
-    out.lines()
-        .map(|l| l.split_once("//").map_or(l, |(code, _)| code))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
+const ERRORS_JS: &str = include_str!("../src/web/errors.js");
+const LOADER_DTS: &str = include_str!("../src/web/loader.d.ts");
 
 fn json_fields<T: Serialize>(value: &T) -> BTreeSet<String> {
     serde_json::to_value(value)
@@ -82,22 +29,146 @@ fn json_fields<T: Serialize>(value: &T) -> BTreeSet<String> {
         .collect()
 }
 
+fn schema_fields(schema: &Value, definition: &str) -> BTreeSet<String> {
+    schema["definitions"][definition]["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("the schema has no object type {definition}"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
 #[test]
-fn typescript_declares_exactly_the_options_rust_accepts() {
-    let engine = EngineOptions::default();
-    let mut engine_fields = json_fields(&engine);
-    // Binary and callback options are handled by the web layer, not the JSON document.
-    engine_fields.insert("models".into());
-    assert_eq!(interface_fields("GlanceOptions"), engine_fields);
+fn the_schema_names_exactly_the_options_rust_accepts() {
+    let schema = api_schema();
     assert_eq!(
-        interface_fields("PipelineOptions"),
+        schema_fields(&schema, "EngineOptions"),
+        json_fields(&EngineOptions::default())
+    );
+    assert_eq!(
+        schema_fields(&schema, "PipelineOptions"),
         json_fields(&PipelineOptions::default())
     );
-    let mut banner_fields = json_fields(&BannerOptions::default());
-    banner_fields.insert("container".into());
-    assert_eq!(interface_fields("BannerOptions"), banner_fields);
     assert_eq!(
-        interface_fields("ReportOptions"),
+        schema_fields(&schema, "AudienceConfig"),
+        json_fields(&AudienceConfig::default())
+    );
+    assert_eq!(
+        schema_fields(&schema, "BannerOptions"),
+        json_fields(&BannerOptions::default())
+    );
+    assert_eq!(
+        schema_fields(&schema, "ReportOptions"),
         json_fields(&ReportOptions::default())
     );
+    // Options have defaults: none is required of the host.
+    for options in ["EngineOptions", "PipelineOptions", "ReportOptions"] {
+        let required = &schema["definitions"][options]["required"];
+        assert!(
+            required.as_array().is_none_or(Vec::is_empty),
+            "{options} requires {required}"
+        );
+    }
+}
+
+#[test]
+fn the_schema_lists_every_root_type_once() {
+    let schema = api_schema();
+    let roots: Vec<&str> = schema["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for name in [
+        "FrameResult",
+        "AudienceSnapshot",
+        "Decision",
+        "AudienceReport",
+        "SimulationReport",
+        "ValidationIssue",
+        "DisclosureStatus",
+        "EngineEvent",
+        "VisitStart",
+        "VisitEnd",
+        "ErrorName",
+        "EngineOptions",
+        "ReportOptions",
+        "TimelineStep",
+    ] {
+        assert!(roots.contains(&name), "{name} is not a root of the schema");
+        assert!(
+            schema["definitions"][name].is_object(),
+            "{name} has no definition"
+        );
+    }
+    // Every reference resolves.
+    fn refs(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    out.push(r.clone());
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&schema, &mut all);
+    for reference in all {
+        let name = reference.strip_prefix("#/definitions/").unwrap();
+        assert!(
+            schema["definitions"][name].is_object(),
+            "{reference} does not resolve"
+        );
+    }
+    // The events' tag is the DOM event's type.
+    let tags: Vec<&str> = schema["definitions"]["EngineEvent"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["properties"]["type"]["const"].as_str().unwrap())
+        .collect();
+    assert_eq!(tags, ["visitstart", "visitend", "audiencechange"]);
+}
+
+#[test]
+fn the_js_error_classes_are_rusts_error_names() {
+    let names: Vec<&str> = ErrorName::ALL.iter().map(|n| n.as_str()).collect();
+    let classes = ERRORS_JS
+        .split_once("const CLASSES = {")
+        .and_then(|(_, rest)| rest.split_once("};"))
+        .expect("errors.js lists its classes in CLASSES")
+        .0;
+    let classes: Vec<&str> = classes
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(classes, names);
+    for name in &names {
+        assert!(
+            ERRORS_JS.contains(&format!("export class {name} ")),
+            "errors.js does not define {name}"
+        );
+        assert!(
+            LOADER_DTS.contains(&format!("export class {name} ")),
+            "loader.d.ts does not declare {name}"
+        );
+    }
+    let schema = api_schema();
+    let in_schema: Vec<&str> = schema["definitions"]["ErrorName"]["enum"]
+        .as_array()
+        .map(|v| v.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_else(|| {
+            schema["definitions"]["ErrorName"]["oneOf"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|v| v["const"].as_str().or(v["enum"][0].as_str()))
+                .collect()
+        });
+    assert_eq!(in_schema, names);
 }

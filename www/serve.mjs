@@ -100,7 +100,7 @@ export function serve({ port = 8080, host = '127.0.0.1', media = null, quiet = t
   const server = createServer((req, res) => {
     const url = new URL(req.url, 'http://localhost');
     let file = fileFor(url.pathname, mounts);
-    let stat = null;
+    let stat;
     try {
       stat = file && statSync(file);
       if (stat && stat.isDirectory()) {

@@ -19,7 +19,9 @@ use super::{AudienceAggregator, state::SCHEMA_VERSION};
 use crate::analysis::Gender;
 
 /// Size of the time buckets in a report's series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum Granularity {
     Minute,

@@ -75,9 +75,9 @@ pub use engine::{
     PlayRecord, Reason, RuleEngine, SkipReason, SkippedRule,
 };
 pub use error::{RulesError, ValidationIssue};
+pub(crate) use simulate::TimelineLine;
 pub use simulate::{
     AdSummary, LoopSummary, RuleSummary, SimulatedPlay, SimulationReport, SimulationSummary,
     TimelineStep, parse_timeline, run_simulate_cli, simulate, write_report,
 };
-pub(crate) use simulate::TimelineLine;
 pub use validate::{DEFAULT_MIN_ON_SCREEN_S, RuleSet, parse_rules};

@@ -5,7 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 /// Which BlazeFace networks look for faces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum DetectorChoice {
     /// Both networks, their detections merged: faces from arm's length to about 5 m.

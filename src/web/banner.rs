@@ -32,7 +32,7 @@ pub(crate) struct Banner {
 }
 
 fn config_error(message: &str) -> JsValue {
-    super::errors::named_error("ConfigError", message)
+    super::errors::named_error(crate::error::ErrorName::ConfigError, message)
 }
 
 impl Banner {

@@ -1,6 +1,8 @@
 // Glance's error classes. Every error the engine throws is one of these, with a stable `name`
 // (set as a string so minifiers cannot change it) so callers can branch on `error.name` or use
-// `instanceof`. RulesValidationError carries `issues`: [{ path, message }].
+// `instanceof`. RulesValidationError carries `issues`: [{ path, message }]; ConfigError `path`.
+// The same names, in the same order, as Rust's ErrorName (src/error.rs; a test compares them);
+// the entry module (src/web/loader.js) exports these classes.
 export class GlanceError extends Error {}
 export class InvalidFrameError extends GlanceError {}
 export class DecodeError extends GlanceError {}
@@ -28,6 +30,7 @@ for (const [name, C] of Object.entries(CLASSES)) {
 export function glanceError(name, message, issues, path) {
   const error = new (CLASSES[name] ?? GlanceError)(message);
   if (issues !== undefined) error.issues = issues;
-  if (path !== undefined) error.path = path;
+  // A ConfigError always names the option at fault; "" is the options object as a whole.
+  if (path !== undefined || error instanceof ConfigError) error.path = path ?? "";
   return error;
 }

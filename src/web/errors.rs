@@ -2,7 +2,7 @@
 
 use wasm_bindgen::prelude::*;
 
-use crate::error::GlanceError;
+use crate::error::{ErrorName, GlanceError};
 
 #[wasm_bindgen(module = "/src/web/errors.js")]
 extern "C" {
@@ -21,12 +21,18 @@ pub(crate) fn to_js_error(error: &GlanceError) -> JsValue {
         GlanceError::Config { path, .. } => JsValue::from_str(path),
         _ => JsValue::UNDEFINED,
     };
-    glance_error(error.kind(), &error.to_string(), issues, path).into()
+    glance_error(error.kind().as_str(), &error.to_string(), issues, path).into()
 }
 
 /// An engine-state error that has no library counterpart (busy, closed, crashed).
-pub(crate) fn named_error(name: &str, message: &str) -> JsValue {
-    glance_error(name, message, JsValue::UNDEFINED, JsValue::UNDEFINED).into()
+pub(crate) fn named_error(name: ErrorName, message: &str) -> JsValue {
+    glance_error(
+        name.as_str(),
+        message,
+        JsValue::UNDEFINED,
+        JsValue::UNDEFINED,
+    )
+    .into()
 }
 
 /// A `ConfigError` naming the option at fault (`path`, as in the options document).

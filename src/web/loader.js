@@ -6,11 +6,31 @@
 // `backend: "cpu"` / `"webgpu"` force the choice; `"auto"` (the default) takes the WebGPU
 // module when `navigator.gpu` gives an adapter. Modules load once per page and are shared.
 
+// The engine's error classes (a wasm-bindgen snippet both modules share; scripts/build-web
+// writes its path here), exported so that `instanceof` works before and after a module loads.
+import { glanceError } from "__GLANCE_ERRORS__";
+export * from "__GLANCE_ERRORS__";
+
 /** The networks' weight files (`<name>.bpk`): the same list, in the same order, as
  * src/web/models.rs's MODEL_NAMES (a Rust test compares them). */
 const MODEL_NAMES = ["face_detection_full_range", "face_detection_short_range", "face_landmark", "iris_landmark", "age_gender", "centerface"];
 /** The package version, written here by scripts/build-web: the default Cache API name. */
 const VERSION = "__GLANCE_VERSION__";
+
+/**
+ * The package's own weights, one literal `new URL(..., import.meta.url)` each, so that a bundler
+ * (Vite, webpack, esbuild, Parcel) copies every file and rewrites its URL with no configuration.
+ */
+function packagedModels() {
+  return {
+    face_detection_full_range: new URL("./models/face_detection_full_range.bpk", import.meta.url).href,
+    face_detection_short_range: new URL("./models/face_detection_short_range.bpk", import.meta.url).href,
+    face_landmark: new URL("./models/face_landmark.bpk", import.meta.url).href,
+    iris_landmark: new URL("./models/iris_landmark.bpk", import.meta.url).href,
+    age_gender: new URL("./models/age_gender.bpk", import.meta.url).href,
+    centerface: new URL("./models/centerface.bpk", import.meta.url).href,
+  };
+}
 
 /** @type {Record<string, Promise<any>>} */
 const modules = {};
@@ -32,13 +52,6 @@ async function moduleFor(backend = "auto") {
   return (await gpuOffered()) ? "webgpu" : "cpu";
 }
 
-/** A named Error, as the engine's own errors are (before a module is loaded, its classes are not). */
-function namedError(name, message) {
-  const error = new Error(message);
-  Object.defineProperty(error, "name", { value: name });
-  return error;
-}
-
 /**
  * Compiles a module's wasm while it downloads. Started before the glue module is imported, so
  * the download does not wait for the glue and its imports; asked for at high priority, ahead of
@@ -46,9 +59,9 @@ function namedError(name, message) {
  */
 async function compileWasm(url) {
   const response = await fetch(url, { priority: "high" }).catch((e) => {
-    throw namedError("ModelLoadError", `${url}: ${e?.message ?? e}`);
+    throw glanceError("ModelLoadError", `${url}: ${e?.message ?? e}`);
   });
-  if (!response.ok) throw namedError("ModelLoadError", `${url}: HTTP ${response.status} ${response.statusText}`);
+  if (!response.ok) throw glanceError("ModelLoadError", `${url}: HTTP ${response.status} ${response.statusText}`);
   // Streaming compilation needs the wasm MIME type; a server without it still works, slower.
   if (response.headers.get("Content-Type")?.startsWith("application/wasm") && WebAssembly.compileStreaming) {
     return WebAssembly.compileStreaming(response);
@@ -91,7 +104,7 @@ export function requestedModules() {
 function loaded(name) {
   const first = loadedModules[0];
   if (!first) {
-    throw namedError("GlanceError", `${name}: the engine module is not loaded yet; await init() first`);
+    throw glanceError("GlanceError", `${name}: the engine module is not loaded yet; await init() first`);
   }
   return first;
 }
@@ -124,13 +137,26 @@ function openModels(models) {
   return responses;
 }
 
-export class AudienceEngine {
+/** Errors a frame loop meets in normal running, reported by the promise only (not as `error`). */
+const ROUTINE_ERRORS = new Set(["EngineBusyError", "DisclosureHiddenError"]);
+/** Lets only `create` construct an engine. */
+const CREATE = Symbol("AudienceEngine.create");
+
+/**
+ * The engine, as an EventTarget: after each frame it dispatches what happened (`visitstart`,
+ * `visitend`, `audiencechange`, `backendchange`, `disclosurechange`, `error`) and every ad it
+ * picks (`decision`), so a host listens instead of polling `snapshot()`. Every event is a
+ * CustomEvent whose `detail` is the aggregate it names; none carries pixels.
+ */
+export class AudienceEngine extends EventTarget {
+  #engine;
+  #disclosureVisible;
+
   /** Loads the module the backend needs and, at the same time, the models; starts the engine. */
   static async create(options = {}) {
     const kind = await moduleFor(options?.backend);
     const models = { ...(options?.models ?? {}) };
-    // The package's own weights, found beside this file wherever a bundler put it.
-    if (!models.bytes && !models.baseUrl && !models.urls) models.baseUrl = new URL("./models", import.meta.url).href;
+    if (!models.bytes && !models.baseUrl && !models.urls) models.urls = packagedModels();
     // The weights download while the module compiles.
     models.responses = openModels(models);
     const module = await load(kind);
@@ -139,13 +165,77 @@ export class AudienceEngine {
     } catch {
       // A throwing progress callback must not stop the engine.
     }
-    return module.AudienceEngine.create({ ...options, models });
+    return new AudienceEngine(CREATE, await module.AudienceEngine.create({ ...options, models }));
   }
 
-  /** An engine from either module is an AudienceEngine. */
-  static [Symbol.hasInstance](value) {
-    return loadedModules.some((m) => value instanceof m.AudienceEngine);
+  /** Use `AudienceEngine.create`. */
+  constructor(token, engine) {
+    super();
+    if (token !== CREATE) throw glanceError("GlanceError", "use AudienceEngine.create(options)");
+    this.#engine = engine;
+    this.#disclosureVisible = engine.disclosure.visible;
   }
+
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /** After a frame, analysed or refused: the engine's queued events, then what changed. */
+  #afterFrame(result) {
+    const disclosure = this.#engine.disclosure;
+    if (disclosure.visible !== this.#disclosureVisible) {
+      this.#disclosureVisible = disclosure.visible;
+      this.#emit("disclosurechange", disclosure);
+    }
+    if (result?.backendChanged) {
+      this.#emit("backendchange", { backend: result.backend, reason: this.#engine.fallbackReason ?? null });
+    }
+    for (const event of this.#engine.takeEvents()) this.#emit(event.type, event);
+  }
+
+  async processFrame(...args) {
+    let result;
+    try {
+      result = await this.#engine.processFrame(...args);
+    } catch (error) {
+      try {
+        this.#afterFrame(null);
+      } catch {
+        // A closed or crashed engine has nothing more to tell.
+      }
+      if (!ROUTINE_ERRORS.has(error?.name)) this.#emit("error", error);
+      throw error;
+    }
+    this.#afterFrame(result);
+    return result;
+  }
+
+  nextAd(...args) {
+    const decision = this.#engine.nextAd(...args);
+    this.#emit("decision", decision);
+    return decision;
+  }
+
+  shouldInterrupt(...args) {
+    const decision = this.#engine.shouldInterrupt(...args);
+    if (decision) this.#emit("decision", decision);
+    return decision;
+  }
+
+  // The rest as the engine module has them (their types: the module's declarations).
+  snapshot(...args) { return this.#engine.snapshot(...args); }
+  adStarted(...args) { return this.#engine.adStarted(...args); }
+  adEnded(...args) { return this.#engine.adEnded(...args); }
+  setRules(...args) { return this.#engine.setRules(...args); }
+  setOptions(...args) { return this.#engine.setOptions(...args); }
+  report(...args) { return this.#engine.report(...args); }
+  saveState(...args) { return this.#engine.saveState(...args); }
+  restoreState(...args) { return this.#engine.restoreState(...args); }
+  close(...args) { return this.#engine.close(...args); }
+  get backend() { return this.#engine.backend; }
+  get fallbackReason() { return this.#engine.fallbackReason; }
+  get busy() { return this.#engine.busy; }
+  get disclosure() { return this.#engine.disclosure; }
 }
 
 export function validateRules(rules) {

@@ -30,7 +30,7 @@ use wasm_bindgen::prelude::*;
 use crate::audience::ReportOptions;
 use crate::disclosure::DisclosureStatus;
 use crate::engine::{BackendChoice, EngineOptions, EngineState, FrameResult};
-use crate::error::GlanceError;
+use crate::error::{ErrorName, GlanceError};
 use crate::frame::Frame;
 use crate::vision::{ModelWeights, Pipeline};
 use banner::Banner;
@@ -62,7 +62,12 @@ fn start() {
 pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsValue> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| named_error("GlanceError", &format!("cannot convert a result: {e}")))
+        .map_err(|e| {
+            named_error(
+                ErrorName::GlanceError,
+                &format!("cannot convert a result: {e}"),
+            )
+        })
 }
 
 fn js(error: GlanceError) -> JsValue {
@@ -159,12 +164,15 @@ impl Inner {
     fn check_alive(&self) -> Result<(), JsValue> {
         if PANICKED.load(Ordering::SeqCst) {
             return Err(named_error(
-                "EngineCrashedError",
+                ErrorName::EngineCrashedError,
                 "the engine crashed earlier; reload the page",
             ));
         }
         if self.pipeline.borrow().is_none() {
-            return Err(named_error("EngineClosedError", "the engine was closed"));
+            return Err(named_error(
+                ErrorName::EngineClosedError,
+                "the engine was closed",
+            ));
         }
         Ok(())
     }
@@ -236,7 +244,7 @@ fn split_options(options: &JsValue) -> Result<SplitOptions, JsValue> {
         let _ = Reflect::set(&data, &"banner".into(), &banner);
     }
     let json = js_sys::JSON::stringify(&data)
-        .map_err(|_| named_error("ConfigError", "options must be a plain object"))?
+        .map_err(|_| named_error(ErrorName::ConfigError, "options must be a plain object"))?
         .as_string()
         .unwrap_or_else(|| "{}".into());
     Ok(SplitOptions {
@@ -254,12 +262,21 @@ fn json_text(value: &JsValue) -> Result<String, JsValue> {
     match value.as_string() {
         Some(text) => Ok(text),
         None => js_sys::JSON::stringify(value)
-            .map_err(|_| named_error("ConfigError", "expected a JSON string or a plain object"))?
+            .map_err(|_| {
+                named_error(
+                    ErrorName::ConfigError,
+                    "expected a JSON string or a plain object",
+                )
+            })?
             .as_string()
-            .ok_or_else(|| named_error("ConfigError", "expected a JSON string or a plain object")),
+            .ok_or_else(|| {
+                named_error(
+                    ErrorName::ConfigError,
+                    "expected a JSON string or a plain object",
+                )
+            }),
     }
 }
-
 
 /// The audience engine: faces → audience → next ad, all on the device.
 #[wasm_bindgen]
@@ -275,7 +292,7 @@ impl AudienceEngine {
     ) -> Result<AudienceEngine, JsValue> {
         if PANICKED.load(Ordering::SeqCst) {
             return Err(named_error(
-                "EngineCrashedError",
+                ErrorName::EngineCrashedError,
                 "the engine crashed earlier; reload the page",
             ));
         }
@@ -363,11 +380,11 @@ impl AudienceEngine {
         let inner = self.inner.clone();
         inner.check_alive()?;
         if let Some(reason) = inner.disclosure_hidden() {
-            return Err(named_error("DisclosureHiddenError", &reason));
+            return Err(named_error(ErrorName::DisclosureHiddenError, &reason));
         }
         if inner.busy.replace(true) {
             return Err(named_error(
-                "EngineBusyError",
+                ErrorName::EngineBusyError,
                 "a frame is already being processed; skip this one",
             ));
         }
@@ -376,11 +393,10 @@ impl AudienceEngine {
         inner.apply_pending_options().map_err(js)?;
         let (width, height, rgba) = read_rgba(&source, &inner.scratch).map_err(js)?;
         let frame = Frame::from_rgba(width, height, &rgba).map_err(js)?;
-        let pipeline = inner
-            .pipeline
-            .borrow()
-            .clone()
-            .ok_or_else(|| named_error("EngineClosedError", "the engine was closed"))?;
+        let pipeline =
+            inner.pipeline.borrow().clone().ok_or_else(|| {
+                named_error(ErrorName::EngineClosedError, "the engine was closed")
+            })?;
         // Stable tracks get the age/gender model only at the audience's attribute cadence.
         let ts = time.timestamp_ms;
         let plan = |faces: &[crate::analysis::FaceAnalysis]| {
@@ -506,7 +522,7 @@ impl AudienceEngine {
     ) -> Result<(), JsValue> {
         self.inner.check_alive()?;
         let patch: serde_json::Value = serde_json::from_str(&json_text(&partial)?)
-            .map_err(|e| named_error("ConfigError", &e.to_string()))?;
+            .map_err(|e| named_error(ErrorName::ConfigError, &e.to_string()))?;
         let updated = self.inner.options.borrow().patched(&patch).map_err(js)?;
         if let Some(rules) = patch.get("rules").filter(|r| !r.is_null()) {
             self.inner
@@ -528,15 +544,17 @@ impl AudienceEngine {
         Ok(())
     }
 
-    /// The audience report (k-anonymous). `options`: `{ fromMs, toMs, granularity, k }`.
+    /// The audience report (k-anonymous); without `options`, everything up to now by hour.
     #[wasm_bindgen(unchecked_return_type = "AudienceReport")]
-    pub fn report(&self, options: JsValue) -> Result<JsValue, JsValue> {
+    pub fn report(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "ReportOptions")] options: Option<Object>,
+    ) -> Result<JsValue, JsValue> {
         self.inner.check_alive()?;
-        let options: ReportOptions = if options.is_undefined() || options.is_null() {
-            ReportOptions::default()
-        } else {
-            serde_json::from_str(&json_text(&options)?)
-                .map_err(|e| named_error("ConfigError", &e.to_string()))?
+        let options: ReportOptions = match options {
+            None => ReportOptions::default(),
+            Some(options) => serde_json::from_str(&json_text(&options.into())?)
+                .map_err(|e| named_error(ErrorName::ConfigError, &e.to_string()))?,
         };
         to_js(&self.inner.state.borrow().report(&options))
     }
@@ -560,7 +578,7 @@ impl AudienceEngine {
     }
 
     /// The backend running the networks: `"webgpu"` or `"cpu"`.
-    #[wasm_bindgen(getter)]
+    #[wasm_bindgen(getter, unchecked_return_type = "\"webgpu\" | \"cpu\"")]
     pub fn backend(&self) -> String {
         self.inner.backend.get().name().to_string()
     }

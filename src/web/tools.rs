@@ -56,7 +56,7 @@ pub fn simulate_rules(
 pub fn report_from_state(
     state: &str,
     #[wasm_bindgen(
-        unchecked_param_type = "{ audience?: Record<string, unknown>; report?: ReportOptions }"
+        unchecked_optional_param_type = "{ audience?: AudienceConfig; report?: ReportOptions }"
     )]
     options: JsValue,
 ) -> Result<JsValue, JsValue> {

@@ -1,30 +1,36 @@
+// @ts-check
 // Glance audience dashboard. It reads the kiosk's saved aggregates from IndexedDB (or a file
 // from another screen), asks the engine for a k-anonymous report and draws it. Every number
 // on the page and in the exports comes from that report: suppressed counts have no value to
 // show, so they appear as "<k" and never as digits.
+// This module is the view (the DOM, Chart.js and the engine); what can be tested without them
+// lives in format.js (text), charts-data.js (the charts' data) and source.js (files, periods).
 import init, * as glance from '/pkg/glance.js';
 import { KEYS, load } from '/lib/store.js';
+import { downloadText } from '/lib/download.js';
+import {
+  countText, dateTimeText, derivedText, durationText, fileStamp, kOf, numberText, percentText, playLengthText, playOutcome,
+  playsCountText, privacyText, reportNotes, secondsNumberText, suppressedTitle, timeZoneText, cellColor, cellName, cellOrder,
+} from './format.js';
+import { adCharts, timeCharts } from './charts-data.js';
+import { SUGGESTED, anchorOf, hasData, parseFile, reportOptions, sourceDescription, stateAudience } from './source.js';
 
 const REFRESH_MS = 10_000;
-const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
-const PERIODS = { hour: HOUR, day: DAY, week: 7 * DAY, all: null };
-const PERIOD_TEXT = { hour: 'the last hour', day: 'the last 24 hours', week: 'the last 7 days', all: 'everything recorded' };
-/** The granularity that fits a period, set when the period changes (the user may override it). */
-const SUGGESTED = { hour: 'minute', day: 'hour', week: 'day', all: 'day' };
-const UNIT = { minute: 60_000, hour: HOUR, day: DAY };
-/** Longest series drawn with empty buckets filled in; longer ones show recorded buckets only. */
-const MAX_FILLED = 2000;
 /** Plays listed in the table (the exports have them all). */
 const MAX_PLAYS_SHOWN = 500;
 
+/**
+ * The page's element for `selector` (there is one: the page's own markup).
+ * @param {string} selector
+ * @returns {HTMLElement}
+ */
 const $ = (selector) => document.querySelector(selector);
 const ui = {
-  period: $('#period'),
-  granularity: $('#granularity'),
-  csv: $('#export-csv'),
-  json: $('#export-json'),
-  file: $('#open-file'),
+  period: /** @type {HTMLSelectElement} */ ($('#period')),
+  granularity: /** @type {HTMLSelectElement} */ ($('#granularity')),
+  csv: /** @type {HTMLButtonElement} */ ($('#export-csv')),
+  json: /** @type {HTMLButtonElement} */ ($('#export-json')),
+  file: /** @type {HTMLInputElement} */ ($('#open-file')),
   useDevice: $('#use-device'),
   source: $('#source'),
   error: $('#error'),
@@ -35,45 +41,13 @@ const ui = {
   report: $('#report'),
 };
 
-/**
- * Where the figures come from. `device`: IndexedDB, polled. `file`: a state (`state` set) or a
- * finished report (`report` set) opened by the user; `anchorMs` ends its periods.
- */
+/** Where the figures come from (see source.js). @type {import('./source.js').Source} */
 let source = { kind: 'device', state: null, savedAtMs: null };
 let current = { report: null, json: '' };
 const charts = new Map();
 
-const numberFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
-const secondsFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
-const percentFormat = new Intl.NumberFormat(undefined, { style: 'percent', maximumFractionDigits: 1 });
-const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
-
 // ---------------------------------------------------------------------------------------------
-// Formatting. A people count is `{ value, suppressed }`; a suppressed one has `value: null`.
-
-const kOf = (report) => report.kAnonymity.k;
-
-/** A count as text: "<k" when suppressed. */
-function countText(count, k) {
-  return count.suppressed ? `<${k}` : numberFormat.format(count.value);
-}
-
-/** Seconds as "12.3 s", "4 min 05 s" or "2 h 03 min". */
-function durationText(seconds) {
-  if (seconds < 60) return `${secondsFormat.format(seconds)} s`;
-  const s = Math.round(seconds);
-  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
-  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
-}
-
-/**
- * A derived value (ratio, time) that the report leaves `null` either because its group was
- * suppressed or because there is nothing to divide by.
- */
-function derivedText(value, withheld, format) {
-  if (value != null) return format(value);
-  return withheld ? 'suppressed' : '—';
-}
+// Counts on the page. A people count is `{ value, suppressed }`; a suppressed one has `value: null`.
 
 /** An element for a count; suppressed ones are marked and explained. */
 function countNode(count, k) {
@@ -85,79 +59,11 @@ function countNode(count, k) {
 
 function markSuppressed(node, k) {
   node.classList.add('suppressed');
-  node.title = `Suppressed: fewer than ${k} people, or hidden so that such a count cannot be worked out from the others`;
+  node.title = suppressedTitle(k);
 }
-
-function bucketLabel(label) {
-  // "0-5s" -> "0–5 s", "60s+" -> "60 s or more", "0-1m" -> "0–1 m".
-  return label.replace(/^(\d+)([sm])\+$/, '$1 $2 or more').replace(/^(\d+)-(\d+)([sm])$/, '$1–$2 $3');
-}
-
-function cellName(cell) {
-  // null is the unknown category: not confident enough, or a child's gender.
-  const band = cell.ageBand == null ? 'age unknown' : cell.ageBand.replace('-', '–');
-  const gender = cell.gender ?? 'gender unknown';
-  return `${band}, ${gender}`;
-}
-
-/** Orders band/gender cells by the report's age bands, then female, male, unknown. */
-function cellOrder(report) {
-  const bandIndex = (band) => (band == null ? report.ageBands.length : report.ageBands.indexOf(band));
-  const genderIndex = { female: 0, male: 1 };
-  return (a, b) => bandIndex(a.ageBand) - bandIndex(b.ageBand) || (genderIndex[a.gender] ?? 2) - (genderIndex[b.gender] ?? 2);
-}
-
-/** One colour per band (hue) and gender (lightness); grey when the band is unknown. */
-function cellColor(report, cell) {
-  const lightness = { female: 42, male: 62 }[cell.gender] ?? 78;
-  if (cell.ageBand == null) return `hsl(215 8% ${lightness}%)`;
-  const n = Math.max(report.ageBands.length, 1);
-  const hue = Math.round((report.ageBands.indexOf(cell.ageBand) * 300) / n + 190) % 360;
-  return `hsl(${hue} 62% ${lightness}%)`;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Time buckets.
 
 /** Offset of the kiosk's days from UTC, from a saved state (0 when unknown). */
 let utcOffsetMinutes = 0;
-
-const timeFormats = {
-  minute: new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' }),
-  hour: new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' }),
-  // Days are the kiosk's days: shown in its own offset, whatever the viewer's time zone.
-  day: new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' }),
-};
-
-function bucketTime(startMs, granularity) {
-  if (granularity === 'day') return timeFormats.day.format(startMs + utcOffsetMinutes * 60_000);
-  return timeFormats[granularity].format(startMs);
-}
-
-/**
- * The report's series lists only buckets where someone was seen. For a readable time axis the
- * gaps between them (and up to the period's ends) are filled with empty buckets, which are
- * true zeros: within the retention of a granularity, a missing bucket had no visit.
- */
-function timeline(report, nowMs) {
-  const series = report.series;
-  if (series.length === 0) return [];
-  const unit = UNIT[report.granularity];
-  const first = series[0].startMs;
-  const last = series[series.length - 1].startMs;
-  // Grid points are first + n·unit: the engine's bucket boundaries, time-zone offset included.
-  let from = first;
-  // The engine rounds `fromMs` down to a bucket boundary: so does this.
-  if (report.fromMs != null && report.fromMs < first) from = first - Math.ceil((first - report.fromMs) / unit) * unit;
-  let to = last;
-  const end = report.toMs ?? nowMs;
-  if (report.fromMs != null && end != null && end > last) to = last + Math.floor((end - 1 - last) / unit) * unit;
-  const byStart = new Map(series.map((entry) => [entry.startMs, entry]));
-  if ((to - from) / unit + 1 > MAX_FILLED) return series;
-  const filled = [];
-  for (let t = from; t <= to; t += unit) filled.push(byStart.get(t) ?? { startMs: t, endMs: t + unit, metrics: null });
-  return filled;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Charts (Chart.js, loaded as a classic script).
@@ -201,65 +107,6 @@ const suppressedMarks = {
     ctx.restore();
   },
 };
-
-function baseOptions(report, { stacked = false, y1 = null, yTitle = 'people' } = {}) {
-  const k = kOf(report);
-  const scales = {
-    x: { stacked, ticks: { maxRotation: 0, autoSkipPadding: 12 } },
-    y: { stacked, beginAtZero: true, title: { display: true, text: yTitle }, ticks: { precision: 0 } },
-  };
-  if (y1) scales.y1 = { beginAtZero: true, position: 'right', grid: { drawOnChartArea: false }, title: { display: true, text: y1 } };
-  return {
-    responsive: true,
-    maintainAspectRatio: false,
-    // Refreshes every 10 s would re-run animations; the figures are read, not watched.
-    animation: false,
-    interaction: { mode: 'index', intersect: false },
-    scales,
-    plugins: {
-      legend: { position: 'bottom', labels: { boxWidth: 12 } },
-      tooltip: {
-        callbacks: {
-          label: (item) => `${item.dataset.label}: ${item.dataset.glanceText?.[item.dataIndex] ?? item.formattedValue}`,
-          // A suppressed value has no bar to hover: name it under the others.
-          footer: (items) => {
-            if (!items.length) return '';
-            const i = items[0].dataIndex;
-            const hidden = items[0].chart.data.datasets.filter((d) => d.glanceSuppressed?.[i]).map((d) => d.label);
-            return hidden.length ? `Fewer than ${k} (suppressed): ${hidden.join(', ')}` : '';
-          },
-        },
-      },
-    },
-  };
-}
-
-/**
- * A dataset of people counts: suppressed counts become `null` (no bar), with their text kept
- * for the tooltip and the data table.
- */
-function countDataset(label, counts, k, extra = {}) {
-  return {
-    label,
-    data: counts.map((c) => (c == null ? 0 : c.suppressed ? null : c.value)),
-    glanceText: counts.map((c) => (c == null ? '0' : countText(c, k))),
-    glanceSuppressed: counts.map((c) => Boolean(c?.suppressed)),
-    glanceMark: `<${k}`,
-    ...extra,
-  };
-}
-
-/** A dataset of seconds, `null` where the report withholds them. */
-function secondsDataset(label, values, withheld, extra = {}) {
-  return {
-    label,
-    data: values.map((v) => (v == null ? null : Math.round(v * 10) / 10)),
-    glanceText: values.map((v, i) => derivedText(v, withheld[i], durationText)),
-    glanceSuppressed: values.map((v, i) => v == null && withheld[i]),
-    glanceMark: 'suppressed',
-    ...extra,
-  };
-}
 
 /** Draws or updates a chart, keeping the datasets the user hid via the legend hidden. */
 function drawChart(name, type, data, options) {
@@ -315,81 +162,8 @@ function dataTable(figure, data) {
   });
 }
 
-function drawTimeCharts(report, nowMs) {
-  const k = kOf(report);
-  const buckets = timeline(report, nowMs);
-  const labels = buckets.map((b) => bucketTime(b.startMs, report.granularity));
-  const m = buckets.map((b) => b.metrics);
-  const zero = { value: 0, suppressed: false };
-  // Each slot's bucket start rides along with its text label, so the figures can be checked
-  // against the report's series.
-  const starts = buckets.map((b) => b.startMs);
-  drawChart('audience', 'bar', {
-    labels,
-    glanceStarts: starts,
-    datasets: [
-      countDataset('Opportunities to see', m.map((x) => x?.impressions ?? zero), k, { backgroundColor: '#1f5fbf' }),
-      countDataset('Watchers', m.map((x) => x?.watchers ?? zero), k, { backgroundColor: '#e08a1e' }),
-    ],
-  }, baseOptions(report));
-  drawChart('attention', 'bar', {
-    labels,
-    glanceStarts: starts,
-    datasets: [
-      secondsDataset('Attention time', m.map((x) => (x ? x.attentionTotalS : 0)), m.map((x) => Boolean(x?.impressions.suppressed)), { backgroundColor: '#2f8f5b' }),
-      secondsDataset('Dwell time', m.map((x) => (x ? x.dwellTotalS : 0)), m.map((x) => Boolean(x?.impressions.suppressed)), { backgroundColor: '#9db8d9' }),
-    ],
-  }, baseOptions(report, { yTitle: 'seconds' }));
-
-  // One dataset per (band, gender) cell seen anywhere in the period.
-  const cells = new Map();
-  for (const x of [report.totals, ...m]) for (const c of x?.byBandGender ?? []) cells.set(cellName(c), c);
-  const ordered = [...cells.values()].sort(cellOrder(report));
-  drawChart('bands', 'bar', {
-    labels,
-    glanceStarts: starts,
-    datasets: ordered.map((cell) => countDataset(
-      cellName(cell),
-      m.map((x) => (x?.byBandGender.find((c) => c.ageBand === cell.ageBand && c.gender === cell.gender)?.present) ?? zero),
-      k,
-      { backgroundColor: cellColor(report, cell), glanceCell: { ageBand: cell.ageBand, gender: cell.gender } },
-    )),
-  }, baseOptions(report, { stacked: true }));
-
-  const t = report.totals;
-  drawChart('dwell', 'bar', {
-    labels: t.dwellBuckets.map((b) => bucketLabel(b.label)),
-    datasets: [
-      countDataset('People by dwell time', t.dwellBuckets.map((b) => b.count), k, { backgroundColor: '#1f5fbf' }),
-      countDataset('Watchers by attention time', t.attentionBuckets.map((b) => b.count), k, { backgroundColor: '#2f8f5b' }),
-    ],
-  }, baseOptions(report));
-}
-
-function drawAdCharts(report) {
-  const k = kOf(report);
-  const ads = report.ads;
-  const labels = ads.map((a) => a.adId);
-  drawChart('ads', 'bar', {
-    labels,
-    datasets: [
-      countDataset('Opportunities to see', ads.map((a) => a.impressions), k, { backgroundColor: '#1f5fbf', yAxisID: 'y' }),
-      countDataset('Watchers', ads.map((a) => a.watchers), k, { backgroundColor: '#e08a1e', yAxisID: 'y' }),
-      secondsDataset('Attention (s)', ads.map((a) => a.attentionS), ads.map((a) => a.impressions.suppressed), { backgroundColor: '#2f8f5b', yAxisID: 'y1' }),
-    ],
-  }, baseOptions(report, { y1: 'seconds' }));
-  const cells = new Map();
-  for (const a of ads) for (const c of a.byBandGender) cells.set(cellName(c), c);
-  const ordered = [...cells.values()].sort(cellOrder(report));
-  drawChart('adBands', 'bar', {
-    labels,
-    datasets: ordered.map((cell) => countDataset(
-      cellName(cell),
-      ads.map((a) => a.byBandGender.find((c) => c.ageBand === cell.ageBand && c.gender === cell.gender)?.present ?? { value: 0, suppressed: false }),
-      k,
-      { backgroundColor: cellColor(report, cell), glanceCell: { ageBand: cell.ageBand, gender: cell.gender } },
-    )),
-  }, baseOptions(report, { stacked: true }));
+function drawCharts(specs) {
+  for (const { name, type, data, options } of specs) drawChart(name, type, data, options);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -412,12 +186,12 @@ function drawTiles(report) {
   const eitherHidden = peopleHidden || t.watchers.suppressed;
   set('impressions', countNode(t.impressions, k));
   set('watchers', countNode(t.watchers, k));
-  set('conversionRatio', text(derivedText(t.conversionRatio, eitherHidden, percentFormat.format), eitherHidden));
-  set('attractionRatio', text(derivedText(t.attractionRatio, peopleHidden, percentFormat.format), peopleHidden));
+  set('conversionRatio', text(derivedText(t.conversionRatio, eitherHidden, percentText), eitherHidden));
+  set('attractionRatio', text(derivedText(t.attractionRatio, peopleHidden, percentText), peopleHidden));
   set('dwellMeanS', text(derivedText(t.dwellMeanS, peopleHidden, durationText), peopleHidden));
   set('attentionMeanPerWatcherS', text(derivedText(t.attentionMeanPerWatcherS, eitherHidden, durationText), eitherHidden));
   set('attentionTotalS', text(derivedText(t.attentionTotalS, peopleHidden, durationText), peopleHidden));
-  for (const node of document.querySelectorAll('.min-glance')) node.textContent = `${secondsFormat.format(report.minGlanceS)} s`;
+  for (const node of document.querySelectorAll('.min-glance')) node.textContent = `${secondsNumberText(report.minGlanceS)} s`;
 }
 
 /** The band/gender split of a play or ad as a list: "25–34, female: 6 / <5". */
@@ -463,7 +237,7 @@ function audienceCells(x, k, report) {
   return [
     num(countNode(x.impressions, k)),
     num(countNode(x.watchers, k)),
-    numText(derivedText(x.conversionRatio, withheld, percentFormat.format)),
+    numText(derivedText(x.conversionRatio, withheld, percentText)),
     numText(derivedText(x.attentionS, x.impressions.suppressed, durationText)),
     { node: splitNode(x.byBandGender, report) },
   ];
@@ -475,8 +249,8 @@ function drawTables(report) {
   for (const a of report.ads) {
     const tr = row(adsBody, [
       a.adId,
-      numText(numberFormat.format(a.plays)),
-      numText(numberFormat.format(a.completedPlays)),
+      numText(numberText(a.plays)),
+      numText(numberText(a.completedPlays)),
       numText(durationText(a.playedS)),
       ...audienceCells(a, k, report),
     ]);
@@ -488,21 +262,18 @@ function drawTables(report) {
   playsBody.replaceChildren();
   const plays = [...report.plays].sort((a, b) => b.startMs - a.startMs);
   for (const p of plays.slice(0, MAX_PLAYS_SHOWN)) {
-    const outcome = p.endMs == null ? 'playing' : p.completed === false ? 'interrupted' : 'completed';
     const tr = row(playsBody, [
       p.playId,
       p.adId,
-      dateTimeFormat.format(p.startMs),
-      numText(p.endMs == null ? '—' : durationText((p.endMs - p.startMs) / 1000)),
-      p.final ? outcome : `${outcome} (counting)`,
+      dateTimeText(p.startMs),
+      numText(playLengthText(p)),
+      playOutcome(p),
       ...audienceCells(p, k, report),
     ]);
     tr.dataset.play = p.playId;
   }
   if (!plays.length) emptyRow(playsBody, 10, 'No play started in this period.');
-  $('#plays-count').textContent = plays.length > MAX_PLAYS_SHOWN
-    ? `(the latest ${MAX_PLAYS_SHOWN} of ${plays.length}; the exports have them all)`
-    : `(${plays.length})`;
+  $('#plays-count').textContent = playsCountText(plays.length, MAX_PLAYS_SHOWN);
 }
 
 function emptyRow(tbody, span, text) {
@@ -527,66 +298,18 @@ function drawDefinitions(report) {
 // ---------------------------------------------------------------------------------------------
 // The report.
 
-/**
- * The audience configuration the state was recorded with, as far as the report needs it: the
- * engine restores a state only under the same age bands and day offset.
- */
-function audienceOf(stateText) {
-  // Parsed once per state text: the page re-reads the same state every 10 s.
-  if (audienceOf.text === stateText) return audienceOf.value;
-  const s = JSON.parse(stateText);
-  // Labels "0-12", "13-17", …, "65+" give back the bands' lower bounds.
-  const ageBands = (s.ageBands ?? []).map((label) => Number.parseInt(label, 10));
-  audienceOf.value = {
-    parsed: s,
-    audience: {
-      ...(ageBands.length && ageBands.every(Number.isFinite) ? { ageBands } : {}),
-      ...(Number.isInteger(s.utcOffsetMinutes) ? { utcOffsetMinutes: s.utcOffsetMinutes } : {}),
-    },
-  };
-  audienceOf.text = stateText;
-  return audienceOf.value;
-}
-
-function hasData(state) {
-  return ['minutes', 'hours', 'days', 'plays'].some((key) => Array.isArray(state[key]) && state[key].length > 0);
-}
-
 /** When the periods end: now for the live kiosk, the save time for a file. */
 function anchorMs() {
-  return source.kind === 'device' ? Date.now() : (source.anchorMs ?? Date.now());
+  return anchorOf(source, Date.now());
 }
 
 function buildReport(anchor) {
   if (source.report) return source.report;
-  const span = PERIODS[ui.period.value];
-  const report = { granularity: ui.granularity.value };
-  if (span != null) report.fromMs = anchor - span;
-  return glance.reportFromState(source.state, { audience: audienceOf(source.state).audience, report });
+  return glance.reportFromState(source.state, reportOptions(source.state, ui.period.value, ui.granularity.value, anchor));
 }
 
 function describeSource(report) {
-  const parts = [];
-  if (source.kind === 'device') {
-    parts.push(source.savedAtMs != null
-      ? `This device’s kiosk data, saved ${dateTimeFormat.format(source.savedAtMs)}.`
-      : 'This device’s kiosk data.');
-  } else {
-    parts.push(`File “${source.name}”${source.report ? ' (a report)' : ' (a saved state)'}.`);
-  }
-  if (report) {
-    if (source.report) {
-      const from = report.fromMs != null ? dateTimeFormat.format(report.fromMs) : 'the start';
-      const to = report.toMs != null ? dateTimeFormat.format(report.toMs) : dateTimeFormat.format(report.generatedAtMs ?? Date.now());
-      parts.push(`It covers ${from} to ${to}, by ${report.granularity}; its period cannot be changed here.`);
-    } else {
-      const until = source.kind === 'device' ? 'now' : dateTimeFormat.format(anchorMs());
-      parts.push(`Showing ${PERIOD_TEXT[ui.period.value]} up to ${until}, by ${report.granularity}.`);
-    }
-    if (report.generatedAtMs != null) parts.push(`Latest data: ${dateTimeFormat.format(report.generatedAtMs)}.`);
-  }
-  if (source.kind === 'device') parts.push('Updates every 10 seconds.');
-  ui.source.textContent = parts.join(' ');
+  ui.source.textContent = sourceDescription(source, report, ui.period.value, Date.now());
 }
 
 function showError(message) {
@@ -618,7 +341,7 @@ function render() {
   let report;
   try {
     if (source.state) {
-      const { parsed } = audienceOf(source.state);
+      const { parsed } = stateAudience(source.state);
       utcOffsetMinutes = parsed.utcOffsetMinutes ?? 0;
       if (!hasData(parsed)) {
         current = { report: null, json: '' };
@@ -645,36 +368,19 @@ function render() {
   setEmpty(false);
 
   const k = kOf(report);
-  const n = report.kAnonymity.suppressedCells;
-  ui.privacy.replaceChildren(
-    `k-anonymity: counts of fewer than k = ${k} people are never shown. `,
-    n === 0
-      ? 'No cell had to be suppressed in this report.'
-      : `${n} ${n === 1 ? 'cell was' : 'cells were'} suppressed in this report; they show as “<${k}” (or “suppressed” for ratios and times that would reveal them), here and in the downloads.`,
-  );
+  ui.privacy.replaceChildren(...privacyText(k, report.kAnonymity.suppressedCells));
   ui.privacy.hidden = false;
-  const notes = [...(report.notes ?? [])];
-  if (report.totals.impressions.value === 0 && !report.plays.length) {
-    notes.unshift('No one was recorded in this period. Choose a longer period, or “All”, to see earlier figures.');
-  }
-  // The engine's notes give times as epoch milliseconds.
-  const readable = (text) => text.replace(/\b(\d{12,14}) ms\b/g, (_, ms) => dateTimeFormat.format(Number(ms)));
-  ui.notes.replaceChildren(...notes.map((text) => Object.assign(document.createElement('li'), { textContent: readable(text) })));
+  const notes = reportNotes(report);
+  ui.notes.replaceChildren(...notes.map((text) => Object.assign(document.createElement('li'), { textContent: text })));
   ui.notes.hidden = notes.length === 0;
 
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  $('#time-zone').textContent = report.granularity === 'day'
-    ? `(days as the kiosk counts them, UTC${utcOffsetMinutes >= 0 ? '+' : '−'}${offsetText(Math.abs(utcOffsetMinutes))})`
-    : `(times in ${zone})`;
+  $('#time-zone').textContent = timeZoneText(report.granularity, utcOffsetMinutes, zone);
   drawTiles(report);
-  drawTimeCharts(report, source.report ? null : anchor);
-  drawAdCharts(report);
+  drawCharts(timeCharts(report, source.report ? null : anchor, utcOffsetMinutes));
+  drawCharts(adCharts(report));
   drawTables(report);
   drawDefinitions(report);
-}
-
-function offsetText(minutes) {
-  return `${Math.floor(minutes / 60)}${minutes % 60 ? `:${String(minutes % 60).padStart(2, '0')}` : ''}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -692,32 +398,6 @@ async function loadDevice() {
   const state = typeof record?.state === 'string' ? record.state : null;
   source = { kind: 'device', state, savedAtMs: record?.savedAtMs ?? null };
   render();
-}
-
-/**
- * Reads an opened file: a saved state (what `saveState()` returned), the kiosk's stored record
- * `{ state, savedAtMs }`, or a report (a JSON download from this page).
- */
-function parseFile(name, text) {
-  let value;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new Error(`“${name}” is not JSON.`);
-  }
-  if (value && typeof value === 'object') {
-    if (value.totals && value.kAnonymity) {
-      return { kind: 'file', name, report: value, anchorMs: value.toMs ?? value.generatedAtMs ?? null };
-    }
-    if (typeof value.state === 'string') {
-      const inner = JSON.parse(value.state);
-      return { kind: 'file', name, state: value.state, anchorMs: inner.savedAtMs ?? value.savedAtMs ?? null };
-    }
-    if ('schemaVersion' in value && ['minutes', 'hours', 'days', 'plays'].some((key) => key in value)) {
-      return { kind: 'file', name, state: text, anchorMs: value.savedAtMs ?? null };
-    }
-  }
-  throw new Error(`“${name}” is neither a saved Glance audience state nor a Glance report.`);
 }
 
 async function openFile(file) {
@@ -751,29 +431,11 @@ function useDevice() {
 // ---------------------------------------------------------------------------------------------
 // Exports: the report as the engine wrote it (JSON) and the engine's k-anonymous CSV.
 
-function fileStamp(report) {
-  const t = new Date(report.generatedAtMs ?? Date.now());
-  const pad = (n) => String(n).padStart(2, '0');
-  return `${t.getFullYear()}${pad(t.getMonth() + 1)}${pad(t.getDate())}-${pad(t.getHours())}${pad(t.getMinutes())}`;
-}
-
-function download(name, text, type) {
-  const url = URL.createObjectURL(new Blob([text], { type }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  document.body.append(a);
-  a.click();
-  a.remove();
-  // Revoked later: some browsers read the blob after click() returns.
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
-}
-
 function exportCsv() {
   const { report } = current;
   if (!report) return;
   try {
-    download(`glance-report-${fileStamp(report)}.csv`, glance.reportToCsv(report), 'text/csv;charset=utf-8');
+    downloadText(`glance-report-${fileStamp(report)}.csv`, glance.reportToCsv(report), 'text/csv;charset=utf-8');
   } catch (e) {
     showError(`The CSV could not be made: ${e.message ?? e}`);
   }
@@ -782,7 +444,7 @@ function exportCsv() {
 function exportJson() {
   const { report } = current;
   if (!report) return;
-  download(`glance-report-${fileStamp(report)}.json`, `${JSON.stringify(report, null, 2)}\n`, 'application/json');
+  downloadText(`glance-report-${fileStamp(report)}.json`, `${JSON.stringify(report, null, 2)}\n`, 'application/json');
 }
 
 // ---------------------------------------------------------------------------------------------

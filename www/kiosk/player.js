@@ -1,18 +1,12 @@
 // Plays ads full screen with a cross-fade. It knows nothing of the engine: the kiosk tells it
 // what to show (a Decision-like object) and hears back when an ad finished by itself.
+import { sameOriginMediaUrl } from '/lib/media.js';
 
 const LOAD_TIMEOUT_MS = 8000;
 const FADE_MS = 700;
 
 /** The creative's URL when it is on this origin; null otherwise (the kiosk fetches nothing from elsewhere). */
-export function localMediaUrl(media) {
-  try {
-    const url = new URL(media, location.href);
-    return url.origin === location.origin ? url.href : null;
-  } catch {
-    return null;
-  }
-}
+export const localMediaUrl = (media) => sameOriginMediaUrl(media);
 
 function withTimeout(promise, ms, what) {
   let timer;
@@ -86,7 +80,7 @@ export class AdPlayer {
     slide.className = 'slide';
     slide.dataset.adId = ad.adId;
     slide.dataset.kind = ad.kind;
-    let media = null;
+    let media;
     const url = localMediaUrl(ad.media);
     try {
       if (!url) throw new Error(`${ad.media} is not on this server; only local creatives are played`);

@@ -21,6 +21,7 @@ const SHELL = [
   `${SCOPE}installer.js`,
   `${SCOPE}config.json`,
   '/lib/store.js',
+  '/lib/media.js',
   '/pkg/glance.js',
 ];
 

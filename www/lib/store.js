@@ -1,3 +1,4 @@
+// @ts-check
 // The pages' one persistent store (IndexedDB, database "glance"). It holds aggregates and
 // settings only: the engine's `saveState()` (anonymous totals, never per-person data or pixels),
 // the last good rules document, and the kiosk's configuration. The kiosk writes it; the
@@ -20,8 +21,10 @@ export const KEYS = Object.freeze({
   kioskConfig: 'kioskConfig',
 });
 
+/** @type {Promise<IDBDatabase> | null} */
 let opening = null;
 
+/** @returns {Promise<IDBDatabase>} */
 function open() {
   opening ??= new Promise((resolve, reject) => {
     const request = indexedDB.open(DB_NAME, DB_VERSION);
@@ -33,6 +36,11 @@ function open() {
   return opening;
 }
 
+/**
+ * @param {IDBTransactionMode} mode
+ * @param {(store: IDBObjectStore) => IDBRequest} action
+ * @returns {Promise<any>}
+ */
 async function run(mode, action) {
   const db = await open();
   return new Promise((resolve, reject) => {
@@ -44,17 +52,28 @@ async function run(mode, action) {
   });
 }
 
-/** The value stored under `key`, or undefined. */
+/**
+ * The value stored under `key`, or undefined.
+ * @param {string} key
+ * @returns {Promise<any>}
+ */
 export function load(key) {
   return run('readonly', (store) => store.get(key));
 }
 
-/** Stores `value` (structured-cloneable) under `key`; resolves once it is durable. */
+/**
+ * Stores `value` (structured-cloneable) under `key`; resolves once it is durable.
+ * @param {string} key
+ * @param {unknown} value
+ */
 export function save(key, value) {
   return run('readwrite', (store) => store.put(value, key));
 }
 
-/** Deletes `key`. */
+/**
+ * Deletes `key`.
+ * @param {string} key
+ */
 export function remove(key) {
   return run('readwrite', (store) => store.delete(key));
 }

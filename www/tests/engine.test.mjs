@@ -4,7 +4,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -155,7 +155,13 @@ test("errors are typed Error objects and bad rules leave the old ones running", 
     await glance.default();
     const rules = await (await fetch("/examples/rules/mall.rules.json")).json();
     const engine = await glance.AudienceEngine.create({ backend: "cpu", models: { baseUrl: "/pkg/models" }, rules, banner: { controller: { name: "Glance tests", contact: "tests@localhost" }, noticeUrl: "/privacy.html" } });
-    const catchError = async (f) => { try { await f(); return null; } catch (e) { return { isError: e instanceof Error, name: e.name, message: e.message, issues: e.issues, path: e.path }; } };
+    const catchError = async (f) => {
+      try { await f(); return null; } catch (e) {
+        // Which exported class it is an instance of, found by instanceof alone.
+        const classes = ["RulesValidationError", "InvalidFrameError", "ConfigError", "EngineClosedError"].filter((c) => e instanceof glance[c]);
+        return { isError: e instanceof Error, isGlanceError: e instanceof glance.GlanceError, classes, name: e.name, message: e.message, issues: e.issues, path: e.path };
+      }
+    };
     const before = engine.nextAd(Date.parse("2025-11-24T10:00:00Z")).adId;
     const bad = await (await fetch("/tests/fixtures/rules/invalid.rules.json")).json();
     const rulesError = await catchError(() => engine.setRules(bad));
@@ -173,7 +179,11 @@ test("errors are typed Error objects and bad rules leave the old ones running", 
     const closedError = await catchError(() => engine.snapshot());
     return { before, afterAd, rulesError, frameError, optionError, settled, busyAfter, late: late.timestampMs, clamped: late.timestampClamped, closedError };
   });
-  assert.equal(out.rulesError.isError, true);
+  for (const error of [out.rulesError, out.frameError, out.optionError, out.closedError]) {
+    assert.equal(error.isError, true);
+    assert.equal(error.isGlanceError, true, error.name);
+    assert.deepEqual(error.classes, [error.name], "instanceof the exported class of its name, and of no other");
+  }
   assert.equal(out.rulesError.name, "RulesValidationError");
   assert.ok(out.rulesError.issues.some((i) => i.path === "$.rules[0].play.ad"));
   assert.equal(out.afterAd, out.before, "the old rules still decide");
@@ -408,5 +418,119 @@ test("rules validation, the simulator and reports work without models", async ()
   assert.equal(out.offline.plays.length, 1);
   assert.match(out.csv.split("\n")[0], /value/);
   assert.deepEqual(errors, []);
+  await context.close();
+});
+
+/** Runs the TypeScript compiler (strict) on `files`; `{ ok, output }`. */
+function tsc(files) {
+  try {
+    const output = execFileSync(join(ROOT, "www/node_modules/.bin/tsc"), ["--strict", "--noEmit", "--target", "es2022", "--module", "esnext", "--moduleResolution", "bundler", "--lib", "es2022,dom", ...files], { encoding: "utf8" });
+    return { ok: true, output };
+  } catch (e) {
+    return { ok: false, output: `${e.stdout}${e.stderr}` };
+  }
+}
+
+test("the engine dispatches its events, and every result and event is exactly as the generated declarations say", { timeout: 600_000 }, async () => {
+  const { page, context, errors } = await newPage();
+  const out = await page.evaluate(async () => {
+    const glance = await import("/pkg/glance.js");
+    const rules = await (await fetch("/examples/rules/mall.rules.json")).json();
+    const engine = await glance.AudienceEngine.create({
+      backend: "cpu",
+      models: { baseUrl: "/pkg/models" },
+      rules,
+      // Visits end half a second after the face goes, so the test sees `visitend` soon.
+      audience: { tracker: { maxAgeMs: 500 } },
+      banner: { controller: { name: "Glance tests", contact: "tests@localhost" }, noticeUrl: "/privacy.html" },
+    });
+    const events = [];
+    for (const type of ["visitstart", "visitend", "audiencechange", "decision", "backendchange", "disclosurechange", "error"]) {
+      engine.addEventListener(type, (event) => events.push({ type, isCustom: event instanceof CustomEvent, detail: event.detail }));
+    }
+    const blob = await (await fetch("/tests/fixtures/astronaut.jpg")).blob();
+    const face = await createImageBitmap(blob, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+    const empty = new ImageData(512, 512);
+    const frames = [];
+    for (let t = 0; t <= 1500; t += 100) frames.push(await engine.processFrame(face, t));
+    const withFace = engine.snapshot();
+    for (let t = 1750; t <= 4000; t += 250) await engine.processFrame(empty, t);
+    const decision = engine.nextAd(Date.parse("2025-11-24T10:00:00Z"));
+    const interrupt = engine.shouldInterrupt(Date.parse("2025-11-24T10:00:01Z"));
+    // Hiding the notice stops analysis and says so.
+    const notice = document.querySelector("glance-disclosure");
+    notice.style.visibility = "hidden";
+    const hidden = await engine.processFrame(empty, 4100).then(() => null, (e) => e.name);
+    notice.style.visibility = "";
+    await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+    await engine.processFrame(empty, 4200);
+    const failed = await engine.processFrame({ not: "a frame" }, 4300).then(() => null, (e) => e.name);
+    const report = engine.report();
+    const timeline = [{ t: "2025-11-24T10:00", audience: { present: 2, watchers: 1 } }, { t: "2025-11-24T10:05", audience: { present: 0 } }];
+    const simulation = glance.simulateRules(rules, timeline);
+    const issues = glance.validateRules("{}");
+    const disclosure = engine.disclosure;
+    // A RulesValidationError, caught by its class, with its issues.
+    let rulesError = null;
+    try {
+      engine.setRules(await (await fetch("/tests/fixtures/rules/invalid.rules.json")).json());
+    } catch (e) {
+      if (e instanceof glance.RulesValidationError) rulesError = e.issues;
+    }
+    engine.close();
+    const faces = frames.filter((f) => f.faces.length > 0);
+    return { frames: [faces[0], frames.at(-1)], withFace, decision, interrupt, hidden, failed, report, simulation, issues, disclosure, events, rulesError };
+  });
+  assert.deepEqual(errors, []);
+  const types = out.events.map((e) => e.type);
+  assert.ok(out.events.every((e) => e.isCustom), "every event is a CustomEvent");
+  const starts = out.events.filter((e) => e.type === "visitstart");
+  const ends = out.events.filter((e) => e.type === "visitend");
+  assert.equal(starts.length, 1, types.join(" "));
+  assert.equal(ends.length, 1, types.join(" "));
+  assert.equal(ends[0].detail.trackId, starts[0].detail.trackId);
+  assert.ok(ends[0].detail.dwellS > 1 && ends[0].detail.dwellS < 3, `dwell ${ends[0].detail.dwellS}`);
+  assert.ok(types.indexOf("visitstart") < types.indexOf("visitend"));
+  const changes = out.events.filter((e) => e.type === "audiencechange").map((e) => e.detail.present);
+  assert.deepEqual([changes[0], changes.at(-1)], [1, 0], `present over the changes: ${changes}`);
+  assert.equal(out.withFace.present, 1);
+  assert.deepEqual(out.events.filter((e) => e.type === "decision").map((e) => e.detail.adId), [out.decision.adId, ...(out.interrupt ? [out.interrupt.adId] : [])]);
+  assert.equal(out.hidden, "DisclosureHiddenError");
+  assert.deepEqual(out.events.filter((e) => e.type === "disclosurechange").map((e) => e.detail.visible), [false, true]);
+  assert.equal(out.failed, "InvalidFrameError");
+  assert.deepEqual(out.events.filter((e) => e.type === "error").map((e) => e.detail.name), ["InvalidFrameError"]);
+  assert.ok(out.rulesError?.some((i) => i.path === "$.rules[0].play.ad"), JSON.stringify(out.rulesError));
+
+  // Every real value as a fresh object literal of its declared type: TypeScript rejects any
+  // property the declarations lack (and any they require that is missing), so a field the Rust
+  // types gain without the declarations fails here.
+  const dir = join(ROOT, "target/ts-values");
+  await mkdir(dir, { recursive: true });
+  const literal = (value) => JSON.stringify(value, null, 1);
+  const byType = (type) => out.events.filter((e) => e.type === type).map((e) => e.detail);
+  const values = [
+    ["frames", "FrameResult[]", out.frames],
+    ["snapshot", "AudienceSnapshot", out.withFace],
+    ["decision", "Decision", out.decision],
+    ["report", "AudienceReport", out.report],
+    ["simulation", "SimulationReport", out.simulation],
+    ["issues", "ValidationIssue[]", out.issues],
+    ["disclosure", "DisclosureStatus", out.disclosure],
+    ["visitStarts", 'AudienceEngineEventMap["visitstart"]["detail"][]', byType("visitstart")],
+    ["visitEnds", 'AudienceEngineEventMap["visitend"]["detail"][]', byType("visitend")],
+    ["changes", 'AudienceEngineEventMap["audiencechange"]["detail"][]', byType("audiencechange")],
+    ["disclosureChanges", 'AudienceEngineEventMap["disclosurechange"]["detail"][]', byType("disclosurechange")],
+  ];
+  const header = 'import type { AudienceEngineEventMap, AudienceReport, AudienceSnapshot, Decision, DisclosureStatus, FrameResult, SimulationReport, ValidationIssue } from "../../pkg/glance.js";\n';
+  const exact = join(dir, "values.ts");
+  await writeFile(exact, header + values.map(([name, type, value]) => `export const ${name}: ${type} = ${literal(value)};\n`).join(""));
+  const checked = tsc([exact]);
+  assert.ok(checked.ok, checked.output);
+  // The same check fails on a field the declarations do not have.
+  const extra = join(dir, "extra-field.ts");
+  await writeFile(extra, header + `export const frame: FrameResult = ${literal({ ...out.frames[0], addedInRust: 1 })};\n`);
+  const rejected = tsc([extra]);
+  assert.equal(rejected.ok, false, "an unknown field must not type-check");
+  assert.match(rejected.output, /addedInRust/);
   await context.close();
 });
