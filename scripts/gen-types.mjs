@@ -33,6 +33,17 @@ function tagsAsIntersections(node) {
 }
 tagsAsIntersections(schema.definitions);
 
+// Any JSON value (serde_json::Value) with a description is a schema of only that description;
+// the generator would read it as an object, so it is said to be `unknown`.
+const SHAPE_KEYS = ["type", "$ref", "enum", "const", "oneOf", "anyOf", "allOf", "properties", "items", "additionalProperties", "not", "tsType"];
+function anyValueAsUnknown(node) {
+  if (Array.isArray(node)) return node.forEach(anyValueAsUnknown);
+  if (!node || typeof node !== "object") return;
+  if (typeof node.description === "string" && !SHAPE_KEYS.some((key) => key in node)) node.tsType = "unknown";
+  Object.values(node).forEach(anyValueAsUnknown);
+}
+anyValueAsUnknown(schema.definitions);
+
 const roots = Object.keys(schema.properties);
 let text = await compile(schema, "GlanceApi", {
   bannerComment: "",

@@ -1,3 +1,4 @@
+// @ts-check
 // The kiosk's picture source: the camera (getUserMedia) or, for demos, a looping clip
 // (?video=URL). It reopens itself when the camera disappears, is unplugged, busy or denied,
 // with a growing pause between attempts, and says what it is doing through `onState`.
@@ -10,6 +11,8 @@ export class CameraSource {
   /**
    * `video`: the <video> element frames are read from. `demoUrl`: play this clip instead of the
    * camera. `deviceId`: preferred camera. `onState(state, detail)`: every change.
+   * @param {HTMLVideoElement} video
+   * @param {{ demoUrl?: string | null, deviceId?: string | null, onState?: (state: string, detail: string) => void }} [options]
    */
   constructor(video, { demoUrl = null, deviceId = null, onState = () => {} } = {}) {
     this.video = video;

@@ -1,3 +1,4 @@
+// @ts-check
 // Installer mode: what the engine sees drawn over the camera picture (faces, age band, gender,
 // gaze, looking), how fast it runs and on which backend, and a walkthrough to enter where the
 // camera sits relative to the screen, with a live "look at each corner" check.
@@ -7,6 +8,17 @@ const HOLD_MS = 1000; // how long a look (or a look away) must last for a step t
 
 const $ = (id) => document.getElementById(id);
 
+/** @typedef {import('/pkg/glance.js').FrameResult} FrameResult */
+/** @typedef {import('/pkg/glance.js').AudienceSnapshot} AudienceSnapshot */
+/**
+ * A number input of the calibration form; `fill` assigns numbers, which the DOM turns into text.
+ * @typedef {Omit<HTMLInputElement, 'value'> & { value: string | number }} NumberField
+ */
+/**
+ * The calibration form's fields by name (kiosk/index.html).
+ * @typedef {HTMLFormControlsCollection & Record<'widthM' | 'heightM' | 'aboveM' | 'sidewaysM' | 'frontM' | 'tiltDeg' | 'panDeg', NumberField> & { deviceId: HTMLSelectElement }} CalibrationFields
+ */
+
 export class Installer {
   /**
    * `kiosk`: `{ status(), screen(), defaultScreen(), deviceId(), apply({ screen, cameraDeviceId }) }`.
@@ -14,11 +26,11 @@ export class Installer {
   constructor(kiosk) {
     this.kiosk = kiosk;
     this.root = $('installer');
-    this.canvas = $('overlay');
+    this.canvas = /** @type {HTMLCanvasElement} */ ($('overlay'));
     this.ctx = this.canvas.getContext('2d');
     this.cameraView = $('camera-view');
     this.viewHome = this.cameraView.parentElement;
-    this.form = $('calibration');
+    this.form = /** @type {HTMLFormElement & { elements: CalibrationFields }} */ ($('calibration'));
     this.check = null;
     this.statsTimer = 0;
     $('installer-close').addEventListener('click', () => this.close());
@@ -59,7 +71,13 @@ export class Installer {
 
   // ---- overlay -------------------------------------------------------------------------
 
-  /** Draws one frame's result. `people`: the snapshot's people (for bands and "looking"). */
+  /**
+   * Draws one frame's result. `people`: the snapshot's people (for bands and "looking").
+   * @param {FrameResult} result
+   * @param {AudienceSnapshot} snapshot
+   * @param {number} fps
+   * @param {string} backend
+   */
   draw(result, snapshot, fps, backend) {
     if (!this.isOpen) return;
     const { canvas, ctx } = this;
@@ -169,12 +187,12 @@ export class Installer {
   // ---- live check ----------------------------------------------------------------------
 
   startCheck() {
-    for (const li of document.querySelectorAll('#corners li')) {
+    for (const li of /** @type {NodeListOf<HTMLLIElement>} */ (document.querySelectorAll('#corners li'))) {
       delete li.dataset.result;
       li.querySelector('output').textContent = '–';
     }
     this.check = { step: 0, since: null, results: {} };
-    $('check-skip').disabled = false;
+    /** @type {HTMLButtonElement} */ ($('check-skip')).disabled = false;
     $('check-start').textContent = 'Restart the check';
     $('check-result').textContent = '';
     this.showStep();
@@ -183,13 +201,13 @@ export class Installer {
   stopCheck() {
     this.check = null;
     $('corner-marker').hidden = true;
-    $('check-skip').disabled = true;
+    /** @type {HTMLButtonElement} */ ($('check-skip')).disabled = true;
     for (const li of document.querySelectorAll('#corners li')) li.classList.remove('current');
   }
 
   showStep() {
     const corner = CORNERS[this.check.step];
-    for (const li of document.querySelectorAll('#corners li')) li.classList.toggle('current', li.dataset.corner === corner);
+    for (const li of /** @type {NodeListOf<HTMLLIElement>} */ (document.querySelectorAll('#corners li'))) li.classList.toggle('current', li.dataset.corner === corner);
     const marker = $('corner-marker');
     marker.hidden = corner === 'away';
     marker.dataset.corner = corner;
@@ -203,7 +221,7 @@ export class Installer {
     if (!check) return;
     const corner = CORNERS[check.step];
     check.results[corner] = result;
-    const li = document.querySelector(`#corners li[data-corner="${corner}"]`);
+    const li = /** @type {HTMLLIElement} */ (document.querySelector(`#corners li[data-corner="${corner}"]`));
     li.dataset.result = result;
     li.querySelector('output').textContent = result === 'pass' ? (corner === 'away' ? 'not looking ✓' : 'looking ✓') : 'not confirmed ✗';
     check.step += 1;

@@ -1,3 +1,4 @@
+// @ts-check
 // The Glance kiosk: plays ads full screen, chosen by the engine from the anonymous audience the
 // camera sees. Everything runs on this device: frames go from the <video> element into the
 // engine and are dropped there; only aggregates are stored (www/lib/store.js).
@@ -14,6 +15,8 @@ import { AdPlayer } from './player.js';
 import { CameraSource } from './camera.js';
 import { Installer } from './installer.js';
 
+/** @typedef {import('/pkg/glance.js').AudienceEngine} AudienceEngine */
+
 const SAVE_EVERY_MS = 10_000;
 const INTERRUPT_EVERY_MS = 1000;
 const DISCLOSURE_POLL_MS = 500;
@@ -25,7 +28,7 @@ const HOLD_FOR_ENGINE_MS = 30_000;
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-const video = $('camera');
+const video = /** @type {HTMLVideoElement} */ ($('camera'));
 
 /** Everything the kiosk knows; `window.glanceKiosk.status` is a read-only copy of parts of it. */
 const state = {
@@ -36,7 +39,9 @@ const state = {
   rulesProblem: null,
   screen: null,
   deviceId: null,
+  /** @type {typeof import('/pkg/glance.js') | null} */
   glance: null,
+  /** @type {AudienceEngine | null} */
   engine: null,
   engineError: null,
   engineAttempts: 0,
@@ -141,6 +146,7 @@ async function loadConfig() {
 
 // ---- engine --------------------------------------------------------------------------------
 
+/** @returns {import('/pkg/glance.js').GlanceOptions} */
 function engineOptions(rules, screen) {
   const { config } = state;
   return {
@@ -233,8 +239,8 @@ async function recreateEngine(screen) {
       throw error;
     }
     state.engine = fresh;
+    // The closed engine's memory goes with it when collected (wasm-bindgen's finalizer).
     old.close();
-    old.free?.();
   } finally {
     state.recreating = false;
     measureBanner();
@@ -571,6 +577,7 @@ function persist(why) {
 async function saveOnce(why) {
   const { engine } = state;
   if (!engine || state.recreating) return;
+  /** @type {{ state: string, savedAtMs: number, playOnScreen?: { adId: string, playId: string } }} */
   let record;
   try {
     record = { state: engine.saveState(), savedAtMs: Date.now() };

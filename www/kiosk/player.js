@@ -1,9 +1,19 @@
+// @ts-check
 // Plays ads full screen with a cross-fade. It knows nothing of the engine: the kiosk tells it
 // what to show (a Decision-like object) and hears back when an ad finished by itself.
 import { sameOriginMediaUrl } from '/lib/media.js';
 
 const LOAD_TIMEOUT_MS = 8000;
 const FADE_MS = 700;
+
+/**
+ * What `show` is given: a Decision-like object.
+ * @typedef {{ adId: string, media: string, kind: string, durationMs: number }} ShownAd
+ */
+/**
+ * An ad on screen.
+ * @typedef {{ serial: number, ad: ShownAd, startedAtMs: number, element: HTMLElement }} Play
+ */
 
 /** The creative's URL when it is on this origin; null otherwise (the kiosk fetches nothing from elsewhere). */
 export const localMediaUrl = (media) => sameOriginMediaUrl(media);
@@ -59,6 +69,8 @@ export class AdPlayer {
   /**
    * `onFinished(play)`: the ad on screen ended by itself (its time is up, or the video ended).
    * `onMediaError(ad, error)`: a creative could not be loaded (a placeholder is shown instead).
+   * @param {HTMLElement} stage
+   * @param {{ onFinished: (play: Play) => void, onMediaError?: (ad: ShownAd, error: Error) => void }} handlers
    */
   constructor(stage, { onFinished, onMediaError = () => {} }) {
     this.stage = stage;
@@ -66,13 +78,15 @@ export class AdPlayer {
     this.onMediaError = onMediaError;
     this.serial = 0;
     this.timer = 0;
-    /** `{ serial, ad, startedAtMs, element }` of the ad on screen. */
+    /** @type {Play | null} `{ serial, ad, startedAtMs, element }` of the ad on screen. */
     this.current = null;
   }
 
   /**
    * Puts `ad` ({ adId, media, kind, durationMs }) on screen with a cross-fade over whatever was
    * there. Resolves to the play once it is on screen, or null when a newer `show` overtook it.
+   * @param {ShownAd} ad
+   * @returns {Promise<Play | null>}
    */
   async show(ad) {
     const serial = ++this.serial;
