@@ -18,31 +18,27 @@ if (!schemaPath || !outPath) {
 }
 const schema = JSON.parse(readFileSync(schemaPath, "utf8"));
 
-// An internally tagged enum's variant is `{ allOf: [{ $ref }], properties: { type: ... } }`;
-// the generator would drop the tag, so the tag becomes a second member of the intersection.
-function tagsAsIntersections(node) {
-  if (Array.isArray(node)) return node.forEach(tagsAsIntersections);
+/** Calls `visit` on every schema object under `node`, parents first. */
+function everySchema(node, visit) {
+  if (Array.isArray(node)) return node.forEach((item) => everySchema(item, visit));
   if (!node || typeof node !== "object") return;
+  visit(node);
+  Object.values(node).forEach((child) => everySchema(child, visit));
+}
+
+const SHAPE_KEYS = ["type", "$ref", "enum", "const", "oneOf", "anyOf", "allOf", "properties", "items", "additionalProperties", "not", "tsType"];
+everySchema(schema.definitions, (node) => {
+  // An internally tagged enum's variant is `{ allOf: [{ $ref }], properties: { type: ... } }`;
+  // the generator would drop the tag, so the tag becomes a second member of the intersection.
   if (Array.isArray(node.allOf) && node.properties) {
-    const { properties, required, description } = node;
+    const { properties, required } = node;
     for (const key of ["properties", "required", "type", "additionalProperties"]) delete node[key];
     node.allOf.push({ type: "object", properties, required, additionalProperties: false });
-    if (description) node.description = description;
   }
-  Object.values(node).forEach(tagsAsIntersections);
-}
-tagsAsIntersections(schema.definitions);
-
-// Any JSON value (serde_json::Value) with a description is a schema of only that description;
-// the generator would read it as an object, so it is said to be `unknown`.
-const SHAPE_KEYS = ["type", "$ref", "enum", "const", "oneOf", "anyOf", "allOf", "properties", "items", "additionalProperties", "not", "tsType"];
-function anyValueAsUnknown(node) {
-  if (Array.isArray(node)) return node.forEach(anyValueAsUnknown);
-  if (!node || typeof node !== "object") return;
+  // Any JSON value (serde_json::Value) with a description is a schema of only that
+  // description; the generator would read it as an object, so it is said to be `unknown`.
   if (typeof node.description === "string" && !SHAPE_KEYS.some((key) => key in node)) node.tsType = "unknown";
-  Object.values(node).forEach(anyValueAsUnknown);
-}
-anyValueAsUnknown(schema.definitions);
+});
 
 const roots = Object.keys(schema.properties);
 let text = await compile(schema, "GlanceApi", {

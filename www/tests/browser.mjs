@@ -2,8 +2,10 @@
 // the flags that work on a closed network, an optional fake camera, and a context that refuses
 // and records every request leaving the local server.
 import { mkdtempSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { extname, join, normalize } from "node:path";
 import { chromium } from "playwright-core";
 import { serve } from "../serve.mjs";
 
@@ -12,6 +14,28 @@ export const CHROMIUM_ARGS = ["--no-sandbox", "--no-first-run", "--disable-backg
 /** Starts the pages' server on a free port; `{ url, close }`. */
 export function startServer(options = {}) {
   return serve({ port: 0, ...options });
+}
+
+const REPOSITORY_TYPES = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".json": "application/json", ".jpg": "image/jpeg", ".png": "image/png", ".bpk": "application/octet-stream" };
+
+/**
+ * Serves the files under `root` (the repository: pkg/, tests/fixtures/, examples/) as they are,
+ * with no compression and no rewriting, on a free port; `{ origin, close }`.
+ */
+export async function serveRepository(root) {
+  const server = createServer(async (req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname)).replace(/^(\.\.[/\\])+/, "");
+    try {
+      const body = await readFile(join(root, path));
+      res.writeHead(200, { "content-type": REPOSITORY_TYPES[extname(path)] ?? "application/octet-stream", "content-length": body.length });
+      res.end(body);
+    } catch {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { origin: `http://127.0.0.1:${server.address().port}`, close: () => server.close() };
 }
 
 /**

@@ -5,16 +5,13 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { createServer } from "node:http";
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { extname, join, normalize } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { launch, guardNetwork, collectErrors } from "./browser.mjs";
+import { launch, guardNetwork, collectErrors, serveRepository } from "./browser.mjs";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const APP = join(ROOT, "examples/vite-app");
-const TYPES = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".json": "application/json", ".jpg": "image/jpeg", ".bpk": "application/octet-stream" };
 
 const sh = (cmd, args, cwd) => execFileSync(cmd, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 
@@ -32,19 +29,8 @@ before(async () => {
   tarball = { path: join(packDir, packed.filename), files: packed.files.map((f) => f.path), size: packed.size, unpackedSize: packed.unpackedSize };
   sh("npm", ["install", "--no-save", "--no-audit", "--no-fund", "--prefer-offline", tarball.path], APP);
 
-  server = createServer(async (req, res) => {
-    const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname)).replace(/^(\.\.[/\\])+/, "");
-    try {
-      const body = await readFile(join(ROOT, path));
-      res.writeHead(200, { "content-type": TYPES[extname(path)] ?? "application/octet-stream", "content-length": body.length });
-      res.end(body);
-    } catch {
-      res.writeHead(404);
-      res.end();
-    }
-  });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  origin = `http://127.0.0.1:${server.address().port}`;
+  server = await serveRepository(ROOT);
+  origin = server.origin;
   browser = await launch();
 });
 
