@@ -122,6 +122,16 @@ impl Detection {
         box_iou(self.bbox, other.bbox)
     }
 
+    /// Whether `other` is this face seen at another scale: one box mostly inside the other and
+    /// not much smaller (the full- and short-range networks disagree like that on turned heads).
+    /// A box a quarter of the other's area or less is another face (a small face beside a
+    /// large false box, or in a crowd the detectors boxed as one).
+    pub fn same_face_nested(&self, other: &Detection) -> bool {
+        let (a, b) = (self.area(), other.area());
+        self.containment(other) > SAME_FACE_CONTAINMENT
+            && a.min(b) > NESTED_MIN_AREA_RATIO * a.max(b)
+    }
+
     /// How much of the smaller box lies inside the other one.
     pub fn containment(&self, other: &Detection) -> f32 {
         let smaller = self.area().min(other.area());
@@ -180,6 +190,8 @@ pub fn decode(
 /// A detection mostly inside another one (or holding it) is the same face seen at another scale:
 /// the full- and short-range networks disagree like that on turned heads.
 const SAME_FACE_CONTAINMENT: f32 = 0.7;
+/// Below this share of the larger box's area a nested box is another face.
+const NESTED_MIN_AREA_RATIO: f32 = 0.25;
 
 /// MediaPipe's WEIGHTED non-maximum suppression: the best-scoring detection absorbs every
 /// detection overlapping it by more than `iou_threshold`, and its box and keypoints become the
@@ -210,7 +222,7 @@ pub fn weighted_nms(mut detections: Vec<Detection>, iou_threshold: f32) -> Vec<D
         }
         detections = rest
             .into_iter()
-            .filter(|d| merged.containment(d) <= SAME_FACE_CONTAINMENT)
+            .filter(|d| !merged.same_face_nested(d))
             .collect();
         kept.push(merged);
     }
@@ -243,7 +255,7 @@ pub fn merge_preferring(
         .filter(|o| {
             preferred
                 .iter()
-                .all(|p| p.iou(o) <= iou_threshold && p.containment(o) <= SAME_FACE_CONTAINMENT)
+                .all(|p| p.iou(o) <= iou_threshold && !p.same_face_nested(o))
         })
         .collect();
     preferred.into_iter().chain(extra).collect()
@@ -271,6 +283,26 @@ mod tests {
         assert!(!boxes_agree(inner, [0.0, 4.0, 40.0, 44.0], 0.7));
         // Beside it.
         assert!(!boxes_agree(inner, [25.0, 14.0, 45.0, 34.0], 0.5));
+    }
+
+    #[test]
+    fn small_faces_inside_a_large_box_are_other_faces() {
+        // A confident false box over a group of heads, and two faces inside it a ninth of its
+        // area each: both faces survive suppression and the merge.
+        let group = det([0.0, 0.0, 90.0, 90.0], 0.9);
+        let faces = [
+            det([5.0, 5.0, 35.0, 35.0], 0.7),
+            det([50.0, 50.0, 80.0, 80.0], 0.6),
+        ];
+        let kept = weighted_nms(vec![group, faces[0], faces[1]], 0.3);
+        assert_eq!(kept.len(), 3, "{kept:?}");
+        let merged = merge_preferring(vec![group], faces.to_vec(), 0.3);
+        assert_eq!(merged.len(), 3, "{merged:?}");
+        // The same face boxed a little larger by the other network is still one face.
+        let turned = det([10.0, 10.0, 50.0, 50.0], 0.8);
+        let inner = det([15.0, 15.0, 36.0, 36.0], 0.6);
+        assert_eq!(weighted_nms(vec![turned, inner], 0.3).len(), 1);
+        assert_eq!(merge_preferring(vec![turned], vec![inner], 0.3).len(), 1);
     }
 
     #[test]
