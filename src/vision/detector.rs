@@ -124,7 +124,7 @@ impl Detection {
 
     /// Whether `other` is this face seen at another scale: one box mostly inside the other and
     /// not much smaller (the full- and short-range networks disagree like that on turned heads).
-    /// A box a quarter of the other's area or less is another face (a small face beside a
+    /// A box 16 % of the other's area or less (sides 0.4 as long) is another face (a small face beside a
     /// large false box, or in a crowd the detectors boxed as one).
     pub fn same_face_nested(&self, other: &Detection) -> bool {
         let (a, b) = (self.area(), other.area());
@@ -191,7 +191,7 @@ pub fn decode(
 /// the full- and short-range networks disagree like that on turned heads.
 const SAME_FACE_CONTAINMENT: f32 = 0.7;
 /// Below this share of the larger box's area a nested box is another face.
-const NESTED_MIN_AREA_RATIO: f32 = 0.25;
+const NESTED_MIN_AREA_RATIO: f32 = 0.16;
 
 /// MediaPipe's WEIGHTED non-maximum suppression: the best-scoring detection absorbs every
 /// detection overlapping it by more than `iou_threshold`, and its box and keypoints become the
