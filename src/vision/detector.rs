@@ -122,10 +122,8 @@ impl Detection {
         box_iou(self.bbox, other.bbox)
     }
 
-    /// Whether `other` is this face seen at another scale: one box mostly inside the other and
-    /// not much smaller (the full- and short-range networks disagree like that on turned heads).
-    /// A box 16 % of the other's area or less (sides 0.4 as long) is another face (a small face beside a
-    /// large false box, or in a crowd the detectors boxed as one).
+    /// Whether `other` is this face seen at another scale: one box mostly inside the other
+    /// (`SAME_FACE_CONTAINMENT`) and not much smaller (`NESTED_MIN_AREA_RATIO`).
     pub fn same_face_nested(&self, other: &Detection) -> bool {
         let (a, b) = (self.area(), other.area());
         self.containment(other) > SAME_FACE_CONTAINMENT
@@ -187,10 +185,11 @@ pub fn decode(
     out
 }
 
-/// A detection mostly inside another one (or holding it) is the same face seen at another scale:
-/// the full- and short-range networks disagree like that on turned heads.
+/// A detection mostly inside another one (or holding it) can be the same face seen at another
+/// scale: the full- and short-range networks disagree like that on turned heads.
 const SAME_FACE_CONTAINMENT: f32 = 0.7;
-/// Below this share of the larger box's area a nested box is another face.
+/// At or below this share of the larger box's area (sides 0.4 as long) a nested box is another
+/// face: a small face beside a large false box, or in a crowd the detectors boxed as one.
 const NESTED_MIN_AREA_RATIO: f32 = 0.16;
 
 /// MediaPipe's WEIGHTED non-maximum suppression: the best-scoring detection absorbs every
