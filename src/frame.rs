@@ -436,7 +436,9 @@ mod tests {
         // Letterboxing 640x480 and 1280x720 into 128 px: cells of 5 and 10 whole pixels, the
         // bands above and below black.
         for (w, h) in [(640u32, 480u32), (1280, 720), (640, 640)] {
-            let px: Vec<u8> = (0..w * h * 4).map(|i| (i * 7919 % 251) as u8).collect();
+            let px: Vec<u8> = (0..w * h * 4)
+                .map(|i| (u64::from(i) * 7919 % 251) as u8)
+                .collect();
             let frame = Frame::from_rgba(w, h, &px).unwrap();
             let rect = RotatedRect::letterbox(w, h);
             let options = WarpOptions {

@@ -117,8 +117,8 @@ pub struct AttributeConfig {
     /// evidence; with the default 0.8 a visit's log-odds grow at most 1.25-fold over one frame's.
     pub frame_correlation: f32,
     /// A visit's gender is reported only when its probability reaches this; below it the
-    /// gender is unknown (default 0.79: the lowest at which one frame's confident adult gender
-    /// is 95 % right on both dev sets: 95.2 % on FairFace's, 98.9 % on UTKFace's).
+    /// gender is unknown (default 0.82: the lowest at which one frame's confident adult gender
+    /// is 95 % right on both dev sets: 95.4 % on FairFace's, 98.9 % on UTKFace's).
     pub min_gender_confidence: f32,
     /// A visit's age band is reported only when its probability reaches this (default 0.3).
     pub min_age_band_confidence: f32,
@@ -141,7 +141,7 @@ impl Default for AttributeConfig {
             age_sigma_years: 3.25,
             age_sigma_per_year: 0.1,
             frame_correlation: 0.8,
-            min_gender_confidence: 0.79,
+            min_gender_confidence: 0.82,
             min_age_band_confidence: 0.3,
             gender_for_children: false,
             full_weight_face_px: 80.0,

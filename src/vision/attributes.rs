@@ -14,26 +14,34 @@ pub const INPUT_SIZE: usize = 112;
 /// scored worse on the sum of both sets.
 pub const CROP_SCALE: f32 = 1.0;
 
-/// Platt scaling of the network's gender log-odds (the mean of the crop's and its mirror's):
-/// calibrated log-odds = `GENDER_SLOPE` · raw + `GENDER_OFFSET`, chosen on FairFace and UTKFace
-/// dev for the smallest calibration error on the worse of the two (0.027 on each). The positive
-/// offset undoes the network's lean towards "male".
-const GENDER_SLOPE: f32 = 0.96;
-const GENDER_OFFSET: f32 = 0.78;
+/// Platt scaling of the network's gender log-odds (the mean of the crop's and its mirror's),
+/// with the estimated age as a second input: calibrated log-odds = `GENDER_SLOPE` · raw +
+/// `GENDER_OFFSET_AT_40` + `GENDER_LOG_ODDS_PER_YEAR` · (age − 40). The network leans towards
+/// "male" the older the face looks (most of its confident errors on the dev sets are women over
+/// 60 called men), and towards "female" for children; the age term undoes that. Fitted by
+/// logistic regression on FairFace and UTKFace dev (each set weighted equally): gender right
+/// 82.6 → 85.2 % (FairFace), 91.6 → 93.3 % (UTKFace), calibration error 0.031 / 0.018. Fitted on
+/// UTKFace alone it does as well on FairFace, so it is not FairFace's noise.
+const GENDER_SLOPE: f32 = 1.15;
+const GENDER_OFFSET_AT_40: f32 = 1.09;
+const GENDER_LOG_ODDS_PER_YEAR: f32 = 0.032;
+/// Ages beyond the dev sets' range add no more to the correction.
+const GENDER_AGE_RANGE: (f32, f32) = (0.0, 90.0);
 
 /// The crop's Laplacian variance (grey levels²) at which its sharpness is 0.5: the dev sets'
 /// median face scores 0.8, their blurriest twentieth 0.4.
 const HALF_SHARPNESS_VARIANCE: f32 = 25.0;
 
 /// The calibrated probability that the face is female, from the network's [male, female]
-/// softmax outputs for the crop and its mirror.
-pub fn female_probability(outputs: &[[f32; 2]]) -> f32 {
+/// softmax outputs for the crop and its mirror and the face's apparent age (`age_years`).
+pub fn female_probability(outputs: &[[f32; 2]], age_years: f32) -> f32 {
     let raw = outputs
         .iter()
         .map(|[male, female]| (female.max(1e-6) / male.max(1e-6)).ln())
         .sum::<f32>()
         / outputs.len().max(1) as f32;
-    let z = GENDER_SLOPE * raw + GENDER_OFFSET;
+    let age = age_years.clamp(GENDER_AGE_RANGE.0, GENDER_AGE_RANGE.1);
+    let z = GENDER_SLOPE * raw + GENDER_OFFSET_AT_40 + GENDER_LOG_ODDS_PER_YEAR * (age - 40.0);
     1.0 / (1.0 + (-z).exp())
 }
 
@@ -72,15 +80,36 @@ mod tests {
 
     #[test]
     fn mirrored_outputs_are_averaged_in_log_odds() {
-        let p = female_probability(&[[0.2, 0.8], [0.8, 0.2]]);
+        let p = female_probability(&[[0.2, 0.8], [0.8, 0.2]], 40.0);
         assert!(
-            (p - (1.0 / (1.0 + (-GENDER_OFFSET).exp()))).abs() < 1e-5,
+            (p - (1.0 / (1.0 + (-GENDER_OFFSET_AT_40).exp()))).abs() < 1e-5,
             "{p}"
         );
-        let sure = female_probability(&[[0.01, 0.99], [0.02, 0.98]]);
-        let unsure = female_probability(&[[0.4, 0.6], [0.45, 0.55]]);
+        let sure = female_probability(&[[0.01, 0.99], [0.02, 0.98]], 40.0);
+        let unsure = female_probability(&[[0.4, 0.6], [0.45, 0.55]], 40.0);
         assert!(sure > unsure && unsure > 0.5, "{sure} {unsure}");
         assert_eq!(age_years(&[30.0, 34.0]), 32.0);
+    }
+
+    #[test]
+    fn the_same_outputs_lean_female_the_older_the_face() {
+        let outputs = [[0.7, 0.3], [0.7, 0.3]];
+        let child = female_probability(&outputs, 8.0);
+        let adult = female_probability(&outputs, 40.0);
+        let elderly = female_probability(&outputs, 75.0);
+        assert!(
+            child < adult && adult < elderly,
+            "{child} {adult} {elderly}"
+        );
+        // Beyond the fitted range the correction stops growing.
+        assert_eq!(
+            female_probability(&outputs, 90.0),
+            female_probability(&outputs, 120.0)
+        );
+        assert_eq!(
+            female_probability(&outputs, 0.0),
+            female_probability(&outputs, -3.0)
+        );
     }
 
     #[test]

@@ -1155,12 +1155,13 @@ impl Pipeline {
         let (ages, genders) = self.networks.age_gender(chw, 2 * judged.len()).await?;
         for (k, &i) in judged.iter().enumerate() {
             let face = &mut faces[i];
-            face.age = Some(attributes::age_years(&ages[2 * k..2 * k + 2]));
+            let age = attributes::age_years(&ages[2 * k..2 * k + 2]);
+            face.age = Some(age);
             let outputs = [
                 [genders[4 * k], genders[4 * k + 1]],
                 [genders[4 * k + 2], genders[4 * k + 3]],
             ];
-            let p_female = attributes::female_probability(&outputs);
+            let p_female = attributes::female_probability(&outputs, age);
             (face.gender, face.gender_score) = if p_female >= 0.5 {
                 (Some(Gender::Female), Some(p_female))
             } else {
