@@ -35,6 +35,9 @@ pub enum GlanceError {
     /// Proof-of-play or saved-state trouble in the audience aggregator.
     #[error(transparent)]
     Audience(#[from] AudienceError),
+    /// The engine was closed.
+    #[error("the engine was closed")]
+    Closed,
 }
 
 /// Declares [`ErrorName`] and its list from one table, so the names cannot drift apart.
@@ -125,6 +128,7 @@ impl GlanceError {
                 | AudienceError::InvalidState(_)
                 | AudienceError::AgeBandsMismatch { .. } => ErrorName::StateError,
             },
+            GlanceError::Closed => ErrorName::EngineClosedError,
         }
     }
 

@@ -17,7 +17,8 @@ mod cli {
     use clap::{Parser, Subcommand};
     use glance::GlanceError;
     use glance::analysis::FrameAnalysis;
-    use glance::audience::{AudienceAggregator, AudienceConfig, ReportOptions};
+    use glance::audience::{AudienceConfig, ReportOptions};
+    use glance::engine::{Backend, Engine, EngineOptions};
     use glance::media::{Y4mReader, is_y4m, load_image};
     use glance::vision::{Pipeline, cpu_pipeline};
     use serde::Serialize;
@@ -146,16 +147,29 @@ mod cli {
         snapshots: bool,
         visits: bool,
     ) -> Result<(), String> {
-        let config: AudienceConfig = read_json(config).map_err(|e| e.to_string())?;
-        let pipeline = read_json(options)
-            .and_then(cpu_pipeline)
+        let audience: AudienceConfig = read_json(config).map_err(|e| e.to_string())?;
+        let pipeline_options = read_json(options).map_err(|e| e.to_string())?;
+        let options = EngineOptions {
+            pipeline: pipeline_options,
+            audience,
+            ..Default::default()
+        };
+        let engine = cpu_pipeline(options.pipeline.clone())
+            .and_then(|pipeline| Engine::new(pipeline, Backend::Cpu, None, options, None))
             .map_err(|e| e.to_string())?;
-        let mut aggregator = AudienceAggregator::new(config).map_err(|e| e.to_string())?;
+        engine.state_mut().keep_completed_visits();
         let mut reader = Y4mReader::open(video).map_err(|e| e.to_string())?;
         let rate = reader.frame_rate();
         let (mut index, mut last_second) = (0u64, None);
         let mut end_ms = 0.0;
         let mut result = Ok(());
+        let print_visits = || {
+            if visits {
+                for v in engine.state_mut().take_completed_visits() {
+                    print_json(&serde_json::json!({ "visit": v }));
+                }
+            }
+        };
         loop {
             let image = match reader.next_frame() {
                 Ok(Some(image)) => image,
@@ -168,35 +182,23 @@ mod cli {
             };
             let timestamp_ms = index as f64 * 1000.0 / rate;
             let frame = image.frame().map_err(|e| e.to_string())?;
-            // Stable tracks get the age/gender model only at the configured cadence.
-            let analysis =
-                pollster::block_on(pipeline.analyze_scheduled(&frame, timestamp_ms, |faces| {
-                    aggregator.plan_attributes(timestamp_ms, faces)
-                }))
+            pollster::block_on(engine.process_frame(&frame, timestamp_ms))
                 .map_err(|e| e.to_string())?;
-            let snapshot = aggregator.observe(&analysis);
+            // The CLI prints results, not events.
+            engine.state_mut().take_events();
             let second = (timestamp_ms / 1000.0).floor() as i64;
             if snapshots && last_second != Some(second) {
+                let snapshot = engine.state().snapshot();
                 print_json(&serde_json::json!({ "snapshot": snapshot }));
                 last_second = Some(second);
             }
-            if visits {
-                aggregator
-                    .completed_visits()
-                    .iter()
-                    .for_each(|v| print_json(&serde_json::json!({ "visit": v })));
-            }
+            print_visits();
             end_ms = timestamp_ms + 1000.0 / rate;
             index += 1;
         }
-        aggregator.finish(end_ms);
-        if visits {
-            aggregator
-                .completed_visits()
-                .iter()
-                .for_each(|v| print_json(&serde_json::json!({ "visit": v })));
-        }
-        let report = aggregator.report(&ReportOptions::default());
+        engine.state_mut().finish(end_ms);
+        print_visits();
+        let report = engine.state().report(&ReportOptions::default());
         print_json(&serde_json::json!({ "report": report }));
         result
     }

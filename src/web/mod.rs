@@ -29,10 +29,10 @@ use wasm_bindgen::prelude::*;
 
 use crate::audience::ReportOptions;
 use crate::disclosure::DisclosureStatus;
-use crate::engine::{BackendChoice, EngineOptions, EngineState, FrameResult};
+use crate::engine::{Backend, BackendChoice, Engine, EngineOptions, EngineState, FrameResult};
 use crate::error::{ErrorName, GlanceError};
 use crate::frame::Frame;
-use crate::vision::{ModelWeights, Pipeline};
+use crate::vision::Pipeline;
 use banner::Banner;
 use errors::{config_error, named_error, to_js_error};
 use frames::{Scratch, read_rgba};
@@ -74,21 +74,6 @@ fn js(error: GlanceError) -> JsValue {
     to_js_error(&error)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    WebGpu,
-    Cpu,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::WebGpu => "webgpu",
-            Backend::Cpu => "cpu",
-        }
-    }
-}
-
 #[cfg(feature = "webgpu")]
 mod webgpu {
     use std::cell::RefCell;
@@ -128,15 +113,9 @@ mod webgpu {
     }
 }
 
+/// The engine and what only a browser has: the notice, the in-flight flag, the canvas.
 struct Inner {
-    pipeline: RefCell<Option<Rc<Pipeline>>>,
-    weights: ModelWeights,
-    options: RefCell<EngineOptions>,
-    /// `setOptions` changed the pipeline options; applied before the next frame.
-    options_pending: Cell<bool>,
-    backend: Cell<Backend>,
-    fallback_reason: RefCell<Option<String>>,
-    state: RefCell<EngineState>,
+    engine: Engine,
     /// The disclosure notice; `None` once the engine is closed.
     banner: RefCell<Option<Banner>>,
     busy: Cell<bool>,
@@ -168,43 +147,14 @@ impl Inner {
                 "the engine crashed earlier; reload the page",
             ));
         }
-        if self.pipeline.borrow().is_none() {
-            return Err(named_error(
-                ErrorName::EngineClosedError,
-                "the engine was closed",
-            ));
+        if self.engine.is_closed() {
+            return Err(js(GlanceError::Closed));
         }
         Ok(())
     }
 
-    fn cpu_pipeline(&self) -> Result<Pipeline, GlanceError> {
-        Pipeline::new(
-            &Device::flex(),
-            &self.weights,
-            self.options.borrow().pipeline.clone(),
-        )
-    }
-
-    /// The GPU failed at run time: continue on the CPU for good (burn's WebGPU runtime cannot be
-    /// set up again in this page).
-    fn fall_back_to_cpu(&self, reason: String) -> Result<Rc<Pipeline>, GlanceError> {
-        let pipeline = Rc::new(self.cpu_pipeline()?);
-        *self.pipeline.borrow_mut() = Some(pipeline.clone());
-        self.backend.set(Backend::Cpu);
-        *self.fallback_reason.borrow_mut() = Some(reason);
-        Ok(pipeline)
-    }
-
-    fn apply_pending_options(&self) -> Result<(), GlanceError> {
-        if !self.options_pending.replace(false) {
-            return Ok(());
-        }
-        let options = self.options.borrow().pipeline.clone();
-        let mut slot = self.pipeline.borrow_mut();
-        if let Some(pipeline) = slot.as_mut().and_then(Rc::get_mut) {
-            pipeline.set_options(options)?;
-        }
-        Ok(())
+    fn state(&self) -> std::cell::RefMut<'_, EngineState> {
+        self.engine.state_mut()
     }
 }
 
@@ -301,7 +251,8 @@ impl AudienceEngine {
             models,
             banner_container,
         } = split_options(&options)?;
-        let state = EngineState::new(&options).map_err(js)?;
+        // Bad audience options or rules fail now, before the models download.
+        EngineState::new(&options).map_err(js)?;
         let banner_options = options.banner.clone().ok_or_else(|| {
             config_error(
                 "banner",
@@ -350,14 +301,19 @@ impl AudienceEngine {
                 }
                 source.progress("warmup", &on);
             }
+            let fallback_reason = (!reasons.is_empty()).then(|| reasons.join("; "));
+            // A GPU engine keeps the weights to continue on the CPU if the GPU is lost.
+            let fallback_weights = (backend == Backend::WebGpu).then_some(weights);
+            let engine = Engine::new(
+                pipeline,
+                backend,
+                fallback_weights,
+                options,
+                fallback_reason,
+            )
+            .map_err(js)?;
             let inner = Inner {
-                pipeline: RefCell::new(Some(Rc::new(pipeline))),
-                weights,
-                options: RefCell::new(options),
-                options_pending: Cell::new(false),
-                backend: Cell::new(backend),
-                fallback_reason: RefCell::new((!reasons.is_empty()).then(|| reasons.join("; "))),
-                state: RefCell::new(state),
+                engine,
                 banner: RefCell::new(Some(banner)),
                 busy: Cell::new(false),
                 scratch: Scratch::default(),
@@ -389,39 +345,20 @@ impl AudienceEngine {
             ));
         }
         let _in_flight = InFlight(&inner.busy);
-        let time = inner.state.borrow_mut().clamp_timestamp(timestamp_ms);
-        inner.apply_pending_options().map_err(js)?;
         let (width, height, rgba) = read_rgba(&source, &inner.scratch).map_err(js)?;
         let frame = Frame::from_rgba(width, height, &rgba).map_err(js)?;
-        let pipeline =
-            inner.pipeline.borrow().clone().ok_or_else(|| {
-                named_error(ErrorName::EngineClosedError, "the engine was closed")
-            })?;
-        // Stable tracks get the age/gender model only at the audience's attribute cadence.
-        let ts = time.timestamp_ms;
-        let plan = |faces: &[crate::analysis::FaceAnalysis]| {
-            inner.state.borrow().plan_attributes(ts, faces)
-        };
-        let (analysis, backend_changed) = match pipeline.analyze_scheduled(&frame, ts, plan).await {
-            Err(GlanceError::BackendUnavailable(reason))
-                if inner.backend.get() == Backend::WebGpu =>
-            {
-                let cpu = inner.fall_back_to_cpu(reason).map_err(js)?;
-                (
-                    cpu.analyze_scheduled(&frame, ts, plan).await.map_err(js)?,
-                    true,
-                )
-            }
-            other => (other.map_err(js)?, false),
-        };
+        let processed = inner
+            .engine
+            .process_frame(&frame, timestamp_ms)
+            .await
+            .map_err(js)?;
         // The pixels are gone before the result is built.
         drop(rgba);
-        inner.state.borrow_mut().observe(&analysis);
         to_js(&FrameResult {
-            analysis: &analysis,
-            backend: inner.backend.get().name(),
-            timestamp_clamped: time.clamped,
-            backend_changed,
+            analysis: &processed.analysis,
+            backend: processed.backend.name(),
+            timestamp_clamped: processed.time.clamped,
+            backend_changed: processed.backend_changed,
         })
     }
 
@@ -430,26 +367,21 @@ impl AudienceEngine {
     #[wasm_bindgen(js_name = takeEvents, unchecked_return_type = "EngineEvent[]")]
     pub fn take_events(&self) -> Result<JsValue, JsValue> {
         self.inner.check_alive()?;
-        to_js(&self.inner.state.borrow_mut().take_events())
+        to_js(&self.inner.state().take_events())
     }
 
     /// Who is in front of the screen now.
     #[wasm_bindgen(unchecked_return_type = "AudienceSnapshot")]
     pub fn snapshot(&self) -> Result<JsValue, JsValue> {
         self.inner.check_alive()?;
-        to_js(&self.inner.state.borrow().snapshot())
+        to_js(&self.inner.engine.state().snapshot())
     }
 
     /// The ad to play next, with the reason (which rule, which conditions held, what was skipped).
     #[wasm_bindgen(js_name = nextAd, unchecked_return_type = "Decision")]
     pub fn next_ad(&self, now_ms: Option<f64>) -> Result<JsValue, JsValue> {
         self.inner.check_alive()?;
-        let decision = self
-            .inner
-            .state
-            .borrow_mut()
-            .next_ad(now_or(now_ms))
-            .map_err(js)?;
+        let decision = self.inner.state().next_ad(now_or(now_ms)).map_err(js)?;
         to_js(&decision)
     }
 
@@ -457,12 +389,7 @@ impl AudienceEngine {
     #[wasm_bindgen(js_name = shouldInterrupt, unchecked_return_type = "Decision | null")]
     pub fn should_interrupt(&self, now_ms: Option<f64>) -> Result<JsValue, JsValue> {
         self.inner.check_alive()?;
-        let decision = self
-            .inner
-            .state
-            .borrow_mut()
-            .interrupt(now_or(now_ms))
-            .map_err(js)?;
+        let decision = self.inner.state().interrupt(now_or(now_ms)).map_err(js)?;
         to_js(&decision)
     }
 
@@ -477,8 +404,7 @@ impl AudienceEngine {
         self.inner.check_alive()?;
         let play_id = play_id.unwrap_or_else(|| ad_id.to_string());
         self.inner
-            .state
-            .borrow_mut()
+            .state()
             .ad_started(&play_id, ad_id, now_or(now_ms))
             .map_err(js)
     }
@@ -495,8 +421,7 @@ impl AudienceEngine {
         self.inner.check_alive()?;
         let play_id = play_id.unwrap_or_else(|| ad_id.to_string());
         self.inner
-            .state
-            .borrow_mut()
+            .state()
             .ad_ended(&play_id, ad_id, now_or(now_ms), completed)
             .map_err(js)
     }
@@ -510,7 +435,7 @@ impl AudienceEngine {
     ) -> Result<(), JsValue> {
         self.inner.check_alive()?;
         let text = json_text(&rules)?;
-        self.inner.state.borrow_mut().set_rules(&text).map_err(js)
+        self.inner.state().set_rules(&text).map_err(js)
     }
 
     /// Changes options (a JSON merge patch: `null` restores a default). Pipeline options apply
@@ -523,24 +448,15 @@ impl AudienceEngine {
         self.inner.check_alive()?;
         let patch: serde_json::Value = serde_json::from_str(&json_text(&partial)?)
             .map_err(|e| named_error(ErrorName::ConfigError, &e.to_string()))?;
-        let updated = self.inner.options.borrow().patched(&patch).map_err(js)?;
-        if let Some(rules) = patch.get("rules").filter(|r| !r.is_null()) {
-            self.inner
-                .state
-                .borrow_mut()
-                .set_rules(&rules.to_string())
-                .map_err(js)?;
-        }
+        self.inner.engine.set_options(&patch).map_err(js)?;
         if patch.get("banner").is_some()
             && let (Some(banner), Some(options)) = (
                 self.inner.banner.borrow_mut().as_mut(),
-                updated.banner.clone(),
+                self.inner.engine.options().banner.clone(),
             )
         {
             banner.update(options);
         }
-        *self.inner.options.borrow_mut() = updated;
-        self.inner.options_pending.set(true);
         Ok(())
     }
 
@@ -556,37 +472,33 @@ impl AudienceEngine {
             Some(options) => serde_json::from_str(&json_text(&options.into())?)
                 .map_err(|e| named_error(ErrorName::ConfigError, &e.to_string()))?,
         };
-        to_js(&self.inner.state.borrow().report(&options))
+        to_js(&self.inner.engine.state().report(&options))
     }
 
     /// Aggregates only (JSON), for the page to persist; never per-person data or pixels.
     #[wasm_bindgen(js_name = saveState)]
     pub fn save_state(&self) -> Result<String, JsValue> {
         self.inner.check_alive()?;
-        Ok(self.inner.state.borrow().save_state())
+        Ok(self.inner.engine.state().save_state())
     }
 
     /// Restores what `saveState` returned (after a reload).
     #[wasm_bindgen(js_name = restoreState)]
     pub fn restore_state(&self, state: &str) -> Result<(), JsValue> {
         self.inner.check_alive()?;
-        self.inner
-            .state
-            .borrow_mut()
-            .restore_state(state)
-            .map_err(js)
+        self.inner.state().restore_state(state).map_err(js)
     }
 
     /// The backend running the networks: `"webgpu"` or `"cpu"`.
     #[wasm_bindgen(getter, unchecked_return_type = "\"webgpu\" | \"cpu\"")]
     pub fn backend(&self) -> String {
-        self.inner.backend.get().name().to_string()
+        self.inner.engine.backend().name().to_string()
     }
 
     /// Why the preferred backend is not the one running, if it is not.
     #[wasm_bindgen(getter, js_name = fallbackReason)]
     pub fn fallback_reason(&self) -> Option<String> {
-        self.inner.fallback_reason.borrow().clone()
+        self.inner.engine.fallback_reason()
     }
 
     /// A frame is being processed.
@@ -607,7 +519,7 @@ impl AudienceEngine {
 
     /// Releases the networks and removes the notice. Later calls reject with `EngineClosedError`.
     pub fn close(&self) {
-        self.inner.pipeline.borrow_mut().take();
+        self.inner.engine.close();
         self.inner.banner.borrow_mut().take();
     }
 }

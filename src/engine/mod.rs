@@ -1,12 +1,17 @@
-//! What the browser engine does between frames, in plain Rust so it is tested natively: the
-//! options document, the frame clock, the audience aggregator and the rule engine together.
-//! `web` wraps this with wasm-bindgen; the networks stay in [`crate::vision::Pipeline`].
+//! The engine in plain Rust, so it is tested natively: the options document, the state between
+//! frames (frame clock, audience aggregator, rule engine) and [`Engine`], the frame loop every
+//! host shares. `web` wraps it with wasm-bindgen; the CLI's `audience` runs it as it is.
+
+mod frame_loop;
+
+pub use frame_loop::{Backend, Engine, ProcessedFrame};
 
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::FrameAnalysis;
 use crate::audience::{
-    AudienceAggregator, AudienceConfig, AudienceReport, AudienceSnapshot, ReportOptions,
+    AudienceAggregator, AudienceConfig, AudienceReport, AudienceSnapshot, CompletedVisit,
+    ReportOptions,
 };
 use crate::disclosure::BannerOptions;
 use crate::error::{GlanceError, Result};
@@ -169,6 +174,9 @@ pub struct EngineState {
     /// The counts of the last frame's audience, to tell when it changes.
     last_counts: AudienceCounts,
     events: Vec<EngineEvent>,
+    /// Finished visits in full, kept only for an evaluation host (see
+    /// [`EngineState::keep_completed_visits`]); `None` otherwise.
+    completed_visits: Option<Vec<CompletedVisit>>,
 }
 
 /// What a host is told as it happens (the web layer dispatches these as DOM events). Only
@@ -274,6 +282,7 @@ impl EngineState {
             present_tracks: Vec::new(),
             last_counts: AudienceCounts::default(),
             events: Vec::new(),
+            completed_visits: None,
         })
     }
 
@@ -298,20 +307,7 @@ impl EngineState {
         let snapshot = self.audience.observe(analysis);
         // Ended visits first: a track that ends and one that starts in the same frame are two
         // people, told in the order they happened.
-        for v in self.audience.completed_visits() {
-            self.events.push(EngineEvent::VisitEnd(VisitEnd {
-                track_id: v.track_id,
-                start_ms: v.start_ms,
-                end_ms: v.end_ms,
-                dwell_s: v.dwell_s,
-                attention_s: v.attention_s,
-                is_watcher: v.is_watcher,
-                age_band: v.age_band,
-                age_band_confidence: v.age_band_confidence,
-                gender: v.gender,
-                gender_confidence: v.gender_confidence,
-            }));
-        }
+        self.queue_visit_ends();
         let present: Vec<u64> = snapshot.people.iter().map(|p| p.track_id).collect();
         for &track_id in present
             .iter()
@@ -329,12 +325,60 @@ impl EngineState {
                 .push(EngineEvent::AudienceChange(Box::new(snapshot.clone())));
             self.last_counts = counts;
         }
-        // A host that never takes its events must not grow memory.
+        self.cap_events();
+        snapshot
+    }
+
+    /// Ends every open visit at its last sighting (the end of a clip, or before a final
+    /// report) and queues their `visitend` events.
+    pub fn finish(&mut self, end_ms: f64) {
+        self.audience.finish(end_ms);
+        self.queue_visit_ends();
+        self.present_tracks.clear();
+        self.cap_events();
+    }
+
+    /// From now on keep each finished visit in full for [`Self::take_completed_visits`]: for
+    /// evaluation hosts (the CLI's `audience --visits`), never for the browser.
+    pub fn keep_completed_visits(&mut self) {
+        self.completed_visits.get_or_insert_with(Vec::new);
+    }
+
+    /// The visits finished since the last call, oldest first, when they are kept.
+    pub fn take_completed_visits(&mut self) -> Vec<CompletedVisit> {
+        self.completed_visits
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    fn queue_visit_ends(&mut self) {
+        let ended = self.audience.completed_visits();
+        for v in &ended {
+            self.events.push(EngineEvent::VisitEnd(VisitEnd {
+                track_id: v.track_id,
+                start_ms: v.start_ms,
+                end_ms: v.end_ms,
+                dwell_s: v.dwell_s,
+                attention_s: v.attention_s,
+                is_watcher: v.is_watcher,
+                age_band: v.age_band.clone(),
+                age_band_confidence: v.age_band_confidence,
+                gender: v.gender,
+                gender_confidence: v.gender_confidence,
+            }));
+        }
+        if let Some(kept) = &mut self.completed_visits {
+            kept.extend(ended);
+        }
+    }
+
+    /// A host that never takes its events must not grow memory.
+    fn cap_events(&mut self) {
         if self.events.len() > MAX_QUEUED_EVENTS {
             let excess = self.events.len() - MAX_QUEUED_EVENTS;
             self.events.drain(..excess);
         }
-        snapshot
     }
 
     /// The events since the last call, oldest first (at most [`MAX_QUEUED_EVENTS`]).
