@@ -1,5 +1,6 @@
 //! The JSON Schema of everything the engine takes and gives a host (options, frame results,
-//! snapshot, decision, report, timeline, events), derived from the Rust types themselves.
+//! snapshot, decision, report, timeline, events, fleet records), derived from the Rust types
+//! themselves.
 //! `scripts/build-web` generates the npm package's TypeScript declarations from it, so the
 //! declarations cannot lack a field the Rust types have.
 
@@ -11,6 +12,7 @@ use crate::audience::{AudienceReport, AudienceSnapshot, ReportOptions};
 use crate::disclosure::DisclosureStatus;
 use crate::engine::{EngineEvent, EngineOptions, FrameResult, VisitEnd, VisitStart};
 use crate::error::ErrorName;
+use crate::fleet::{Record, RecordError, ScreenHealth};
 use crate::rules::{Decision, SimulationReport, TimelineLine, ValidationIssue};
 
 /// Suffix of an input type's name where it differs from the output type of the same name (the
@@ -34,12 +36,15 @@ pub fn api_schema() -> Value {
         root::<VisitStart>(&mut outputs),
         root::<VisitEnd>(&mut outputs),
         root::<ErrorName>(&mut outputs),
+        root::<Record>(&mut outputs),
+        root::<RecordError>(&mut outputs),
     ];
     let mut inputs = SchemaSettings::draft07().for_deserialize().into_generator();
     let input_roots = [
         root::<EngineOptions>(&mut inputs),
         root::<ReportOptions>(&mut inputs),
         root::<TimelineLine>(&mut inputs),
+        root::<ScreenHealth>(&mut inputs),
     ];
     let mut definitions = outputs.take_definitions(true);
     let mut input_definitions = inputs.take_definitions(true);

@@ -202,12 +202,12 @@ pub(crate) fn floor_to(ts_ms: f64, unit: i64, offset_ms: i64) -> i64 {
 }
 
 impl TimeSeries {
-    pub fn add_visit(&mut self, v: &VisitFacts, offset_ms: i64) {
+    /// Adds a visit to its minute, hour and day. A visit whose minute was already sent as a
+    /// record (it starts before `sent_through_ms`) goes into the first minute not yet sent.
+    pub fn add_visit(&mut self, v: &VisitFacts, offset_ms: i64, sent_through_ms: Option<i64>) {
         let t = v.start_ms;
-        self.minutes
-            .entry(floor_to(t, MINUTE_MS, 0))
-            .or_default()
-            .add_visit(v);
+        let minute = floor_to(t, MINUTE_MS, 0).max(sent_through_ms.unwrap_or(i64::MIN));
+        self.minutes.entry(minute).or_default().add_visit(v);
         self.hours
             .entry(floor_to(t, HOUR_MS, offset_ms))
             .or_default()
@@ -242,6 +242,9 @@ pub(crate) struct PlayRecord {
     pub watchers: u32,
     pub attention_ms: f64,
     pub cells: Vec<CellAgg>,
+    /// Sent as a proof-of-play record (see `AudienceAggregator::take_records`).
+    #[serde(default)]
+    pub recorded: bool,
 }
 
 /// Per ad per day: plays and their audience, kept for ever (tiny).
@@ -318,6 +321,7 @@ mod tests {
                     ..v.clone()
                 },
                 0,
+                None,
             );
         }
         ts.prune((48 * HOUR_MS) as f64, 24, 1);

@@ -57,6 +57,7 @@ mod edges;
 mod error;
 mod geometry;
 mod kalman;
+mod records;
 mod report;
 mod snapshot;
 mod state;
@@ -132,6 +133,9 @@ pub struct AudienceAggregator {
     last_prune_minute: i64,
     largest_group: u32,
     ended: Vec<Ended>,
+    /// Minutes starting before this were sent as records ([`Self::take_records`]); a visit
+    /// that starts earlier still is counted in this minute, so no record misses it.
+    records_through_ms: Option<i64>,
 }
 
 impl AudienceAggregator {
@@ -162,6 +166,7 @@ impl AudienceAggregator {
             last_prune_minute: i64::MIN,
             largest_group: 0,
             ended: Vec::new(),
+            records_through_ms: None,
         })
     }
 
@@ -253,7 +258,8 @@ impl AudienceAggregator {
             mean_distance_m,
             group: t.max_group,
         };
-        self.series.add_visit(&facts, self.offset_ms());
+        self.series
+            .add_visit(&facts, self.offset_ms(), self.records_through_ms);
         let mut play_ids = Vec::new();
         for p in &t.plays {
             let contribution = PlayContribution {
@@ -433,6 +439,7 @@ impl AudienceAggregator {
             watchers: 0,
             attention_ms: 0.0,
             cells: Vec::new(),
+            recorded: false,
         });
         while self.plays.len() > self.config.retention.max_plays.max(1) {
             self.plays.pop_front();

@@ -1163,7 +1163,7 @@ mod tests {
         ) {
             let mut agg = AudienceAggregator::with_seed(AudienceConfig::default(), 1).unwrap();
             for v in &visits {
-                agg.series.add_visit(v, 0);
+                agg.series.add_visit(v, 0, None);
             }
             for (i, (ad, people)) in plays.iter().enumerate() {
                 let start = i as f64 * 60_000.0;
@@ -1246,10 +1246,10 @@ mod tests {
         let mut agg = AudienceAggregator::with_seed(AudienceConfig::default(), 1).unwrap();
         let v = |band, watcher| ten_second_visit(Some(band), Some(Gender::Female), watcher);
         for _ in 0..8 {
-            agg.series.add_visit(&v(3, true), 0);
+            agg.series.add_visit(&v(3, true), 0, None);
         }
         for _ in 0..2 {
-            agg.series.add_visit(&v(5, false), 0);
+            agg.series.add_visit(&v(5, false), 0, None);
         }
         let r = agg.report(&ReportOptions::default());
         assert_eq!(r.totals.impressions.value, Some(10));
@@ -1281,9 +1281,10 @@ mod tests {
         let mut agg = AudienceAggregator::with_seed(AudienceConfig::default(), 1).unwrap();
         let v = |band, gender| ten_second_visit(band, gender, false);
         for _ in 0..6 {
-            agg.series.add_visit(&v(Some(3), Some(Gender::Male)), 0);
-            agg.series.add_visit(&v(Some(3), None), 0);
-            agg.series.add_visit(&v(None, None), 0);
+            agg.series
+                .add_visit(&v(Some(3), Some(Gender::Male)), 0, None);
+            agg.series.add_visit(&v(Some(3), None), 0, None);
+            agg.series.add_visit(&v(None, None), 0, None);
         }
         let r = agg.report(&ReportOptions::default());
         let cells = &r.totals.by_band_gender;

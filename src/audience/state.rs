@@ -44,6 +44,9 @@ pub struct AudienceState {
     plays: Vec<PlayRecord>,
     next_play_serial: u64,
     ad_days: Vec<AdDayState>,
+    /// Minutes starting before this were sent as fleet records (absent: none yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    records_through_ms: Option<i64>,
 }
 
 impl AudienceState {
@@ -101,6 +104,7 @@ impl AudienceAggregator {
                     totals: totals.clone(),
                 })
                 .collect(),
+            records_through_ms: self.records_through_ms,
         }
     }
 
@@ -177,6 +181,7 @@ impl AudienceAggregator {
             (a, b) => a.or(b),
         };
         self.visits_out.clear();
+        self.records_through_ms = s.records_through_ms;
         Ok(())
     }
 

@@ -964,3 +964,203 @@ fn buckets_stay_bounded_over_48_simulated_hours() {
     );
     assert!(!pruned_note(Granularity::Hour), "every hour is still there");
 }
+
+/// Frames of `people` from `from_s` to `to_s` (seconds after `base_ms`), taking the fleet
+/// records every second.
+fn run_taking_records(
+    agg: &mut AudienceAggregator,
+    people: &[Person],
+    base_ms: f64,
+    (from_s, to_s): (f64, f64),
+    records: &mut Vec<crate::fleet::Record>,
+) {
+    let model = LookModel::new(&agg.config().screen);
+    let first = (from_s * FPS).round() as usize;
+    let last = (to_s * FPS).round() as usize;
+    for i in first..last {
+        let t = i as f64 * DT;
+        let faces = people
+            .iter()
+            .filter_map(|p| {
+                (p.pose)(t)
+                    .filter(|q| q.detected)
+                    .map(|pose| face(&pose, p.age, p.gender, &model))
+            })
+            .collect();
+        agg.update(&FrameAnalysis {
+            rejected: Vec::new(),
+            width: W,
+            height: H,
+            timestamp_ms: base_ms + t,
+            faces,
+        });
+        if i % FPS as usize == 0 {
+            records.extend(agg.take_records("screen-1", false));
+        }
+    }
+}
+
+#[test]
+fn fleet_records_add_up_to_the_report_exactly_across_a_reload() {
+    use crate::fleet::Record;
+    // 2026-12-01 10:00:30 UTC: visits straddle minutes.
+    let base = 1_796_119_230_000.0;
+    let mut people = Vec::new();
+    for i in 0..16 {
+        let t0 = i as f64 * 9.0;
+        let x = 200.0 + (i % 4) as f32 * 280.0;
+        let look_from = t0 + 1.0;
+        let look_len = if i % 3 == 0 {
+            0.2
+        } else {
+            2.0 + i as f64 * 0.3
+        };
+        let gender = if i % 2 == 0 {
+            Gender::Female
+        } else {
+            Gender::Male
+        };
+        people.push(person(
+            20.0 + (i % 3) as f32 * 12.0,
+            gender,
+            walk(
+                t0,
+                t0 + 7.0 + i as f64,
+                (x, 360.0, 80.0),
+                (x + 15.0, 360.0, 80.0),
+            ),
+            move |t| t >= look_from && t < look_from + look_len,
+            always,
+        ));
+    }
+    let config = AudienceConfig::default();
+    let mut agg = AudienceAggregator::with_seed(config.clone(), 3).unwrap();
+    let mut records = Vec::new();
+    agg.ad_started("play-1", "coffee", base + 5_000.0).unwrap();
+    run_taking_records(&mut agg, &people, base, (0.0, 20.0), &mut records);
+    agg.ad_ended("play-1", base + 20_000.0, true).unwrap();
+    agg.ad_started("play-2", "spa", base + 20_000.0).unwrap();
+    run_taking_records(&mut agg, &people, base, (20.0, 75.0), &mut records);
+
+    // A reload: the state saved with the records taken so far, people in view forgotten.
+    let saved = agg.save_state();
+    let mut agg = AudienceAggregator::from_state(config.clone(), &saved).unwrap();
+    assert!(
+        agg.take_records("screen-1", false).is_empty(),
+        "a reload repeats no record"
+    );
+    run_taking_records(&mut agg, &people, base, (75.0, 170.0), &mut records);
+    agg.ad_ended("play-2", base + 170_000.0, false).unwrap();
+    agg.finish(base + 170_000.0);
+    records.extend(agg.take_records("screen-1", true));
+    assert!(agg.take_records("screen-1", true).is_empty());
+
+    // Every record reads back as the ingest service reads it, and each id comes once.
+    let batch: String = records.iter().map(|r| r.to_line() + "\n").collect();
+    assert_eq!(
+        crate::fleet::parse_batch(&batch, Some("screen-1")).unwrap(),
+        records
+    );
+    let ids: BTreeSet<&str> = records.iter().map(Record::id).collect();
+    assert_eq!(ids.len(), records.len());
+
+    let report = agg.report(&ReportOptions {
+        k: 1,
+        ..Default::default()
+    });
+    let minutes: Vec<_> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::AudienceMinute(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert!(minutes.len() >= 3, "{} minutes", minutes.len());
+    let people_counted: u32 = minutes.iter().map(|m| m.impressions).sum();
+    assert!(people_counted >= 12, "{people_counted} visits");
+    assert_eq!(Some(people_counted), report.totals.impressions.value);
+    assert_eq!(
+        Some(minutes.iter().map(|m| m.watchers).sum::<u32>()),
+        report.totals.watchers.value
+    );
+    let close =
+        |a: f64, b: Option<f64>| assert!((a / 1000.0 - b.unwrap()).abs() < 1e-6, "{a} {b:?}");
+    close(
+        minutes.iter().map(|m| m.dwell_ms).sum(),
+        report.totals.dwell_total_s,
+    );
+    close(
+        minutes.iter().map(|m| m.attention_ms).sum(),
+        report.totals.attention_total_s,
+    );
+    // Band x gender, unknown included.
+    let mut cells: BTreeMap<(String, String), u32> = BTreeMap::new();
+    for c in minutes.iter().flat_map(|m| &m.cells) {
+        *cells
+            .entry((c.age_band.clone(), format!("{:?}", c.gender).to_lowercase()))
+            .or_default() += c.present;
+    }
+    let reported: BTreeMap<(String, String), u32> = report
+        .totals
+        .by_band_gender
+        .iter()
+        .filter(|c| c.present.value.unwrap_or(0) > 0)
+        .map(|c| {
+            let gender = c
+                .gender
+                .map_or("unknown".to_string(), |g| format!("{g:?}").to_lowercase());
+            let band = c.age_band.clone().unwrap_or_else(|| "unknown".into());
+            ((band, gender), c.present.value.unwrap())
+        })
+        .collect();
+    assert_eq!(cells, reported);
+
+    // Both plays, once each, as the report has them.
+    let plays: Vec<_> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Play(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(plays.len(), 2);
+    for p in plays {
+        let r = report
+            .plays
+            .iter()
+            .find(|r| r.play_id == p.play_id)
+            .unwrap();
+        assert_eq!(Some(p.impressions), r.impressions.value, "{}", p.play_id);
+        assert_eq!(Some(p.watchers), r.watchers.value);
+        assert_eq!(Some(p.completed), r.completed);
+        assert!(p.impressions > 0, "{} had an audience", p.play_id);
+    }
+}
+
+#[test]
+fn a_minute_is_sent_only_once_nobody_who_started_in_it_is_still_here() {
+    // One person from 10 s to 100 s: their minute (the first) cannot be sent while they stay.
+    let base = 1_796_119_200_000.0;
+    let people = vec![person(
+        30.0,
+        Gender::Female,
+        walk(10.0, 100.0, (600.0, 360.0, 90.0), (620.0, 360.0, 90.0)),
+        always,
+        always,
+    )];
+    let mut agg = AudienceAggregator::with_seed(AudienceConfig::default(), 5).unwrap();
+    let mut records = Vec::new();
+    run_taking_records(&mut agg, &people, base, (0.0, 95.0), &mut records);
+    assert!(
+        records.is_empty(),
+        "sent while the visit goes on: {records:?}"
+    );
+    run_taking_records(&mut agg, &people, base, (95.0, 110.0), &mut records);
+    // Gone at 100 s, the track let go a little later: the first minute holds the visit.
+    assert_eq!(records.len(), 1, "{records:?}");
+    let crate::fleet::Record::AudienceMinute(m) = &records[0] else {
+        panic!("{records:?}")
+    };
+    assert_eq!((m.start_ms, m.impressions, m.watchers), (base as i64, 1, 1));
+    assert!((m.dwell_ms - 90_000.0).abs() < 500.0, "{}", m.dwell_ms);
+}

@@ -15,6 +15,8 @@ use crate::audience::{
 };
 use crate::disclosure::BannerOptions;
 use crate::error::{GlanceError, Result};
+use crate::fleet::Record;
+use crate::fleet::records::check_screen_id;
 use crate::rules::{Decision, RuleEngine, RuleSet, SimulationReport, ValidationIssue};
 use crate::vision::PipelineOptions;
 
@@ -447,6 +449,17 @@ impl EngineState {
 
     pub fn report(&self, options: &ReportOptions) -> AudienceReport {
         self.audience.report(options)
+    }
+
+    /// The fleet records that became final since the last call (see
+    /// [`AudienceAggregator::take_records`]); `flush` closes every minute up to now, after
+    /// [`Self::finish`]. Persist them together with [`Self::save_state`].
+    pub fn take_records(&mut self, screen_id: &str, flush: bool) -> Result<Vec<Record>> {
+        check_screen_id(screen_id).map_err(|message| GlanceError::Config {
+            path: "screenId".into(),
+            message,
+        })?;
+        Ok(self.audience.take_records(screen_id, flush))
     }
 
     /// Aggregates only (never per-person data), for the host to persist.

@@ -1,0 +1,241 @@
+//! The HTTP side: `POST /v1/records` takes a batch, `GET /healthz` says whether ClickHouse
+//! answers. Every error is a JSON body `{"error": {"code", "message", "line"?, "field"?}}`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use glance::fleet::{Record, RecordError, parse_batch};
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::Mutex;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::clickhouse::{ClickHouse, StoreError};
+use crate::config::{Config, hash_token};
+
+/// What the handlers share.
+pub struct AppState {
+    /// Token hash to screen id.
+    tokens: HashMap<String, String>,
+    store: ClickHouse,
+    /// One batch at a time per screen, so a resend racing its original cannot store an id
+    /// twice (the check for stored ids and the insert are one step).
+    screen_locks: HashMap<String, Arc<Mutex<()>>>,
+}
+
+/// A refused request, as the client sees it.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 401: no token, or one no screen has.
+    BadToken,
+    /// 403: a record of another screen than the token's.
+    WrongScreen { line: usize, screen_id: String },
+    /// 400: a line that is not a valid record.
+    InvalidRecord(RecordError),
+    /// 413: the body is over the limit.
+    TooLarge,
+    /// 503: ClickHouse is down or refused; the client keeps the batch and retries.
+    StoreUnavailable(StoreError),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message, line, field) = match self {
+            ApiError::BadToken => (
+                StatusCode::UNAUTHORIZED,
+                "badToken",
+                "send the screen's token as 'Authorization: Bearer <token>'".to_string(),
+                None,
+                None,
+            ),
+            ApiError::WrongScreen { line, screen_id } => (
+                StatusCode::FORBIDDEN,
+                "wrongScreen",
+                format!("line {line} is a record of screen \"{screen_id}\", not the token's"),
+                Some(line),
+                Some("screenId".to_string()),
+            ),
+            ApiError::InvalidRecord(e) => (
+                StatusCode::BAD_REQUEST,
+                "invalidRecord",
+                e.to_string(),
+                Some(e.line),
+                Some(e.field),
+            ),
+            ApiError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "tooLarge",
+                "the batch is over the size limit: send fewer records at a time".to_string(),
+                None,
+                None,
+            ),
+            ApiError::StoreUnavailable(e) => {
+                eprintln!("glance-ingest: {e}");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storeUnavailable",
+                    "the store cannot take records now; keep the batch and send it again"
+                        .to_string(),
+                    None,
+                    None,
+                )
+            }
+        };
+        let mut error = json!({ "code": code, "message": message });
+        if let Some(line) = line {
+            error["line"] = json!(line);
+        }
+        if let Some(field) = field {
+            error["field"] = json!(field);
+        }
+        let mut response = (status, axum::Json(json!({ "error": error }))).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+        }
+        response
+    }
+}
+
+/// The acknowledgement: every id of the batch is stored now (`stored` by this request,
+/// `duplicates` already before).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ack {
+    pub screen_id: String,
+    pub stored: Vec<String>,
+    pub duplicates: Vec<String>,
+}
+
+pub fn router(config: &Config) -> Router {
+    let state = Arc::new(AppState {
+        tokens: config.tokens(),
+        store: ClickHouse::new(config.clickhouse.clone()),
+        screen_locks: config
+            .screens
+            .iter()
+            .map(|s| (s.id.clone(), Arc::new(Mutex::new(()))))
+            .collect(),
+    });
+    let origins: Vec<HeaderValue> = config
+        .cors_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+    Router::new()
+        .route("/v1/records", post(take_batch))
+        .route("/healthz", get(health))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(cors)
+        .with_state(state)
+}
+
+fn screen_of(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::BadToken)?;
+    state
+        .tokens
+        .get(&hash_token(token))
+        .cloned()
+        .ok_or(ApiError::BadToken)
+}
+
+async fn take_batch(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<Ack>, ApiError> {
+    let screen_id = screen_of(&state, &headers)?;
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge,
+        _ => ApiError::InvalidRecord(RecordError {
+            line: 0,
+            field: String::new(),
+            message: e.body_text(),
+        }),
+    })?;
+    let text = std::str::from_utf8(&body).map_err(|e| {
+        ApiError::InvalidRecord(RecordError {
+            line: 0,
+            field: String::new(),
+            message: format!("the body is not UTF-8: {e}"),
+        })
+    })?;
+    let records = parse_batch(text, None).map_err(ApiError::InvalidRecord)?;
+    if let Some((i, other)) = records
+        .iter()
+        .enumerate()
+        .find(|(_, r)| r.screen_id() != screen_id)
+    {
+        return Err(ApiError::WrongScreen {
+            line: line_of(text, i),
+            screen_id: other.screen_id().to_string(),
+        });
+    }
+    let _one_at_a_time = state.screen_locks[&screen_id].lock().await;
+    let ids: Vec<&str> = records.iter().map(Record::id).collect();
+    let held = state
+        .store
+        .stored_ids(&screen_id, &ids)
+        .await
+        .map_err(ApiError::StoreUnavailable)?;
+    let mut seen = std::collections::HashSet::new();
+    let new: Vec<&Record> = records
+        .iter()
+        .filter(|r| !held.iter().any(|h| h == r.id()) && seen.insert(r.id()))
+        .collect();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    state
+        .store
+        .insert(&new, now_ms)
+        .await
+        .map_err(ApiError::StoreUnavailable)?;
+    let stored: Vec<String> = new.iter().map(|r| r.id().to_string()).collect();
+    let duplicates = ids
+        .iter()
+        .filter(|id| !stored.iter().any(|s| s == *id))
+        .map(|id| id.to_string())
+        .collect();
+    Ok(axum::Json(Ack {
+        screen_id,
+        stored,
+        duplicates,
+    }))
+}
+
+/// The 1-based line of the `index`-th record (blank lines are skipped by the reader).
+fn line_of(text: &str, index: usize) -> usize {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .nth(index)
+        .map_or(0, |(i, _)| i + 1)
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Result<&'static str, ApiError> {
+    state
+        .store
+        .ping()
+        .await
+        .map_err(ApiError::StoreUnavailable)?;
+    Ok("ok\n")
+}

@@ -1,0 +1,14 @@
+//! The fleet path: what a screen sends to its network's store, and how a batch of it is read.
+//! The plan and the operator's guide are in `docs/fleet.md`.
+//!
+//! - [`records`]: the record types (per-minute audience, proof of play, heartbeats), their ids
+//!   and the batch reader the ingest service validates with.
+//! - The engine makes the records ([`crate::engine::EngineState::take_records`]); hosts queue
+//!   them (the kiosk's outbox, the CLI's `--push`) and send them as NDJSON batches.
+
+pub mod records;
+
+pub use records::{
+    AudienceCell, AudienceMinute, CameraState, CellGender, HealthBackend, Heartbeat, ProofOfPlay,
+    RECORD_SCHEMA_VERSION, Record, RecordError, ScreenHealth, parse_batch,
+};
