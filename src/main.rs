@@ -19,6 +19,8 @@ mod cli {
     use glance::analysis::FrameAnalysis;
     use glance::audience::{AudienceConfig, ReportOptions};
     use glance::engine::{Backend, Engine, EngineOptions};
+    use glance::fleet::push::Pusher;
+    use glance::fleet::{CameraState, HealthBackend, Heartbeat, Record, ScreenHealth};
     use glance::media::{Y4mReader, is_y4m, load_image};
     use glance::vision::{Pipeline, cpu_pipeline};
     use serde::Serialize;
@@ -61,6 +63,11 @@ mod cli {
             /// For evaluation against ground truth only: these are per person and never stored.
             #[arg(long)]
             visits: bool,
+            /// The report's k-anonymity: the fewest people a published count may describe.
+            #[arg(long, default_value_t = 5)]
+            k: u32,
+            #[command(flatten)]
+            push: PushArgs,
         },
         /// Write the embedded model weights as `<name>.bpk` files (for the web package).
         ExportModels { dir: PathBuf },
@@ -140,12 +147,104 @@ mod cli {
         Ok(())
     }
 
+    /// Sending the fleet records to an ingest service (edge boxes without a browser).
+    #[derive(clap::Args)]
+    struct PushArgs {
+        /// The ingest service's records URL (`https://.../v1/records`): send the screen's
+        /// records (audience minutes, proof of play, heartbeats) as they become final. The clip
+        /// is timed from now (or --start-ms), as a camera would be.
+        #[arg(long, requires_all = ["token", "screen"])]
+        push: Option<String>,
+        /// The screen's token (also read from GLANCE_TOKEN).
+        #[arg(long, env = "GLANCE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// The screen's id, as the ingest service's configuration names it.
+        #[arg(long)]
+        screen: Option<String>,
+        /// The clip's first frame time, ms since the epoch (default: now).
+        #[arg(long)]
+        start_ms: Option<i64>,
+        /// How long to keep retrying at the end until every record is acknowledged, seconds.
+        #[arg(long, default_value_t = 120)]
+        push_wait_s: u64,
+    }
+
+    /// The records of a run, queued for the ingest service; heartbeats once a minute.
+    struct RecordSender {
+        pusher: Pusher,
+        screen: String,
+        last_heartbeat_minute: Option<i64>,
+        frames_since_heartbeat: u32,
+    }
+
+    impl RecordSender {
+        fn start(args: &PushArgs) -> Result<Option<(Self, i64)>, String> {
+            let (Some(url), Some(token), Some(screen)) = (&args.push, &args.token, &args.screen)
+            else {
+                return Ok(None);
+            };
+            glance::fleet::records::check_screen_id(screen)
+                .map_err(|m| format!("--screen {screen:?}: {m}"))?;
+            let start_ms = args.start_ms.unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64)
+            });
+            let sender = RecordSender {
+                pusher: Pusher::start(url, token),
+                screen: screen.clone(),
+                last_heartbeat_minute: None,
+                frames_since_heartbeat: 0,
+            };
+            Ok(Some((sender, start_ms)))
+        }
+
+        /// After each frame: the records that became final, and a heartbeat each minute.
+        fn after_frame(
+            &mut self,
+            state: &mut glance::engine::EngineState,
+            now_ms: f64,
+            flush: bool,
+        ) {
+            self.frames_since_heartbeat += 1;
+            let records = state
+                .take_records(&self.screen, flush)
+                .expect("the screen id was checked");
+            self.pusher.send(records);
+            let minute = (now_ms / 60_000.0).floor() as i64;
+            if self.last_heartbeat_minute.is_none_or(|m| m < minute) || flush {
+                let fps = self.frames_since_heartbeat as f64 / 60.0;
+                let heartbeat = Heartbeat::new(
+                    &self.screen,
+                    now_ms as i64,
+                    ScreenHealth {
+                        camera: CameraState::Live,
+                        analysed_fps: if self.last_heartbeat_minute.is_some() {
+                            fps
+                        } else {
+                            0.0
+                        },
+                        backend: HealthBackend::Cpu,
+                        outbox_depth: 0,
+                        outbox_dropped: 0,
+                        last_ack_ms: None,
+                    },
+                );
+                self.pusher.send(vec![Record::Heartbeat(heartbeat)]);
+                self.last_heartbeat_minute = Some(minute);
+                self.frames_since_heartbeat = 0;
+            }
+        }
+    }
+
     fn audience(
         video: &Path,
         config: Option<&Path>,
         options: Option<&Path>,
         snapshots: bool,
         visits: bool,
+        k: u32,
+        push: &PushArgs,
     ) -> Result<(), String> {
         let audience: AudienceConfig = read_json(config).map_err(|e| e.to_string())?;
         let pipeline_options = read_json(options).map_err(|e| e.to_string())?;
@@ -158,6 +257,8 @@ mod cli {
             .and_then(|pipeline| Engine::new(pipeline, Backend::Cpu, None, options, None))
             .map_err(|e| e.to_string())?;
         engine.state_mut().keep_completed_visits();
+        let mut sender = RecordSender::start(push)?;
+        let start_ms = sender.as_ref().map_or(0, |(_, start)| *start) as f64;
         let mut reader = Y4mReader::open(video).map_err(|e| e.to_string())?;
         let rate = reader.frame_rate();
         let (mut index, mut last_second) = (0u64, None);
@@ -180,7 +281,7 @@ mod cli {
                     break;
                 }
             };
-            let timestamp_ms = index as f64 * 1000.0 / rate;
+            let timestamp_ms = start_ms + index as f64 * 1000.0 / rate;
             let frame = image.frame().map_err(|e| e.to_string())?;
             pollster::block_on(engine.process_frame(&frame, timestamp_ms))
                 .map_err(|e| e.to_string())?;
@@ -193,13 +294,35 @@ mod cli {
                 last_second = Some(second);
             }
             print_visits();
+            if let Some((sender, _)) = &mut sender {
+                sender.after_frame(&mut engine.state_mut(), timestamp_ms, false);
+            }
             end_ms = timestamp_ms + 1000.0 / rate;
             index += 1;
         }
         engine.state_mut().finish(end_ms);
         print_visits();
-        let report = engine.state().report(&ReportOptions::default());
+        let report = engine.state().report(&ReportOptions {
+            k,
+            ..ReportOptions::default()
+        });
         print_json(&serde_json::json!({ "report": report }));
+        if let Some((mut sender, _)) = sender {
+            sender.after_frame(&mut engine.state_mut(), end_ms, true);
+            let summary = sender
+                .pusher
+                .finish(std::time::Duration::from_secs(push.push_wait_s));
+            eprintln!(
+                "glance: pushed {} records ({} refused, {} unsent, {} retries)",
+                summary.acknowledged, summary.refused, summary.unsent, summary.retries
+            );
+            if summary.refused + summary.unsent + summary.dropped > 0 {
+                return Err(format!(
+                    "{} records were not stored",
+                    summary.refused + summary.unsent + summary.dropped
+                ));
+            }
+        }
         result
     }
 
@@ -221,6 +344,8 @@ mod cli {
                 options,
                 snapshots,
                 visits,
+                k,
+                push,
             } => {
                 match audience(
                     &video,
@@ -228,6 +353,8 @@ mod cli {
                     options.as_deref(),
                     snapshots,
                     visits,
+                    k,
+                    &push,
                 ) {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {

@@ -4,8 +4,10 @@
 //! - [`records`]: the record types (per-minute audience, proof of play, heartbeats), their ids
 //!   and the batch reader the ingest service validates with.
 //! - The engine makes the records ([`crate::engine::EngineState::take_records`]); hosts queue
-//!   them (the kiosk's outbox, the CLI's `--push`) and send them as NDJSON batches.
+//!   them (the kiosk's outbox, the CLI's `--push` by [`push`]) and send them as NDJSON batches.
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod push;
 pub mod records;
 
 pub use records::{
