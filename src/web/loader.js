@@ -230,6 +230,8 @@ export class AudienceEngine extends EventTarget {
   setOptions(...args) { return this.#engine.setOptions(...args); }
   report(...args) { return this.#engine.report(...args); }
   saveState(...args) { return this.#engine.saveState(...args); }
+  takeRecords(...args) { return this.#engine.takeRecords(...args); }
+  endVisits(...args) { return this.#engine.endVisits(...args); }
   restoreState(...args) { return this.#engine.restoreState(...args); }
   close(...args) { return this.#engine.close(...args); }
   get backend() { return this.#engine.backend; }
@@ -252,6 +254,10 @@ export function simulateRules(rules, timeline) {
 
 export function reportFromState(state, options) {
   return loaded("reportFromState").reportFromState(state, options);
+}
+
+export function heartbeatRecord(screenId, health, atMs) {
+  return loaded("heartbeatRecord").heartbeatRecord(screenId, health, atMs);
 }
 
 export function reportToCsv(report) {

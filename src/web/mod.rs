@@ -475,6 +475,30 @@ impl AudienceEngine {
         to_js(&self.inner.engine.state().report(&options))
     }
 
+    /// The fleet records that became final since the last call (audience minutes, proof of
+    /// play; aggregates only), for the page's outbox. `flush` closes every minute up to now
+    /// (after `endVisits`). Take them just before `saveState()` and persist both together: the
+    /// state remembers which records were made.
+    #[wasm_bindgen(js_name = takeRecords, unchecked_return_type = "FleetRecord[]")]
+    pub fn take_records(&self, screen_id: &str, flush: Option<bool>) -> Result<JsValue, JsValue> {
+        self.inner.check_alive()?;
+        let records = self
+            .inner
+            .state()
+            .take_records(screen_id, flush.unwrap_or(false))
+            .map_err(js)?;
+        to_js(&records)
+    }
+
+    /// Ends every visit now, as if everyone had left (before a final flush of the records, or
+    /// when analysis stops for good); their `visitend` events follow with the next frame's.
+    #[wasm_bindgen(js_name = endVisits)]
+    pub fn end_visits(&self, now_ms: Option<f64>) -> Result<(), JsValue> {
+        self.inner.check_alive()?;
+        self.inner.state().finish(now_or(now_ms));
+        Ok(())
+    }
+
     /// Aggregates only (JSON), for the page to persist; never per-person data or pixels.
     #[wasm_bindgen(js_name = saveState)]
     pub fn save_state(&self) -> Result<String, JsValue> {

@@ -91,3 +91,22 @@ pub fn report_to_csv(
         serde_json::from_str(&json_text(&report)?).map_err(|e| config("report", e))?;
     report.to_csv().map_err(|e| js(e.into()))
 }
+
+/// A heartbeat record of this screen's health, for the fleet outbox (works without an engine:
+/// a screen whose engine cannot start still tells its network so).
+#[wasm_bindgen(js_name = heartbeatRecord, unchecked_return_type = "FleetRecord")]
+pub fn heartbeat_record(
+    screen_id: &str,
+    #[wasm_bindgen(unchecked_param_type = "ScreenHealth")] health: JsValue,
+    at_ms: Option<f64>,
+) -> Result<JsValue, JsValue> {
+    crate::fleet::records::check_screen_id(screen_id).map_err(|m| config("screenId", m))?;
+    let text = json_text(&health)?;
+    let mut de = serde_json::Deserializer::from_str(&text);
+    let health: crate::fleet::ScreenHealth = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| config(&format!("health.{}", e.path()), e.inner()))?;
+    let at_ms = at_ms.unwrap_or_else(js_sys::Date::now).floor() as i64;
+    to_js(&crate::fleet::Record::Heartbeat(
+        crate::fleet::Heartbeat::new(screen_id, at_ms, health),
+    ))
+}

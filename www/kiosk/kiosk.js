@@ -8,9 +8,17 @@
 // notice is hidden. Aggregates are saved every 10 s and when the page goes away, and restored at
 // start. A service worker (sw.js) keeps the kiosk starting without the network.
 //
+// With a fleet configured (`fleet: { endpoint, screenId, token }` in config.json or the stored
+// installation), the engine's records (per-minute audience, proof of play) are queued with each
+// save, in the same IndexedDB transaction as the state, and a heartbeat a minute; the outbox
+// (outbox.js) sends them to the network's ingest service until acknowledged.
+//
 // URL flags: ?installer=1 opens installer mode (also the "i" key); ?video=URL plays a looping
 // clip instead of the camera (demo).
-import { KEYS, load, save } from '/lib/store.js';
+import {
+  KEYS, countRecords, load, oldestRecords, queueRecords, removeRecords, save, saveWithRecords, takeDroppedCount, trimRecords,
+} from '/lib/store.js';
+import { Outbox } from './outbox.js';
 import { AdPlayer } from './player.js';
 import { CameraSource } from './camera.js';
 import { Installer } from './installer.js';
@@ -25,6 +33,9 @@ const ENGINE_RETRY_MS = [5_000, 15_000, 60_000, 300_000];
 const MAX_PLAYS_KEPT = 50;
 /** While the engine starts, the first ad stays up this long rather than the loop running ahead of it. */
 const HOLD_FOR_ENGINE_MS = 30_000;
+const HEARTBEAT_EVERY_MS = 60_000;
+/** Records taken from the engine whose save failed wait in memory for the next save, at most this many. */
+const MAX_PENDING_RECORDS = 10_000;
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -58,6 +69,15 @@ const state = {
   current: null,
   switching: false,
   plays: [],
+  /** @type {{ endpoint: string, screenId: string, token: string } | null} */
+  fleet: null,
+  fleetProblem: null,
+  /** @type {Outbox | null} */
+  outbox: null,
+  /** @type {import('/pkg/glance.js').FleetRecord[]} taken from the engine, not yet stored */
+  pendingRecords: [],
+  /** Analysis stopped for good by `glanceKiosk.flushRecords()`. */
+  flushed: false,
   localLoopIndex: 0,
   lastSavedAtMs: null,
   restoredFromMs: null,
@@ -115,6 +135,7 @@ async function start() {
   // The editor's last good rules win; config.json's are the fallback (and the first run's).
   state.rules = stored ?? state.config.rules;
   state.rulesSource = stored ? 'editor' : 'config';
+  startFleet(installation?.fleet ?? state.config.fleet ?? null);
   state.phase = 'playing';
   advance(); // the default loop plays at once, engine or not
 
@@ -126,6 +147,84 @@ async function start() {
 
   await startEngine();
   cacheForOffline();
+}
+
+// ---- fleet ---------------------------------------------------------------------------------
+
+/** Checks the fleet settings and starts the outbox (which resumes what a past page left). */
+function startFleet(fleet) {
+  if (!fleet) return;
+  const missing = ['endpoint', 'screenId', 'token'].filter((k) => typeof fleet[k] !== 'string' || !fleet[k]);
+  if (missing.length) {
+    state.fleetProblem = `fleet settings lack ${missing.join(', ')}: records are not sent`;
+    console.warn(`Glance kiosk: ${state.fleetProblem}`);
+    return;
+  }
+  state.fleet = { endpoint: fleet.endpoint, screenId: fleet.screenId, token: fleet.token };
+  state.outbox = new Outbox({
+    endpoint: fleet.endpoint,
+    token: fleet.token,
+    store: { oldestRecords, removeRecords, countRecords, trimRecords },
+  });
+  state.outbox.kick();
+  setInterval(heartbeat, HEARTBEAT_EVERY_MS);
+}
+
+/** The camera as a heartbeat tells it. */
+function cameraHealth() {
+  if (camera.state === 'on') return state.analysing ? 'live' : 'paused';
+  if (camera.state === 'paused') return 'paused';
+  if (camera.state === 'retrying' && /denied|not allowed|no camera/i.test(camera.detail)) return 'unavailable';
+  return camera.state === 'off' && !camera.wanted ? 'paused' : 'stalled';
+}
+
+/** Queues a heartbeat (it needs the engine module, not a running engine). */
+async function heartbeat() {
+  if (!state.fleet || !state.outbox) return;
+  const { glance, engine } = state;
+  try {
+    if (!glance) return;
+    /** @type {import('/pkg/glance.js').HealthBackend} */
+    let backend = 'none';
+    try { backend = engine?.backend ?? 'none'; } catch { /* closed */ }
+    const dropped = await takeDroppedCount();
+    const record = glance.heartbeatRecord(state.fleet.screenId, {
+      camera: cameraHealth(),
+      analysedFps: Math.min(1000, Math.max(0, state.fps || 0)),
+      backend,
+      outboxDepth: state.outbox.depth + state.pendingRecords.length,
+      outboxDropped: dropped,
+      lastAckMs: state.outbox.lastAckMs === null ? null : Math.floor(state.outbox.lastAckMs),
+    });
+    await queueRecords([record]);
+    state.outbox.kick();
+  } catch (error) {
+    console.warn('Glance kiosk: no heartbeat:', error);
+  }
+}
+
+/**
+ * Stops analysis for good (until a reload), ends every visit, stores the last records and
+ * sends until the outbox is empty or `timeoutMs` has passed: the end of a day, or a test's.
+ * Resolves to the outbox's status.
+ */
+async function flushRecords(timeoutMs = 60_000) {
+  const { engine, outbox } = state;
+  if (!engine || !outbox) throw new Error('no engine or no fleet configured');
+  state.flushed = true;
+  stopAnalysis('off', 'analysis ended: records flushed');
+  for (let i = 0; i < 200 && state.inFlight; i++) await sleep(50);
+  engine.endVisits(Date.now());
+  await persist('flush');
+  await heartbeat();
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    outbox.retryAtMs = null;
+    await outbox.sendAll();
+    if ((await countRecords()) === 0 && state.pendingRecords.length === 0) break;
+    await sleep(500);
+  }
+  return outbox.status();
 }
 
 async function loadConfig() {
@@ -204,6 +303,7 @@ async function startEngine() {
   measureBanner();
   renderStatus();
   resumeWhenDisclosed();
+  heartbeat(); // the network hears of a (re)start at once
 }
 
 async function restoreAggregates(engine) {
@@ -252,7 +352,9 @@ async function applyInstallation({ screen, cameraDeviceId }) {
   await recreateEngine(screen);
   state.screen = screen;
   state.deviceId = cameraDeviceId;
-  await save(KEYS.kioskConfig, { screen, cameraDeviceId, savedAtMs: Date.now() });
+  // The fleet settings (not the installer's to change) are kept as they are.
+  const kept = await load(KEYS.kioskConfig).catch(() => undefined);
+  await save(KEYS.kioskConfig, { ...(kept?.fleet ? { fleet: kept.fleet } : {}), screen, cameraDeviceId, savedAtMs: Date.now() });
   await camera.useDevice(cameraDeviceId);
   resumeWhenDisclosed();
 }
@@ -344,6 +446,7 @@ function countFps(now) {
 let disclosureTimer = 0;
 
 function startAnalysis() {
+  if (state.flushed) return;
   state.analysing = true;
   state.frameTimes = [];
   camera.start();
@@ -579,7 +682,11 @@ async function saveOnce(why) {
   if (!engine || state.recreating) return;
   /** @type {{ state: string, savedAtMs: number, playOnScreen?: { adId: string, playId: string } }} */
   let record;
+  let records = state.pendingRecords;
   try {
+    // Records first: the state saved next remembers them as made.
+    if (state.fleet) records = [...records, ...engine.takeRecords(state.fleet.screenId, state.flushed)];
+    state.pendingRecords = records;
     record = { state: engine.saveState(), savedAtMs: Date.now() };
     if (state.current?.reported) record.playOnScreen = { adId: state.current.adId, playId: state.current.playId };
   } catch (error) {
@@ -587,10 +694,18 @@ async function saveOnce(why) {
     return;
   }
   try {
-    await save(KEYS.audienceState, record);
+    if (state.fleet) {
+      await saveWithRecords(KEYS.audienceState, record, records);
+      state.pendingRecords = state.pendingRecords.slice(records.length);
+      if (records.length) state.outbox?.kick();
+    } else {
+      await save(KEYS.audienceState, record);
+    }
     state.lastSavedAtMs = record.savedAtMs;
     state.counters.saves += 1;
   } catch (error) {
+    // The records stay in memory for the next save (their state was not saved either).
+    if (state.pendingRecords.length > MAX_PENDING_RECORDS) state.pendingRecords = state.pendingRecords.slice(-MAX_PENDING_RECORDS);
     state.counters.saveErrors += 1;
     console.warn(`Glance kiosk: aggregates not saved (${why}):`, error);
   }
@@ -650,6 +765,8 @@ function status() {
     currentAd: state.current ? { adId: state.current.adId, playId: state.current.playId, startedAtMs: state.current.startedAtMs, why: state.current.why, reported: state.current.reported } : null,
     plays: state.plays.map((p) => ({ ...p })),
     lastSavedAtMs: state.lastSavedAtMs,
+    fleet: state.outbox ? { ...state.outbox.status(), screenId: state.fleet?.screenId, pending: state.pendingRecords.length, flushed: state.flushed } : null,
+    fleetProblem: state.fleetProblem,
     restoredFromMs: state.restoredFromMs,
     restoreError: state.restoreError,
     installer: installer.isOpen,
@@ -662,6 +779,7 @@ function exposeStatus() {
     get status() { return status(); },
     report: (options) => state.engine?.report(options ?? null) ?? null,
     snapshot: () => state.engine?.snapshot() ?? null,
+    flushRecords,
   });
   Object.defineProperty(window, 'glanceKiosk', { value: api, enumerable: true });
 }

@@ -19,6 +19,7 @@ const SHELL = [
   `${SCOPE}player.js`,
   `${SCOPE}camera.js`,
   `${SCOPE}installer.js`,
+  `${SCOPE}outbox.js`,
   `${SCOPE}config.json`,
   '/lib/store.js',
   '/lib/media.js',

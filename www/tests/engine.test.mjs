@@ -465,9 +465,22 @@ test("the engine dispatches its events, and every result and event is exactly as
     } catch (e) {
       if (e instanceof glance.RulesValidationError) rulesError = e.issues;
     }
+    // The fleet records: the visit's minute once every visit has ended, and a heartbeat.
+    const none = engine.takeRecords("test-screen-1");
+    engine.endVisits(4400);
+    const records = [
+      ...engine.takeRecords("test-screen-1", true),
+      glance.heartbeatRecord("test-screen-1", { camera: "live", analysedFps: 9.5, backend: "cpu", outboxDepth: 0, outboxDropped: 0, lastAckMs: null }, Date.parse("2025-11-24T10:00:00Z")),
+    ];
+    let badScreen = null;
+    try {
+      engine.takeRecords("no spaces allowed");
+    } catch (e) {
+      badScreen = [e.name, e.path];
+    }
     engine.close();
     const faces = frames.filter((f) => f.faces.length > 0);
-    return { frames: [faces[0], frames.at(-1)], withFace, decision, interrupt, hidden, failed, report, simulation, issues, disclosure, events, rulesError };
+    return { frames: [faces[0], frames.at(-1)], withFace, decision, interrupt, hidden, failed, report, simulation, issues, disclosure, events, rulesError, none, records, badScreen };
   });
   assert.deepEqual(errors, []);
   const types = out.events.map((e) => e.type);
@@ -488,6 +501,12 @@ test("the engine dispatches its events, and every result and event is exactly as
   assert.equal(out.failed, "InvalidFrameError");
   assert.deepEqual(out.events.filter((e) => e.type === "error").map((e) => e.detail.name), ["InvalidFrameError"]);
   assert.ok(out.rulesError?.some((i) => i.path === "$.rules[0].play.ad"), JSON.stringify(out.rulesError));
+  // Nothing before the visit's minute could close; then one minute with the one visit, and the heartbeat.
+  assert.deepEqual(out.none, []);
+  assert.deepEqual(out.records.map((r) => [r.kind, r.id]), [["audienceMinute", "test-screen-1:minute:0"], ["heartbeat", `test-screen-1:heartbeat:${Date.parse("2025-11-24T10:00:00Z")}`]]);
+  assert.equal(out.records[0].impressions, 1);
+  assert.equal(out.records[0].cells.reduce((n, c) => n + c.present, 0), 1);
+  assert.deepEqual(out.badScreen, ["ConfigError", "screenId"]);
 
   // Every real value as a fresh object literal of its declared type: TypeScript rejects any
   // property the declarations lack (and any they require that is missing), so a field the Rust
@@ -508,8 +527,9 @@ test("the engine dispatches its events, and every result and event is exactly as
     ["visitEnds", 'AudienceEngineEventMap["visitend"]["detail"][]', byType("visitend")],
     ["changes", 'AudienceEngineEventMap["audiencechange"]["detail"][]', byType("audiencechange")],
     ["disclosureChanges", 'AudienceEngineEventMap["disclosurechange"]["detail"][]', byType("disclosurechange")],
+    ["records", "FleetRecord[]", out.records],
   ];
-  const header = 'import type { AudienceEngineEventMap, AudienceReport, AudienceSnapshot, Decision, DisclosureStatus, FrameResult, SimulationReport, ValidationIssue } from "../../pkg/glance.js";\n';
+  const header = 'import type { AudienceEngineEventMap, AudienceReport, AudienceSnapshot, Decision, DisclosureStatus, FleetRecord, FrameResult, SimulationReport, ValidationIssue } from "../../pkg/glance.js";\n';
   const exact = join(dir, "values.ts");
   await writeFile(exact, header + values.map(([name, type, value]) => `export const ${name}: ${type} = ${literal(value)};\n`).join(""));
   const checked = tsc([exact]);

@@ -382,7 +382,8 @@ test("nothing leaves localhost and no frame or crop reaches any storage", { time
     assert.equal(stored.session, 0, "no sessionStorage");
     assert.deepEqual(stored.databases.map((d) => d.name), ["glance"]);
     const kv = stored.databases[0].stores.kv;
-    assert.deepEqual(Object.keys(stored.databases[0].stores), ["kv"]);
+    // The fleet outbox exists and is empty: no fleet is configured here.
+    assert.deepEqual(stored.databases[0].stores, { kv, outbox: [] });
     const keys = kv.map(([k]) => k).sort();
     assert.deepEqual(keys, ["audienceState", "kioskConfig"], "only the known keys");
     const record = Object.fromEntries(kv);

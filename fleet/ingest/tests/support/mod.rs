@@ -59,7 +59,7 @@ impl ClickHouseServer {
         let pid = pid.trim();
         let _ = Command::new("kill").arg(pid).status();
         // Wait until it has let go of its port and data.
-        for _ in 0..200 {
+        for _ in 0..1200 {
             let alive = Command::new("kill")
                 .args(["-0", pid])
                 .stderr(std::process::Stdio::null())
@@ -70,7 +70,7 @@ impl ClickHouseServer {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("clickhouse-server {pid} did not stop within 10 s");
+        panic!("clickhouse-server {pid} did not stop within 60 s");
     }
 
     /// Starts it again on the same port and data.

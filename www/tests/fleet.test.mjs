@@ -1,0 +1,249 @@
+// The fleet path end to end: the kiosk in headless Chromium (fake camera: the astronaut comes
+// and goes) sends its records through the real ingest service (glance-ingest) into a real
+// ClickHouse 18.16 server, both started here. ClickHouse is stopped in the middle of sending
+// and the kiosk reloaded meanwhile; at the end ClickHouse's totals equal the kiosk's own report
+// exactly: nothing lost, nothing counted twice.
+// Needs pkg/ built, ffmpeg, clickhouse-server, and the ingest service built (GLANCE_INGEST_BIN,
+// set by scripts/dev test; default target/release/glance-ingest).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createHash } from "node:crypto";
+import { startServer, launchPersistent, collectErrors } from "./browser.mjs";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const ASTRONAUT = join(ROOT, "tests", "fixtures", "astronaut.jpg");
+const INGEST = process.env.GLANCE_INGEST_BIN ?? join(ROOT, "target", "release", "glance-ingest");
+const SCREEN = "kiosk-test-1";
+const TOKEN = "a-test-token-for-kiosk-test-1";
+
+let work;
+let server;
+let clickhouse; // { dir, port }
+let ingest; // { url, process }
+
+/** The astronaut for 3 s, nobody for 2 s, looping at 5 fps: visits that end. */
+function makeClip(path) {
+  execFileSync("ffmpeg", [
+    "-loglevel", "error", "-y",
+    "-f", "lavfi", "-i", "color=c=gray:s=640x480:r=5",
+    "-loop", "1", "-i", ASTRONAUT,
+    "-filter_complex", "[1]scale=420:420[p];[0][p]overlay=x=110:y=30:enable='lt(t,3)'",
+    "-t", "5", "-pix_fmt", "yuv420p", path,
+  ]);
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts (or starts again, same data and port) the ClickHouse server of fleet/clickhouse/start. */
+function startClickHouse(dir, port) {
+  const out = execFileSync(join(ROOT, "fleet", "clickhouse", "start"), [dir], {
+    env: { ...process.env, ...(port ? { HTTP_PORT: String(port) } : {}) },
+  });
+  return Number(String(out).trim());
+}
+
+function stopClickHouse(dir) {
+  const pid = Number(execFileSync("cat", [join(dir, "pid")]).toString().trim());
+  process.kill(pid);
+  // Wait until it is gone, so a restart can take the port (it lets open connections finish).
+  for (let i = 0; i < 1200; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    execFileSync("sleep", ["0.05"]);
+  }
+  throw new Error("clickhouse-server did not stop within 60 s");
+}
+
+async function query(sql) {
+  const response = await fetch(`http://127.0.0.1:${clickhouse.port}/?output_format_json_quote_64bit_integers=0`, {
+    method: "POST",
+    body: `${sql} FORMAT JSONEachRow`,
+  });
+  const text = await response.text();
+  assert.ok(response.ok, `${sql}: ${text}`);
+  return text.split("\n").filter(Boolean).map((l) => JSON.parse(l));
+}
+
+before(async () => {
+  work = mkdtempSync(join(tmpdir(), "glance-fleet-test-"));
+  server = await startServer();
+  const dir = join(work, "clickhouse");
+  clickhouse = { dir, port: startClickHouse(dir) };
+  const port = await freePort();
+  const config = join(work, "ingest.toml");
+  writeFileSync(config, [
+    `listen = "127.0.0.1:${port}"`,
+    `cors_origins = ["${server.url}"]`,
+    "[clickhouse]",
+    `url = "http://127.0.0.1:${clickhouse.port}/"`,
+    'user = "glance_ingest"',
+    'password = "ingest-dev-password"',
+    "timeout_ms = 3000",
+    "[[screens]]",
+    `id = "${SCREEN}"`,
+    `token_sha256 = "${createHash("sha256").update(TOKEN).digest("hex")}"`,
+    "",
+  ].join("\n"));
+  const child = spawn(INGEST, ["serve", config], { stdio: ["ignore", "ignore", "pipe"] });
+  let log = "";
+  child.stderr.on("data", (d) => { log += d; });
+  ingest = { url: `http://127.0.0.1:${port}/v1/records`, process: child, log: () => log };
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return;
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`glance-ingest did not start: ${log}`);
+});
+
+after(async () => {
+  ingest?.process.kill();
+  if (clickhouse) {
+    try { stopClickHouse(clickhouse.dir); } catch { /* already stopped */ }
+  }
+  await server?.close();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+/** Short ads, so plays end (and become final) every few seconds. */
+const FAST_RULES = {
+  version: 1,
+  timeZone: "UTC",
+  minOnScreenS: 1,
+  ads: [
+    { id: "coffee", media: "/ads/coffee.svg", kind: "image", durationS: 1.5 },
+    { id: "brand-b", media: "/ads/brand-b.svg", kind: "image", durationS: 1.5 },
+    { id: "hello-viewer", media: "/ads/hello-viewer.svg", kind: "image", durationS: 2 },
+  ],
+  defaultLoop: ["coffee", "brand-b"],
+  rules: [
+    { id: "greet", priority: 20, when: { present: { op: "gte", value: 1 } }, play: { ad: "hello-viewer" }, cooldownS: 4 },
+  ],
+};
+
+const status = (page) => page.evaluate(() => window.glanceKiosk.status);
+
+function until(page, predicate, timeout = 120_000) {
+  return page.waitForFunction(`(() => { const s = window.glanceKiosk?.status; return Boolean(s && (${predicate})(s)); })()`, null, { timeout, polling: 200 });
+}
+
+async function waitFor(what, check, timeoutMs = 120_000) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+test("the kiosk's records reach ClickHouse through an outage and a reload, nothing lost, nothing twice", { timeout: 480_000 }, async (t) => {
+  const camera = join(work, "come-and-go.y4m");
+  makeClip(camera);
+  const context = await launchPersistent({ camera, permissions: ["camera"], userDataDir: mkdtempSync(join(work, "profile-")) });
+  try {
+    // Only the kiosk's own server and the ingest service are reached.
+    const foreign = [];
+    await context.route((url) => !url.href.startsWith(server.url) && !url.href.startsWith(ingest.url), (route) => {
+      foreign.push(route.request().url());
+      return route.abort();
+    });
+    const page = await context.newPage();
+    const errors = collectErrors(page);
+    await page.goto(`${server.url}/tests/blank.html`);
+    await page.evaluate(async ({ rules, fleet }) => {
+      const { KEYS, save } = await import("/lib/store.js");
+      await save(KEYS.rules, rules);
+      await save(KEYS.kioskConfig, { screen: {}, fleet, savedAtMs: Date.now() });
+    }, { rules: FAST_RULES, fleet: { endpoint: ingest.url, screenId: SCREEN, token: TOKEN } });
+    await page.goto(`${server.url}/kiosk/`);
+    await until(page, (s) => s.engine.ready && s.counters.frames > 0 && s.fleet !== null);
+
+    // Records flow: a heartbeat at once, proof of play as ads end and their viewers leave.
+    const stored = async (kind) => (await query(`SELECT count() AS n FROM glance.records WHERE kind = '${kind}'`))[0].n;
+    await waitFor("the first plays in ClickHouse", async () => (await stored("play")) >= 2);
+
+    // ClickHouse goes down: the service answers 503, the kiosk keeps its records and retries.
+    stopClickHouse(clickhouse.dir);
+    const failed = (await status(page)).fleet.failures;
+    await until(page, `(s) => s.fleet.failures > ${failed} && s.fleet.depth > 0`, 60_000);
+    // The kiosk is reloaded during the outage: its outbox and totals survive it.
+    const asked = await page.evaluate(() => Date.now());
+    await until(page, `(s) => s.lastSavedAtMs > ${asked}`, 30_000);
+    await page.reload();
+    await until(page, (s) => s.engine.ready && s.restoredFromMs !== null && s.counters.frames > 5);
+    await until(page, (s) => s.fleet.failures > 0 && s.fleet.depth > 0, 60_000);
+    t.diagnostic(`after the reload, during the outage: ${JSON.stringify((await status(page)).fleet)}`);
+    clickhouse.port = startClickHouse(clickhouse.dir, clickhouse.port);
+
+    // A few more visits, then the end of the day: analysis stops, every visit ends, the last
+    // records go out.
+    const frames = (await status(page)).counters.frames;
+    await until(page, `(s) => s.counters.frames > ${frames + 40}`);
+    const outbox = await page.evaluate(() => window.glanceKiosk.flushRecords(90_000));
+    assert.equal(outbox.depth, 0, JSON.stringify(outbox));
+    assert.equal(outbox.refused, 0);
+
+    const report = await page.evaluate(() => window.glanceKiosk.report({ k: 1, includePlays: true, granularity: "minute" }));
+    const totals = report.totals;
+    const [minutes] = await query(
+      "SELECT count() AS records, sum(impressions) AS impressions, sum(watchers) AS watchers, sum(attention_ms) AS attention_ms, sum(dwell_ms) AS dwell_ms " +
+      "FROM glance.records FINAL WHERE kind = 'audienceMinute'");
+    assert.ok(totals.impressions.value >= 3, `visits counted: ${totals.impressions.value}`);
+    assert.equal(minutes.impressions, totals.impressions.value);
+    assert.equal(minutes.watchers, totals.watchers.value ?? 0);
+    assert.ok(Math.abs(minutes.attention_ms / 1000 - (totals.attentionTotalS ?? 0)) < 1e-6, `attention ${minutes.attention_ms} ms, report ${totals.attentionTotalS} s`);
+    assert.ok(Math.abs(minutes.dwell_ms / 1000 - (totals.dwellTotalS ?? 0)) < 1e-6);
+    // Band x gender, unknown included, through the roll-up.
+    const cells = await query("SELECT age_band, gender, sum(present) AS present FROM glance.audience_cells_daily GROUP BY age_band, gender");
+    const reported = totals.byBandGender.filter((c) => (c.present.value ?? 0) > 0);
+    assert.ok(reported.length >= 1);
+    for (const c of reported) {
+      const row = cells.find((r) => r.age_band === (c.ageBand ?? "unknown") && r.gender === (c.gender ?? "unknown"));
+      assert.equal(row?.present, c.present.value, `${c.ageBand} ${c.gender}: ${JSON.stringify(cells)}`);
+    }
+    assert.equal(cells.reduce((n, r) => n + r.present, 0), totals.impressions.value);
+    // Every final play once, with its audience.
+    const finalPlays = report.plays.filter((p) => p.final);
+    const plays = await query("SELECT play_id, ad_id, impressions, watchers, completed FROM glance.records FINAL WHERE kind = 'play' ORDER BY play_id");
+    assert.ok(finalPlays.length >= 4, `${finalPlays.length} final plays`);
+    assert.deepEqual(plays.map((p) => p.play_id).sort(), finalPlays.map((p) => p.playId).sort());
+    for (const p of finalPlays) {
+      const row = plays.find((r) => r.play_id === p.playId);
+      assert.equal(row.ad_id, p.adId);
+      assert.equal(row.impressions, p.impressions.value ?? 0, p.playId);
+      assert.equal(row.watchers, p.watchers.value ?? 0, p.playId);
+      assert.equal(Boolean(row.completed), p.completed);
+    }
+    const [rolled] = await query("SELECT sum(plays) AS plays FROM glance.plays_daily");
+    assert.equal(rolled.plays, finalPlays.length);
+    // Nothing stored twice, and heartbeats came.
+    const [all] = await query("SELECT count() AS n FROM glance.records");
+    const [once] = await query("SELECT count() AS n FROM glance.records FINAL");
+    assert.equal(all.n, once.n);
+    assert.ok((await stored("heartbeat")) >= 1);
+    t.diagnostic(`kiosk report = ClickHouse: ${totals.impressions.value} visits, ${totals.watchers.value ?? 0} watchers, ${finalPlays.length} final plays, ${minutes.records} minute records, ${await stored("heartbeat")} heartbeats; ${all.n} records stored once each`);
+    assert.deepEqual(foreign, [], "only the kiosk's server and the ingest service were reached");
+    assert.deepEqual(errors.filter((e) => !/Failed to load resource|net::ERR/.test(e)), []);
+  } finally {
+    await context.close();
+  }
+});
