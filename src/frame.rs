@@ -28,11 +28,27 @@ pub struct Frame<'a> {
     pixels: &'a [u8],
 }
 
+/// The longest side a frame may have: twice an 8K camera's, room for any real camera or still.
+pub const MAX_FRAME_SIDE: u32 = 16_384;
+/// The most a frame's long side may exceed its short one (a 32:9 panorama is 3.6): a thinner
+/// frame is no camera's picture, and would make the far-field scan's input huge for nothing.
+pub const MAX_FRAME_ASPECT: u32 = 16;
+
 impl<'a> Frame<'a> {
     pub fn new(width: u32, height: u32, format: PixelFormat, pixels: &'a [u8]) -> Result<Self> {
         if width == 0 || height == 0 {
             return Err(GlanceError::InvalidFrame(format!(
                 "frame is {width}x{height}; both sides must be at least 1 pixel"
+            )));
+        }
+        if width.max(height) > MAX_FRAME_SIDE {
+            return Err(GlanceError::InvalidFrame(format!(
+                "frame is {width}x{height}; its sides must be at most {MAX_FRAME_SIDE} pixels"
+            )));
+        }
+        if width.max(height) > width.min(height).saturating_mul(MAX_FRAME_ASPECT) {
+            return Err(GlanceError::InvalidFrame(format!(
+                "frame is {width}x{height}; its long side must be at most {MAX_FRAME_ASPECT} times its short side"
             )));
         }
         let expected = (width as usize)
@@ -420,6 +436,24 @@ impl RotatedRect {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_no_camera_gives_are_refused_before_anything_is_allocated() {
+        // The pixels are never looked at: the shape is refused first.
+        let too_thin = Frame::from_rgba(1, 120_000, &[]).unwrap_err();
+        assert!(too_thin.to_string().contains("1x120000"), "{too_thin}");
+        assert!(matches!(too_thin, GlanceError::InvalidFrame(_)));
+        let too_large = Frame::from_rgba(20_000, 20_000, &[]).unwrap_err();
+        assert!(
+            too_large.to_string().contains("at most 16384"),
+            "{too_large}"
+        );
+        // The limits themselves are accepted: a 16:1 strip, the largest side.
+        let strip = vec![0u8; 16 * 256 * 4];
+        assert!(Frame::from_rgba(256, 16, &strip).is_ok());
+        assert!(Frame::from_rgba(16, 256, &strip).is_ok());
+        assert!(Frame::from_rgba(17 * 16, 16, &[]).is_err());
+    }
 
     fn gradient(width: u32, height: u32) -> Vec<u8> {
         let mut px = Vec::new();

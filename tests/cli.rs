@@ -154,6 +154,28 @@ fn a_broken_file_fails_alone_and_the_others_are_still_analysed() {
 }
 
 #[test]
+fn a_frame_no_camera_gives_is_refused_and_the_files_around_it_are_analysed() {
+    // A 1 x 120,000 PNG of a few hundred bytes once took seconds and nearly 1 GB.
+    let dir = tempdir();
+    let thin = dir.join("thin.png");
+    image::RgbImage::new(1, 120_000).save(&thin).unwrap();
+    let out = glance()
+        .arg("analyze")
+        .arg(common::fixture("astronaut.jpg"))
+        .arg(&thin)
+        .arg(common::fixture("astronaut.jpg"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(lines(&out.stdout).len(), 2, "both good files are analysed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("thin.png") && stderr.contains("1x120000"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn bad_options_file_names_the_field() {
     let dir = tempdir();
     let options = dir.join("options.json");

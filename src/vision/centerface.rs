@@ -25,6 +25,8 @@ pub const INPUT_MULTIPLE: usize = 32;
 pub const MIN_FACE_INPUT_PX: f32 = 16.0;
 /// The most a frame is enlarged for small faces: beyond it the network only sees blur.
 pub const MAX_UPSCALE: f32 = 2.0;
+/// Most pixels of the scan's input: 1080p at twice its size (about 35 MB of f32 input).
+pub const MAX_INPUT_PIXELS: f32 = 3840.0 * 2160.0;
 
 /// CenterFace's four outputs for one input, each `[channels, height, width]` flattened.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,7 +56,13 @@ impl ScanInput {
     /// The scale that shows a face `min_face_px` high at [`MIN_FACE_INPUT_PX`], never above
     /// [`MAX_UPSCALE`]: the same cost for the same smallest face at any resolution.
     pub fn for_frame(frame_width: u32, frame_height: u32, min_face_px: f32) -> Self {
-        let scale = (MIN_FACE_INPUT_PX / min_face_px).min(MAX_UPSCALE);
+        let mut scale = (MIN_FACE_INPUT_PX / min_face_px).min(MAX_UPSCALE);
+        // A large frame scanned for small faces: the input keeps to its budget, and the smallest
+        // face found grows in proportion.
+        let pixels = frame_width as f32 * frame_height as f32 * scale * scale;
+        if pixels > MAX_INPUT_PIXELS {
+            scale *= (MAX_INPUT_PIXELS / pixels).sqrt();
+        }
         let side = |frame: u32| {
             let scaled = (frame as f32 * scale).ceil() as usize;
             scaled.div_ceil(INPUT_MULTIPLE).max(1) * INPUT_MULTIPLE
@@ -171,6 +179,23 @@ pub fn decode(maps: &Maps, min_score: f32) -> Vec<Detection> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_scan_input_keeps_to_its_budget() {
+        // 1080p looking for 8 px faces: twice its size, within the budget.
+        let hd = ScanInput::for_frame(1920, 1080, 8.0);
+        assert_eq!((hd.width, hd.height, hd.scale), (3840, 2176, 2.0));
+        // The largest frame accepted, for the smallest faces: scaled down instead of 6.9 GB.
+        let huge = ScanInput::for_frame(16_384, 16_384, 8.0);
+        let budget = MAX_INPUT_PIXELS as usize;
+        assert!(
+            huge.width * huge.height <= budget + 2 * 32 * huge.width.max(huge.height),
+            "{}x{}",
+            huge.width,
+            huge.height
+        );
+        assert!(huge.scale < 0.2, "{}", huge.scale);
+    }
 
     /// Maps of `h` x `w` cells with one face centred in cell (`fy`, `fx`).
     fn one_face(h: usize, w: usize, fy: usize, fx: usize, score: f32) -> Maps {

@@ -118,7 +118,7 @@ impl PipelineOptions {
         unit("minFacePresence", self.min_face_presence)?;
         if let Some(h) = self
             .min_face_height
-            .filter(|&h| !(h == 0.0 || (8.0..=4096.0).contains(&h)))
+            .filter(|&h| !(h == 0.0 || (MIN_FACE_HEIGHT_PX..=4096.0).contains(&h)))
         {
             return Err(GlanceError::Config {
                 path: "minFaceHeight".into(),
@@ -194,6 +194,8 @@ const FACE_HEIGHT_M: f32 = 0.16;
 /// The smallest face the whole-frame BlazeFace view resolves, as a share of the frame's longer
 /// side (16 px of the full-range network's 192 px input); smaller ones need the fine scan.
 const WHOLE_FRAME_MIN_FACE_SHARE: f32 = 16.0 / 192.0;
+/// The smallest face the fine scan looks for, pixels (`minFaceHeight` and its derived default).
+const MIN_FACE_HEIGHT_PX: f32 = 8.0;
 /// Overlap at which two networks' boxes are taken to be one face seen by both.
 const DETECTORS_AGREE_IOU: f32 = 0.5;
 /// The second look's window: the face's longer side times this, scaled to [`SECOND_LOOK_PX`],
@@ -814,7 +816,9 @@ impl Pipeline {
         let min_face_height = if self.options.face_mesh {
             self.options.min_face_height.unwrap_or_else(|| {
                 let camera = self.options.camera(size.0, size.1);
-                camera.focal_px * FACE_HEIGHT_M / FAR_FIELD_DISTANCE_M
+                // The floor a user's value is held to holds for the derived one (a narrow frame
+                // would otherwise ask for faces of a fraction of a pixel).
+                (camera.focal_px * FACE_HEIGHT_M / FAR_FIELD_DISTANCE_M).max(MIN_FACE_HEIGHT_PX)
             })
         } else {
             0.0
