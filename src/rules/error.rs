@@ -15,11 +15,55 @@ pub struct ValidationIssue {
 }
 
 impl ValidationIssue {
+    /// An issue; the document's own text quoted in `path` or `message` is made printable.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
-            path: path.into(),
-            message: message.into(),
+            path: printable(&path.into()),
+            message: printable(&message.into()),
         }
+    }
+}
+
+/// Control characters and the bidirectional formatting ones written as `\u{…}`: an ad id in a
+/// rules file must not clear a terminal (ESC[2J) or reverse the text around it (U+202E) when
+/// its error is shown.
+pub fn printable(text: &str) -> String {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(hidden) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if hidden(c) {
+                format!("\\u{{{:x}}}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod printable_tests {
+    use super::*;
+
+    #[test]
+    fn terminal_and_bidi_controls_in_a_message_are_written_out() {
+        let issue = ValidationIssue::new("$.ads[0].id", "unknown ad id \"x\u{1b}[2Jy\u{202e}z\"\n");
+        assert_eq!(
+            issue.message,
+            "unknown ad id \"x\\u{1b}[2Jy\\u{202e}z\"\\u{a}"
+        );
+        assert!(
+            !issue
+                .to_string()
+                .chars()
+                .any(|c| c.is_control() || c == '\u{202e}')
+        );
+        assert_eq!(printable("plain ünïcode 👍"), "plain ünïcode 👍");
     }
 }
 
