@@ -131,8 +131,7 @@ export function recordTimeMs(record) {
  */
 export function saveWithRecords(key, value, records) {
   return runIn([STORE, OUTBOX], 'readwrite', (tx) => {
-    const outbox = tx.objectStore(OUTBOX);
-    for (const record of records) outbox.put({ id: record.id, timeMs: recordTimeMs(record), record });
+    putRecords(tx, records);
     tx.objectStore(STORE).put(value, key);
   });
 }
@@ -142,10 +141,17 @@ export function saveWithRecords(key, value, records) {
  * @param {FleetRecord[]} records
  */
 export function queueRecords(records) {
-  return runIn(OUTBOX, 'readwrite', (tx) => {
-    const outbox = tx.objectStore(OUTBOX);
-    for (const record of records) outbox.put({ id: record.id, timeMs: recordTimeMs(record), record });
-  });
+  return runIn(OUTBOX, 'readwrite', (tx) => putRecords(tx, records));
+}
+
+/**
+ * Puts records into the outbox of `tx`, keyed by id (a record put twice is kept once).
+ * @param {IDBTransaction} tx
+ * @param {FleetRecord[]} records
+ */
+function putRecords(tx, records) {
+  const outbox = tx.objectStore(OUTBOX);
+  for (const record of records) outbox.put({ id: record.id, timeMs: recordTimeMs(record), record });
 }
 
 /**

@@ -1,7 +1,7 @@
 //! The HTTP side: `POST /v1/records` takes a batch, `GET /healthz` says whether ClickHouse
 //! answers. Every error is a JSON body `{"error": {"code", "message", "line"?, "field"?}}`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use axum::Router;
@@ -196,11 +196,9 @@ async fn take_batch(
         .stored_ids(&screen_id, &ids)
         .await
         .map_err(ApiError::StoreUnavailable)?;
-    let mut seen = std::collections::HashSet::new();
-    let new: Vec<&Record> = records
-        .iter()
-        .filter(|r| !held.iter().any(|h| h == r.id()) && seen.insert(r.id()))
-        .collect();
+    // Ids stored before, then each of this batch's the first time it comes.
+    let mut seen: HashSet<&str> = held.iter().map(String::as_str).collect();
+    let new: Vec<&Record> = records.iter().filter(|r| seen.insert(r.id())).collect();
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
@@ -209,12 +207,13 @@ async fn take_batch(
         .insert(&new, now_ms)
         .await
         .map_err(ApiError::StoreUnavailable)?;
-    let stored: Vec<String> = new.iter().map(|r| r.id().to_string()).collect();
+    let stored_now: HashSet<&str> = new.iter().map(|r| r.id()).collect();
     let duplicates = ids
         .iter()
-        .filter(|id| !stored.iter().any(|s| s == *id))
+        .filter(|id| !stored_now.contains(*id))
         .map(|id| id.to_string())
         .collect();
+    let stored = new.iter().map(|r| r.id().to_string()).collect();
     Ok(axum::Json(Ack {
         screen_id,
         stored,
