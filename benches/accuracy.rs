@@ -5,13 +5,17 @@
 //! - the VOC group scenes: face recall and false positives at IoU 0.5;
 //! - WIDER FACE dev at full resolution: recall at IoU 0.4 per face-height bin, false positives
 //!   per image (detections overlapping no face at all);
-//! - the walk-by clip in video mode: visits counted, their gender right, wrong or unknown;
+//! - walk-by clips in video mode (the dev clip, and those made with
+//!   `../shared/tools/make_walkby.py` in the folder GLANCE_WALKBY names): visits counted, their
+//!   gender right, wrong or unknown;
+//! - the slideshow and group-photo clips in video mode: faces found on each picture against
+//!   the faces in it, and the visits;
 //! - the shipped (packed int8/f16) weights against the exact f32 ones on the same dev faces:
 //!   how far age, gender probability, head pose and the box move, and how many verdicts flip.
 //!
 //! Run: `cargo bench --bench accuracy` (GLANCE_EVAL overrides the data folder, GLANCE_OPTIONS
 //! takes pipeline options as JSON). `-- wider scenes` measures only the sections named
-//! (`demographics`, `scenes`, `walkby`, `wider`, `weights`); GLANCE_WEIGHTS=exact runs every
+//! (`demographics`, `scenes`, `walkby`, `slides`, `wider`, `weights`); GLANCE_WEIGHTS=exact runs every
 //! section on the exact f32 weights instead of the shipped ones, and GLANCE_PACK on others packed
 //! here (see `shipped_weights`). Writes target/accuracy.json.
 
@@ -212,10 +216,32 @@ fn main() {
     }
     let scene_recall = found as f32 / truth_faces.max(1) as f32;
 
-    let walk_by = if wants("walkby") {
-        walk_by(&eval.join("video"), &options)
+    // The dev clip, then any generated with ../shared/tools/make_walkby.py in GLANCE_WALKBY.
+    let walk_by: Vec<WalkBy> = if wants("walkby") {
+        let mut clips = vec![eval.join("video/walkby_dev.mp4")];
+        if let Ok(dir) = std::env::var("GLANCE_WALKBY") {
+            let mut more: Vec<PathBuf> = std::fs::read_dir(dir)
+                .expect("GLANCE_WALKBY is a folder")
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "mp4"))
+                .collect();
+            more.sort();
+            clips.extend(more);
+        }
+        clips
+            .iter()
+            .filter_map(|clip| walk_by(clip, &options))
+            .collect()
     } else {
-        None
+        Vec::new()
+    };
+    let slideshows: Vec<Slides> = if wants("slides") {
+        ["clip1_fairface_dev_slideshow.mp4", "clip2_voc_groups.mp4"]
+            .iter()
+            .filter_map(|clip| slides(&eval.join("video").join(clip), &options))
+            .collect()
+    } else {
+        Vec::new()
     };
     let wider = wants("wider").then(|| wider_dev(&eval.join("wider-dev"), &options));
     let packing = wants("weights").then(|| {
@@ -247,8 +273,11 @@ fn main() {
         );
         println!("  false positives     {false_positives}");
     }
-    if let Some(w) = &walk_by {
+    for w in &walk_by {
         w.print();
+    }
+    for s in &slideshows {
+        s.print();
     }
     if let Some(w) = &wider {
         w.print();
@@ -259,7 +288,8 @@ fn main() {
     let report = serde_json::json!({
         "fairface": fairface.as_ref().map(|f| f.json(&attributes)), "utkface": utkface.as_ref().map(|u| u.json(&attributes)),
         "sceneRecall": wants("scenes").then_some(scene_recall), "sceneFalsePositives": wants("scenes").then_some(false_positives),
-        "wider": wider.as_ref().map(WiderReport::json), "walkBy": walk_by.as_ref().map(WalkBy::json),
+        "wider": wider.as_ref().map(WiderReport::json), "walkBy": walk_by.iter().map(WalkBy::json).collect::<Vec<_>>(),
+        "slides": slideshows.iter().map(Slides::json).collect::<Vec<_>>(),
         "packedWeights": packing.as_ref().map(PackingReport::json), "options": options,
     });
     let _ = std::fs::create_dir_all("target");
@@ -851,43 +881,42 @@ impl Demographics {
     }
 }
 
-/// The walk-by clip's people matched to the visits the audience engine reported, in the kiosk's
-/// video mode.
-struct WalkBy {
-    people: usize,
-    visits: usize,
-    /// Per person: (true gender, true age group, the matched visit's gender), `None` when no
-    /// visit overlapped the person's time in view.
-    matches: Vec<(String, String, Option<Option<Gender>>)>,
-}
-
-/// Runs `glance audience` on `walkby_dev.mp4` (converted to .y4m with ffmpeg under target/) in
-/// video mode and matches its visits to the ground truth by overlap in time. `None` when the
-/// clip or ffmpeg is missing.
-fn walk_by(dir: &Path, options: &PipelineOptions) -> Option<WalkBy> {
-    let clip = dir.join("walkby_dev.mp4");
-    let truth = dir.join("walkby_dev.groundtruth.csv");
-    if !clip.exists() || !truth.exists() {
-        return None;
+/// `clip` as .y4m under target/eval (converted with ffmpeg once); `None` when the clip or
+/// ffmpeg is missing.
+fn y4m_of(clip: &Path) -> Option<PathBuf> {
+    let name = clip.file_stem()?.to_string_lossy().to_string();
+    let y4m = PathBuf::from(format!("target/eval/{name}.y4m"));
+    if y4m.exists() {
+        return Some(y4m);
     }
-    let y4m = PathBuf::from("target/eval/walkby_dev.y4m");
-    if !y4m.exists() {
-        let _ = std::fs::create_dir_all("target/eval");
-        let converted = std::process::Command::new("ffmpeg")
+    let _ = std::fs::create_dir_all("target/eval");
+    let converted = clip.exists()
+        && std::process::Command::new("ffmpeg")
             .args(["-loglevel", "error", "-y", "-i"])
-            .arg(&clip)
+            .arg(clip)
             .args(["-pix_fmt", "yuv420p"])
             .arg(&y4m)
             .status()
             .is_ok_and(|s| s.success());
-        if !converted {
-            eprintln!(
-                "accuracy: ffmpeg could not convert {}; walk-by skipped",
-                clip.display()
-            );
-            return None;
-        }
+    if !converted {
+        eprintln!(
+            "accuracy: ffmpeg could not convert {}; left out",
+            clip.display()
+        );
     }
+    converted.then_some(y4m)
+}
+
+/// Each frame's time (ms), the faces found on it and the people present after it.
+type PresentByFrame = Vec<(f64, usize, u32)>;
+
+/// The audience engine over a clip in the kiosk's video mode: the completed visits, and the
+/// people present frame by frame.
+fn audience_of_clip(
+    clip: &Path,
+    options: &PipelineOptions,
+) -> Option<(Vec<CompletedVisit>, PresentByFrame)> {
+    let y4m = y4m_of(clip)?;
     let pipeline = cpu_pipeline(PipelineOptions {
         detection_interval_ms: 250.0,
         ..options.clone()
@@ -896,7 +925,7 @@ fn walk_by(dir: &Path, options: &PipelineOptions) -> Option<WalkBy> {
     let mut aggregator = AudienceAggregator::new(AudienceConfig::default()).expect("aggregator");
     let mut reader = Y4mReader::open(&y4m).expect("y4m");
     let rate = reader.frame_rate();
-    let mut visits: Vec<CompletedVisit> = Vec::new();
+    let (mut visits, mut present) = (Vec::new(), Vec::new());
     let (mut index, mut end_ms) = (0u64, 0.0);
     while let Some(image) = reader.next_frame().expect("frame") {
         let ts = index as f64 * 1000.0 / rate;
@@ -905,13 +934,118 @@ fn walk_by(dir: &Path, options: &PipelineOptions) -> Option<WalkBy> {
             pipeline.analyze_scheduled(&frame, ts, |faces| aggregator.plan_attributes(ts, faces)),
         )
         .expect("analysis");
-        aggregator.observe(&analysis);
+        let now = aggregator.observe(&analysis).present;
+        present.push((ts, analysis.faces.len(), now));
         visits.extend(aggregator.completed_visits());
         end_ms = ts + 1000.0 / rate;
         index += 1;
     }
     aggregator.finish(end_ms);
     visits.extend(aggregator.completed_visits());
+    Some((visits, present))
+}
+
+/// A clip of still pictures shown in turn (the slideshow of single faces, the group photos),
+/// against its ground truth: per picture, the faces found on the frames of its second half
+/// (the median) against the faces in it; and the visits. (The people present are not compared
+/// picture by picture: a person who vanished is kept for `maxAgeMs` in case they come back.)
+struct Slides {
+    clip: String,
+    /// Per picture: (faces in it, median faces found in its second half).
+    pictures: Vec<(u32, u32)>,
+    visits: usize,
+}
+
+fn slides(clip: &Path, options: &PipelineOptions) -> Option<Slides> {
+    let name = clip.file_stem()?.to_string_lossy().to_string();
+    let truth = std::fs::read_dir(clip.parent()?)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name().is_some_and(|f| {
+                f.to_string_lossy()
+                    .starts_with(&format!("{name}.groundtruth"))
+            })
+        })?;
+    let (visits, present) = audience_of_clip(clip, options)?;
+    let mut spans: Vec<(f64, f64, u32)> = read_csv(&truth)
+        .iter()
+        .map(|r| {
+            let n = |k: &str| r[k].parse::<f64>().unwrap();
+            (
+                n("start_s") * 1000.0,
+                n("end_s") * 1000.0,
+                n("faces_in_frame") as u32,
+            )
+        })
+        .collect();
+    spans.dedup_by(|a, b| a.0 == b.0);
+    let pictures = spans
+        .iter()
+        .map(|&(start, end, faces)| {
+            let half = (start + end) / 2.0;
+            let mut found: Vec<usize> = present
+                .iter()
+                .filter(|(t, _, _)| *t >= half && *t < end)
+                .map(|(_, n, _)| *n)
+                .collect();
+            found.sort_unstable();
+            (
+                faces,
+                found.get(found.len() / 2).copied().unwrap_or(0) as u32,
+            )
+        })
+        .collect();
+    Some(Slides {
+        clip: name,
+        pictures,
+        visits: visits.len(),
+    })
+}
+
+impl Slides {
+    fn print(&self) {
+        let faces: u32 = self.pictures.iter().map(|p| p.0).sum();
+        let exact = self.pictures.iter().filter(|p| p.0 == p.1).count();
+        let counted: u32 = self.pictures.iter().map(|p| p.1.min(p.0)).sum();
+        let extra: u32 = self.pictures.iter().map(|p| p.1.saturating_sub(p.0)).sum();
+        println!(
+            "{} (video mode): {} pictures, {faces} faces; found in each picture's second half: {counted} of them, {extra} extra, {exact} pictures exact; {} visits",
+            self.clip,
+            self.pictures.len(),
+            self.visits
+        );
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "clip": self.clip, "visits": self.visits,
+            "pictures": self.pictures.iter().map(|p| serde_json::json!({"faces": p.0, "found": p.1})).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// The walk-by clip's people matched to the visits the audience engine reported, in the kiosk's
+/// video mode.
+struct WalkBy {
+    clip: String,
+    people: usize,
+    visits: usize,
+    /// Per person: (true gender, true age group, the matched visit's gender), `None` when no
+    /// visit overlapped the person's time in view.
+    matches: Vec<(String, String, Option<Option<Gender>>)>,
+}
+
+/// Runs the audience engine on a walk-by clip (`NAME.mp4` beside `NAME.groundtruth.csv`,
+/// converted to .y4m with ffmpeg under target/) in video mode and matches its visits to the
+/// ground truth by overlap in time. `None` when the clip or ffmpeg is missing.
+fn walk_by(clip: &Path, options: &PipelineOptions) -> Option<WalkBy> {
+    let name = clip.file_stem()?.to_string_lossy().to_string();
+    let truth = clip.with_file_name(format!("{name}.groundtruth.csv"));
+    if !truth.exists() {
+        return None;
+    }
+    let (visits, _) = audience_of_clip(clip, options)?;
     let people = read_csv(&truth);
     let mut used = vec![false; visits.len()];
     let matches = people
@@ -934,6 +1068,7 @@ fn walk_by(dir: &Path, options: &PipelineOptions) -> Option<WalkBy> {
         })
         .collect();
     Some(WalkBy {
+        clip: name,
         people: people.len(),
         visits: visits.len(),
         matches,
@@ -965,7 +1100,8 @@ impl WalkBy {
     fn print(&self) {
         let (matched, right, wrong, unknown, children) = self.counts();
         println!(
-            "walkby-dev (video mode): {} people, {} visits ({matched} matched, {} extra)",
+            "{} (video mode): {} people, {} visits ({matched} matched, {} extra)",
+            self.clip,
             self.people,
             self.visits,
             self.visits - matched
@@ -978,7 +1114,7 @@ impl WalkBy {
     fn json(&self) -> serde_json::Value {
         let (matched, right, wrong, unknown, children) = self.counts();
         serde_json::json!({
-            "people": self.people, "visits": self.visits, "matched": matched,
+            "clip": self.clip, "people": self.people, "visits": self.visits, "matched": matched,
             "genderRight": right, "genderWrong": wrong, "genderUnknown": unknown,
             "genderUnknownUnder20": children,
         })

@@ -18,7 +18,9 @@ pub enum Gender {
 pub enum SkipReason {
     /// The face is smaller than the configured minimum for attribute models.
     TooSmall,
-    /// The face mesh did not fit the face (a head turned too far): both detectors confirmed it.
+    /// No face mesh on this frame: it did not fit the face (a head turned too far, a face too
+    /// small for its crop: the detectors confirmed it), or, in video mode, the face is followed
+    /// by its box until the detectors run again.
     NoMesh,
     /// The face mesh is turned off (`faceMesh: false`).
     MeshOff,
@@ -26,6 +28,9 @@ pub enum SkipReason {
     EyesTooSmall,
     /// The attribute model was not run on this frame (cadence).
     NotScheduled,
+    /// More faces than `maxAnalyzedFaces`: this one, farther than those analysed, is counted
+    /// and followed by its box, without the face mesh, irises or age/gender on this frame.
+    FaceBudget,
 }
 
 /// One face in one frame. Coordinates are pixels of the input frame; angles are degrees.

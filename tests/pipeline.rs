@@ -635,3 +635,121 @@ fn fine_scan_options_are_checked() {
         }
     }
 }
+
+#[test]
+fn the_kiosk_counts_every_face_of_a_crowd_and_analyses_the_nearest() {
+    use glance::engine::{Backend, Engine, EngineOptions};
+    // The kiosk's own options (video mode, every other default).
+    let config = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/www/kiosk/config.json"
+    ))
+    .unwrap();
+    // The kiosk's file also describes itself; the engine takes the rest as it is.
+    let mut config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    config.as_object_mut().unwrap().remove("description");
+    let options = EngineOptions::from_json(&config.to_string()).unwrap();
+    let budget = options.pipeline.max_analyzed_faces;
+    assert!(budget < 30, "the crowd must exceed the analysis budget");
+    let pipeline = cpu_pipeline(options.pipeline.clone()).unwrap();
+    let engine = Engine::new(pipeline, Backend::Cpu, None, options, None).unwrap();
+    // Thirty people in six columns and five rows of a 1080p frame, faces about 60 px high (a
+    // few metres away); each row's pictures hide the suits of the row above.
+    let positions: Vec<(u32, u32)> = (0..5)
+        .flat_map(|r| (0..6).map(move |c| (c * 320, r * 195)))
+        .collect();
+    let image = common::compose(1920, 1080, 300, &positions);
+    let frame = image.frame().unwrap();
+    // Two seconds at 15 fps: detector frames and the rest frames between them. Faces this
+    // small are found by the fine scan, which video mode first runs on the second frame.
+    for i in 0..30 {
+        let ts = i as f64 * 1000.0 / 15.0;
+        let out = pollster::block_on(engine.process_frame(&frame, ts)).unwrap();
+        let faces = &out.analysis.faces;
+        if i == 0 {
+            continue;
+        }
+        assert_eq!(faces.len(), 30, "frame {i}: {} faces", faces.len());
+        let meshed = faces.iter().filter(|f| f.yaw.is_some()).count();
+        assert!(meshed <= budget, "frame {i}: {meshed} faces meshed");
+        for f in faces.iter().filter(|f| f.yaw.is_none()) {
+            assert!(
+                f.skipped.contains(&SkipReason::FaceBudget)
+                    || f.skipped.contains(&SkipReason::NoMesh),
+                "frame {i}: a face without a mesh says why: {:?}",
+                f.skipped
+            );
+            assert!(f.age.is_none() && f.gender.is_none());
+        }
+        if i == 1 {
+            // The first frame analyses the largest faces up to the budget.
+            assert_eq!(meshed, budget);
+            assert_eq!(
+                faces
+                    .iter()
+                    .filter(|f| f.skipped.contains(&SkipReason::FaceBudget))
+                    .count(),
+                30 - budget
+            );
+        }
+    }
+    let snapshot = engine.state().snapshot();
+    assert_eq!(snapshot.present, 30, "{snapshot:?}");
+}
+
+/// A person walking across the frame in video mode, hidden for `hidden_s` seconds half-way
+/// (something passes in front), then walking on: the completed visits.
+fn walk_with_a_gap(hidden_s: f64, stop_after_gap: bool) -> Vec<glance::audience::CompletedVisit> {
+    let pipeline = cpu_pipeline(PipelineOptions {
+        detection_interval_ms: 250.0,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut audience = AudienceAggregator::new(AudienceConfig::default()).unwrap();
+    let (fps, seconds) = (15.0, 4.0);
+    let frames = (seconds * fps) as usize;
+    let mut visits = Vec::new();
+    for i in 0..frames {
+        let t = i as f64 / fps;
+        // A 240 px picture (a face about 50 px wide) walking right at 100 px (two face widths)
+        // a second, or standing still once back in view.
+        let gap = (1.5..1.5 + hidden_s).contains(&t);
+        let walked = if stop_after_gap {
+            t.min(1.5 + hidden_s)
+        } else {
+            t
+        };
+        let x = 20 + (walked * 100.0) as i32;
+        let image = if gap {
+            common::compose(640, 480, 240, &[])
+        } else {
+            common::compose_clipped(640, 480, 240, &[(x, 120)])
+        };
+        let frame = common::analyze(&pipeline, &image, t * 1000.0);
+        audience.observe(&frame);
+        visits.extend(audience.completed_visits());
+    }
+    audience.finish(seconds * 1000.0);
+    visits.extend(audience.completed_visits());
+    visits
+}
+
+#[test]
+fn a_face_hidden_for_half_a_second_is_one_visit() {
+    for stop in [false, true] {
+        let visits = walk_with_a_gap(0.5, stop);
+        assert_eq!(
+            visits.len(),
+            1,
+            "stopping after the gap: {stop}; visits {:?}",
+            visits
+                .iter()
+                .map(|v| (v.start_ms, v.end_ms))
+                .collect::<Vec<_>>()
+        );
+        assert!(visits[0].dwell_s > 3.5, "{:?}", visits[0]);
+    }
+    // Gone for longer than the tracker waits (`maxAgeMs`, 1 s): a person who comes back later
+    // is a new visit, as the privacy design requires (no re-identification).
+    assert_eq!(walk_with_a_gap(1.5, false).len(), 2);
+}

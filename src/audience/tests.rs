@@ -294,6 +294,37 @@ fn ten_missed_frames_keep_the_same_track() {
 }
 
 #[test]
+fn a_face_crossing_close_to_the_camera_is_one_track_from_its_first_frames() {
+    // A 40 px face moving 24 px a frame (nine face widths a second: someone walking past close
+    // to the camera). Before its track knows the speed, consecutive boxes overlap little: only
+    // motion and size tie them together.
+    let p = person(
+        30.0,
+        Gender::Male,
+        walk(0.0, 3.0, (100.0, 360.0, 40.0), (1180.0, 360.0, 40.0)),
+        always,
+        always,
+    );
+    let run = simulate(&[p], 4.0, AudienceConfig::default(), &[]);
+    assert_eq!(run.ids[0].len(), 1, "ids: {:?}", run.ids[0]);
+    assert_eq!(run.visits.len(), 1);
+    within_frame(visit_of(&run, 0).dwell_s, 3.0);
+}
+
+#[test]
+fn a_person_stopping_dead_keeps_the_track() {
+    // Walking at 300 px/s, then standing still: the constant-velocity prediction overshoots.
+    let path = |t_ms: f64| {
+        let t = (t_ms / 1000.0).min(2.0);
+        (t_ms < 5000.0).then_some((200.0 + 300.0 * t as f32, 360.0, 60.0))
+    };
+    let p = person(40.0, Gender::Female, path, always, always);
+    let run = simulate(&[p], 6.0, AudienceConfig::default(), &[]);
+    assert_eq!(run.ids[0].len(), 1, "ids: {:?}", run.ids[0]);
+    assert_eq!(run.visits.len(), 1);
+}
+
+#[test]
 fn two_people_crossing_keep_their_tracks() {
     // Near person left→right, far person right→left, boxes overlapping mid-way.
     let near = person(

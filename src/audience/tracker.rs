@@ -118,7 +118,11 @@ fn association(
     let tc = &cfg.tracker;
     let pred = t.filter.bbox();
     let det = face.bbox;
-    let wmax = pred[2].max(det[2]).max(1.0);
+    let (size_ratio, wmax) = size_agreement(pred, det);
+    // A face does not double or halve in size from one sighting to the next.
+    if size_ratio < MIN_SIZE_RATIO {
+        return None;
+    }
     let (cp, cd) = (centre(pred), centre(det));
     let dc = ((cp[0] - cd[0]).powi(2) + (cp[1] - cd[1]).powi(2)).sqrt() / wmax;
     let gap_s = ((ts - t.last_seen_ms) / 1000.0) as f32;
@@ -126,7 +130,6 @@ fn association(
     if dc > gate {
         return None;
     }
-    let size_ratio = pred[2].min(det[2]) / wmax;
     // Keypoints of the last observation, carried along with the predicted box.
     let lc = centre(t.last_bbox);
     let scale = pred[2] / t.last_bbox[2].max(1.0);
@@ -147,6 +150,41 @@ fn association(
     // Nearer predictions win among coasting tracks whose IoU has faded.
     Some(score + 0.1 * (1.0 - dc / gate.max(1e-6)) + 1e-4)
 }
+
+/// How far two boxes agree in size, by their longer sides (a face cut by the frame's edge
+/// keeps its height): the smaller over the larger, and the larger (at least 1 px).
+fn size_agreement(a: [f32; 4], b: [f32; 4]) -> (f32, f32) {
+    let (sa, sb) = (a[2].max(a[3]), b[2].max(b[3]));
+    let larger = sa.max(sb).max(1.0);
+    (sa.min(sb) / larger, larger)
+}
+
+/// Two sightings of one face differ in size by at most this factor (the smaller over the
+/// larger): association never pairs a face with a track of twice or half its size.
+const MIN_SIZE_RATIO: f32 = 0.5;
+
+/// The looser second chance of a track that no face continued, for a face no track took:
+/// motion and size only. The face lies within the track's motion gate and is of its size;
+/// overlap and keypoints are not asked for, since a person who stops, turns or reappears after
+/// a moment hidden scores low on them against a constant-velocity prediction, and so does a
+/// small face moving fast before its track knows its speed. `None` outside.
+fn reassociation(t: &Track, face: &FaceAnalysis, ts: f64, cfg: &AudienceConfig) -> Option<f32> {
+    let tc = &cfg.tracker;
+    let (pred, det) = (t.filter.bbox(), face.bbox);
+    let (size_ratio, wmax) = size_agreement(pred, det);
+    if size_ratio < REASSOCIATION_MIN_SIZE_RATIO {
+        return None;
+    }
+    let (cp, cd) = (centre(pred), centre(det));
+    let dc = (cp[0] - cd[0]).hypot(cp[1] - cd[1]) / wmax;
+    let gap_s = ((ts - t.last_seen_ms) / 1000.0) as f32;
+    let gate = tc.max_center_distance + tc.gate_growth_per_s * gap_s;
+    (dc <= gate).then(|| 1.0 - dc / gate.max(1e-6) + 1e-4)
+}
+
+/// A face re-associated with a track must be at least this fraction of its size (and at most
+/// its inverse).
+const REASSOCIATION_MIN_SIZE_RATIO: f32 = 0.67;
 
 impl Tracker {
     pub fn new(rng: StdRng) -> Self {
@@ -174,6 +212,39 @@ impl Tracker {
     /// Index of the track each candidate face would continue (no state change). `tracks` must
     /// already be predicted to `ts`.
     fn assign(
+        tracks: &[Track],
+        frame_ms: f64,
+        faces: &[FaceAnalysis],
+        dets: &[usize],
+        ts: f64,
+        cfg: &AudienceConfig,
+    ) -> Vec<Option<usize>> {
+        let mut out = Self::assign_by_score(tracks, frame_ms, faces, dets, ts, cfg);
+        // Second chance: tracks left over against faces left over, best pairs first.
+        let mut taken = vec![false; tracks.len()];
+        for ti in out.iter().flatten() {
+            taken[*ti] = true;
+        }
+        let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
+        for (di, _) in out.iter().enumerate().filter(|(_, t)| t.is_none()) {
+            for (ti, t) in tracks.iter().enumerate().filter(|(ti, _)| !taken[*ti]) {
+                if let Some(w) = reassociation(t, &faces[dets[di]], ts, cfg) {
+                    pairs.push((w, ti, di));
+                }
+            }
+        }
+        pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for (_, ti, di) in pairs {
+            if !taken[ti] && out[di].is_none() {
+                taken[ti] = true;
+                out[di] = Some(ti);
+            }
+        }
+        out
+    }
+
+    /// The association by score (IoU and keypoints): the Hungarian method where faces compete.
+    fn assign_by_score(
         tracks: &[Track],
         frame_ms: f64,
         faces: &[FaceAnalysis],
