@@ -45,13 +45,18 @@ pub fn load_image(path: &Path) -> Result<RgbImage> {
     })
 }
 
-/// Whether a path names a YUV4MPEG2 video (by its first bytes, not its name).
+/// Whether a path names a YUV4MPEG2 video: by its first bytes, or by its `.y4m` name (so a
+/// broken clip is reported as a broken clip, not as an unknown image format).
 pub fn is_y4m(path: &Path) -> bool {
     let mut magic = [0u8; 9];
-    File::open(path)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok()
-        && &magic == b"YUV4MPEG2"
+    let named = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("y4m"));
+    named
+        || File::open(path)
+            .and_then(|mut f| f.read_exact(&mut magic))
+            .is_ok()
+            && &magic == b"YUV4MPEG2"
 }
 
 /// Frames of a `.y4m` file (8-bit 4:2:0, 4:2:2, 4:4:4 or mono), converted to RGB with BT.601
@@ -61,9 +66,35 @@ pub struct Y4mReader {
     decoder: y4m::Decoder<BufReader<File>>,
     frame_rate: f64,
     file_len: u64,
-    header_len: u64,
+    /// Bytes of the header and of the whole frames read so far.
+    bytes_read: u64,
     frames_read: u64,
-    frame_params_seen: bool,
+}
+
+/// Frame rates a y4m clip may give, frames per second: a time-lapse camera's one frame in ten
+/// seconds to a high-speed camera's thousand (a rate outside makes nonsense timestamps).
+pub const Y4M_FRAME_RATES: std::ops::RangeInclusive<f64> = 0.1..=1000.0;
+
+/// What went wrong in a y4m header, in words (the crate's own errors are debug text).
+fn y4m_header_error(e: y4m::Error) -> String {
+    match e {
+        y4m::Error::EOF => "the file ends inside its header".into(),
+        y4m::Error::ParseError(y4m::ParseError::InvalidY4M) => {
+            "no YUV4MPEG2 header: the file must begin with \"YUV4MPEG2 \"".into()
+        }
+        y4m::Error::ParseError(y4m::ParseError::Int) => {
+            "a number in the header (W, H, F or A) is not a whole number".into()
+        }
+        y4m::Error::ParseError(y4m::ParseError::Utf8) => "the header is not text".into(),
+        y4m::Error::ParseError(y4m::ParseError::General) => {
+            "the header is malformed: it needs W<width> H<height> F<num>:<den>".into()
+        }
+        y4m::Error::BadInput | y4m::Error::UnknownColorspace => {
+            "unsupported colour space: C420, C422, C444 and Cmono are read".into()
+        }
+        y4m::Error::OutOfMemory => "the header's frame size is over 1 GB a frame".into(),
+        y4m::Error::IoError(e) => e.to_string(),
+    }
 }
 
 impl Y4mReader {
@@ -82,8 +113,17 @@ impl Y4mReader {
             .unwrap_or(0);
         let file = File::open(path).map_err(|e| decode_error(path, e))?;
         let file_len = file.metadata().map_err(|e| decode_error(path, e))?.len();
+        if file_len == 0 {
+            return Err(decode_error(path, "the file is empty"));
+        }
+        if !bytes_head.starts_with(b"YUV4MPEG2 ") {
+            return Err(decode_error(
+                path,
+                y4m_header_error(y4m::Error::ParseError(y4m::ParseError::InvalidY4M)),
+            ));
+        }
         let decoder = y4m::Decoder::new(BufReader::new(file))
-            .map_err(|e| decode_error(path, format!("{e:?}")))?;
+            .map_err(|e| decode_error(path, y4m_header_error(e)))?;
         if decoder.get_bit_depth() != 8 {
             return Err(decode_error(
                 path,
@@ -94,19 +134,26 @@ impl Y4mReader {
             ));
         }
         let rate = decoder.get_framerate();
-        let frame_rate = if rate.den == 0 || rate.num == 0 {
-            25.0
-        } else {
-            rate.num as f64 / rate.den as f64
-        };
+        let frame_rate = rate.num as f64 / rate.den as f64;
+        if rate.den == 0 || !Y4M_FRAME_RATES.contains(&frame_rate) {
+            return Err(decode_error(
+                path,
+                format!(
+                    "frame rate F{}:{} in the header: it must be between {} and {} frames a second",
+                    rate.num,
+                    rate.den,
+                    Y4M_FRAME_RATES.start(),
+                    Y4M_FRAME_RATES.end()
+                ),
+            ));
+        }
         Ok(Y4mReader {
             path: path.display().to_string(),
             decoder,
             frame_rate,
             file_len,
-            header_len,
+            bytes_read: header_len,
             frames_read: 0,
-            frame_params_seen: false,
         })
     }
 
@@ -125,15 +172,10 @@ impl Y4mReader {
         Some(w * h + 2 * chroma)
     }
 
-    /// The y4m crate reports a frame cut short as a clean end of file; with fixed-size frames
-    /// (and no per-frame parameters) the file length tells the two apart.
+    /// The y4m crate reports a frame cut short as a clean end of file; the bytes of the whole
+    /// frames read against the file's length tell the two apart.
     fn truncated_tail(&self) -> Option<u64> {
-        if self.frame_params_seen {
-            return None;
-        }
-        let whole =
-            self.header_len + self.frames_read * (b"FRAME\n".len() as u64 + self.frame_len()?);
-        (self.file_len > whole).then(|| self.file_len - whole)
+        (self.file_len > self.bytes_read).then(|| self.file_len - self.bytes_read)
     }
 
     pub fn frame_rate(&self) -> f64 {
@@ -152,6 +194,7 @@ impl Y4mReader {
     pub fn next_frame(&mut self) -> Result<Option<RgbImage>> {
         let (w, h) = (self.decoder.get_width(), self.decoder.get_height());
         let colorspace = self.decoder.get_colorspace();
+        let frame_len = self.frame_len().unwrap_or(0);
         let frame = match self.decoder.read_frame() {
             Ok(frame) => frame,
             Err(y4m::Error::EOF) => {
@@ -167,14 +210,20 @@ impl Y4mReader {
                 };
             }
             Err(e) => {
+                let why = match e {
+                    y4m::Error::ParseError(_) => "no FRAME marker where it begins".to_string(),
+                    other => y4m_header_error(other),
+                };
                 return Err(GlanceError::Decode {
                     source_name: self.path.clone(),
-                    message: format!("truncated or corrupt frame: {e:?}"),
+                    message: format!("corrupt frame {}: {why}", self.frames_read),
                 });
             }
         };
         self.frames_read += 1;
-        self.frame_params_seen |= frame.get_raw_params().is_some();
+        // "FRAME", its parameters after a space, the newline, then the planes.
+        let params = frame.get_raw_params().map_or(0, |p| p.len() as u64 + 1);
+        self.bytes_read += b"FRAME\n".len() as u64 + params + frame_len;
         let Some((sx, sy)) = chroma_subsampling(colorspace).map(|(x, y)| (x as usize, y as usize))
         else {
             return Err(GlanceError::Decode {

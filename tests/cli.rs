@@ -176,6 +176,73 @@ fn a_frame_no_camera_gives_is_refused_and_the_files_around_it_are_analysed() {
 }
 
 #[test]
+fn a_broken_clip_gets_a_plain_error_and_the_files_around_it_are_analysed() {
+    let dir = tempdir();
+    // A 4x2 4:4:4 picture is 24 bytes a frame.
+    let header = |rate: &str| format!("YUV4MPEG2 W4 H2 F{rate} C444\n").into_bytes();
+    let frame = |params: &str| [format!("FRAME{params}\n").into_bytes(), vec![128u8; 24]].concat();
+    let with_frames = |rate: &str, frames: &[Vec<u8>]| [header(rate), frames.concat()].concat();
+    let cases: [(&str, Vec<u8>, &str); 7] = [
+        ("empty.y4m", Vec::new(), "empty"),
+        (
+            "no-rate.y4m",
+            with_frames("0:0", &[frame("")]),
+            "frame rate F0:0",
+        ),
+        (
+            "slow.y4m",
+            with_frames("1:4294967295", &[frame("")]),
+            "between 0.1 and 1000 frames a second",
+        ),
+        (
+            "garbled.y4m",
+            b"YUV4MPEG2 Wfour H2 F10:1 C444\n".to_vec(),
+            "is not a whole number",
+        ),
+        (
+            "not-a-clip.y4m",
+            b"GIF89a and so on".to_vec(),
+            "no YUV4MPEG2 header",
+        ),
+        (
+            // Frames with parameters, the last one cut short.
+            "cut.y4m",
+            with_frames("10:1", &[frame(" Ip XA=1"), frame(" Ip")])[..80].to_vec(),
+            "truncated frame 1",
+        ),
+        (
+            "no-marker.y4m",
+            with_frames("10:1", &[frame(""), b"GARBAGE\n".to_vec()]),
+            "corrupt frame 1",
+        ),
+    ];
+    for (name, bytes, expected) in cases {
+        let clip = dir.join(name);
+        std::fs::write(&clip, bytes).unwrap();
+        let out = glance()
+            .arg("analyze")
+            .arg(common::fixture("astronaut.jpg"))
+            .arg(&clip)
+            .arg(common::fixture("astronaut.jpg"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        let stdout = lines(&out.stdout);
+        let astronauts = stdout
+            .iter()
+            .filter(|l| l["file"].as_str().unwrap().ends_with("astronaut.jpg"))
+            .count();
+        assert_eq!(astronauts, 2, "{name}: both good files are analysed");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(name) && stderr.contains(expected),
+            "{name}: {stderr}"
+        );
+        assert!(!stderr.contains("ParseError"), "{name}: {stderr}");
+    }
+}
+
+#[test]
 fn bad_options_file_names_the_field() {
     let dir = tempdir();
     let options = dir.join("options.json");
