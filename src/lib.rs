@@ -16,6 +16,7 @@ pub mod engine;
 pub mod error;
 pub mod fleet;
 pub mod frame;
+pub mod json_shape;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod media;
 pub mod rules;

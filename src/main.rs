@@ -22,7 +22,7 @@ mod cli {
     use glance::fleet::push::Pusher;
     use glance::fleet::{CameraState, HealthBackend, Heartbeat, Record, ScreenHealth};
     use glance::media::{Y4mReader, is_y4m, load_image};
-    use glance::vision::{Pipeline, cpu_pipeline};
+    use glance::vision::{Pipeline, PipelineOptions, cpu_pipeline};
     use serde::Serialize;
 
     #[derive(Parser)]
@@ -95,21 +95,58 @@ mod cli {
     }
 
     /// Reads a JSON options file; errors name the file and the field.
-    fn read_json<T: serde::de::DeserializeOwned + Default>(
+    /// Options or configuration from a JSON file (the defaults without one), checked: every
+    /// error names the file and the field.
+    fn read_json<T: serde::de::DeserializeOwned + Serialize + Default + CheckedJson>(
         path: Option<&Path>,
     ) -> Result<T, GlanceError> {
         let Some(path) = path else {
             return Ok(T::default());
         };
+        let error = |field: &str, message: String| GlanceError::Config {
+            path: if field.is_empty() {
+                path.display().to_string()
+            } else {
+                format!("{}: {field}", path.display())
+            },
+            message,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| GlanceError::Config {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
-        let mut de = serde_json::Deserializer::from_str(&text);
-        serde_path_to_error::deserialize(&mut de).map_err(|e| GlanceError::Config {
-            path: format!("{}: {}", path.display(), e.path()),
-            message: e.inner().to_string(),
-        })
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| error("", e.to_string()))?;
+        let parsed: T = serde_path_to_error::deserialize(&value)
+            .map_err(|e| error(&e.path().to_string(), e.inner().to_string()))?;
+        // serde would take an array for a struct's fields in order: `[]` would be the defaults.
+        if let Some(field) = glance::json_shape::struct_given_as_non_object(&value, &parsed) {
+            return Err(error(&field, "must be a JSON object ({...})".into()));
+        }
+        parsed
+            .check()
+            .map_err(|(field, message)| error(&field, message))?;
+        Ok(parsed)
+    }
+
+    /// The checks a file's values must pass, as (field, message).
+    trait CheckedJson {
+        fn check(&self) -> Result<(), (String, String)>;
+    }
+
+    impl CheckedJson for PipelineOptions {
+        fn check(&self) -> Result<(), (String, String)> {
+            self.validate().map_err(|e| match e {
+                GlanceError::Config { path, message } => (path, message),
+                other => (String::new(), other.to_string()),
+            })
+        }
+    }
+
+    impl CheckedJson for AudienceConfig {
+        fn check(&self) -> Result<(), (String, String)> {
+            self.validate().map_err(|e| (String::new(), e.to_string()))
+        }
     }
 
     fn print_json(value: &impl Serialize) {
@@ -237,22 +274,27 @@ mod cli {
         }
     }
 
-    fn audience(
-        video: &Path,
+    /// The `audience` command's options: the audience configuration and the pipeline options,
+    /// each from its file (errors name the file, not the video).
+    fn audience_options(
         config: Option<&Path>,
         options: Option<&Path>,
+    ) -> Result<EngineOptions, GlanceError> {
+        Ok(EngineOptions {
+            audience: read_json(config)?,
+            pipeline: read_json(options)?,
+            ..Default::default()
+        })
+    }
+
+    fn audience(
+        video: &Path,
+        options: EngineOptions,
         snapshots: bool,
         visits: bool,
         k: u32,
         push: &PushArgs,
     ) -> Result<(), String> {
-        let audience: AudienceConfig = read_json(config).map_err(|e| e.to_string())?;
-        let pipeline_options = read_json(options).map_err(|e| e.to_string())?;
-        let options = EngineOptions {
-            pipeline: pipeline_options,
-            audience,
-            ..Default::default()
-        };
         let engine = cpu_pipeline(options.pipeline.clone())
             .and_then(|pipeline| Engine::new(pipeline, Backend::Cpu, None, options, None))
             .map_err(|e| e.to_string())?;
@@ -347,15 +389,14 @@ mod cli {
                 k,
                 push,
             } => {
-                match audience(
-                    &video,
-                    config.as_deref(),
-                    options.as_deref(),
-                    snapshots,
-                    visits,
-                    k,
-                    &push,
-                ) {
+                let options = match audience_options(config.as_deref(), options.as_deref()) {
+                    Ok(options) => options,
+                    Err(e) => {
+                        eprintln!("glance: {e}");
+                        return ExitCode::from(2);
+                    }
+                };
+                match audience(&video, options, snapshots, visits, k, &push) {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
                         eprintln!("glance: {}: {e}", video.display());

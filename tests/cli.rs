@@ -256,6 +256,60 @@ fn bad_options_file_names_the_field() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("maxFaces"), "{stderr}");
+
+    // Each fault names the file and the field; nothing is taken for the defaults.
+    let clip = dir.join("clip.y4m");
+    write_y4m(&clip, &[common::compose(64, 48, 1, &[])]);
+    let cases = [
+        ("--options", "[]", "must be a JSON object"),
+        ("--options", r#"{"focalLengthPx": 1e-6}"#, "focalLengthPx"),
+        (
+            "--options",
+            r#"{"maxAnalyzedFaces": 65}"#,
+            "maxAnalyzedFaces",
+        ),
+        (
+            "--config",
+            r#"{"utcOffsetMinutes": 2147483647}"#,
+            "utcOffsetMinutes",
+        ),
+        (
+            "--config",
+            r#"{"tracker": {"measurementNoise": 0}}"#,
+            "tracker.measurementNoise",
+        ),
+        (
+            "--config",
+            r#"{"tracker": {"minHits": 4294967295}}"#,
+            "tracker.minHits",
+        ),
+        (
+            "--config",
+            r#"{"screen": {"marginM": -1}}"#,
+            "screen.marginM",
+        ),
+        ("--config", r#"{"tracker": []}"#, "tracker"),
+    ];
+    for (flag, json, field) in cases {
+        let file = dir.join("settings.json");
+        std::fs::write(&file, json).unwrap();
+        let out = glance()
+            .args(["audience", flag])
+            .arg(&file)
+            .arg(&clip)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{json} accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("settings.json") && stderr.contains(field),
+            "{json}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("clip.y4m"),
+            "{json}: blamed on the clip: {stderr}"
+        );
+    }
 }
 
 fn tempdir() -> std::path::PathBuf {

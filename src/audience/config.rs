@@ -227,8 +227,20 @@ impl Default for RetentionConfig {
 impl AudienceConfig {
     /// Parses a JSON configuration (missing fields take their defaults) and validates it.
     pub fn from_json(json: &str) -> Result<Self, AudienceError> {
-        let config: Self =
+        let value: serde_json::Value =
             serde_json::from_str(json).map_err(|e| AudienceError::Config(e.to_string()))?;
+        let config: Self = serde_json::from_value(value.clone())
+            .map_err(|e| AudienceError::Config(e.to_string()))?;
+        if let Some(path) = crate::json_shape::struct_given_as_non_object(&value, &config) {
+            let what = if path.is_empty() {
+                "the configuration"
+            } else {
+                &path
+            };
+            return Err(AudienceError::Config(format!(
+                "{what} must be a JSON object"
+            )));
+        }
         config.validate()?;
         Ok(config)
     }
@@ -245,75 +257,192 @@ impl AudienceConfig {
         if self.age_bands.len() > 64 {
             return bad("ageBands may have at most 64 bands");
         }
-        if self.tracker.min_hits == 0 {
-            return bad("tracker.minHits must be at least 1");
-        }
-        let positive = [
-            (self.screen.width_m, "screen.widthM"),
-            (self.screen.height_m, "screen.heightM"),
-            (self.screen.horizontal_fov_deg, "screen.horizontalFovDeg"),
-            (self.screen.default_face_width_m, "screen.defaultFaceWidthM"),
-            (self.attributes.age_sigma_years, "attributes.ageSigmaYears"),
+        let (t, a, sc, r) = (
+            &self.tracker,
+            &self.attributes,
+            &self.screen,
+            &self.retention,
+        );
+        // Every number's valid range: what a screen, a camera and a person can be (wide
+        // enough for any real set-up; outside it results would be meaningless).
+        let ranges: [(f64, &str, f64, f64); 36] = [
+            (self.min_glance_ms, "minGlanceMs", 0.0, 60_000.0),
+            (self.look_gap_bridge_ms, "lookGapBridgeMs", 0.0, 10_000.0),
+            (self.group_distance_m.into(), "groupDistanceM", 0.01, 20.0),
+            // UTC-12:00 to UTC+14:00 are the offsets in use.
             (
-                self.attributes.full_weight_face_px,
-                "attributes.fullWeightFacePx",
+                self.utc_offset_minutes.into(),
+                "utcOffsetMinutes",
+                -720.0,
+                840.0,
             ),
-        ];
-        for (v, name) in positive {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(AudienceError::Config(format!("{name} must be positive")));
-            }
-        }
-        let a = &self.attributes;
-        let unit = [
-            (a.age_sigma_per_year, "attributes.ageSigmaPerYear", 0.0, 1.0),
+            (t.min_hits.into(), "tracker.minHits", 1.0, 100.0),
             (
-                a.frame_correlation,
+                t.tentative_max_misses.into(),
+                "tracker.tentativeMaxMisses",
+                0.0,
+                100.0,
+            ),
+            (t.max_age_ms, "tracker.maxAgeMs", 0.0, 60_000.0),
+            (t.min_match_score.into(), "tracker.minMatchScore", 0.0, 1.0),
+            (
+                t.max_center_distance.into(),
+                "tracker.maxCenterDistance",
+                0.01,
+                10.0,
+            ),
+            (
+                t.gate_growth_per_s.into(),
+                "tracker.gateGrowthPerS",
+                0.0,
+                100.0,
+            ),
+            (t.accel_noise.into(), "tracker.accelNoise", 0.001, 1000.0),
+            (
+                t.measurement_noise.into(),
+                "tracker.measurementNoise",
+                0.001,
+                10.0,
+            ),
+            (t.edge_margin.into(), "tracker.edgeMargin", 0.0, 10.0),
+            (
+                t.min_edge_speed.into(),
+                "tracker.minEdgeSpeed",
+                0.001,
+                1000.0,
+            ),
+            (
+                t.max_edge_extension_ms,
+                "tracker.maxEdgeExtensionMs",
+                0.0,
+                10_000.0,
+            ),
+            (
+                a.age_sigma_years.into(),
+                "attributes.ageSigmaYears",
+                0.1,
+                50.0,
+            ),
+            (
+                a.age_sigma_per_year.into(),
+                "attributes.ageSigmaPerYear",
+                0.0,
+                1.0,
+            ),
+            (
+                a.frame_correlation.into(),
                 "attributes.frameCorrelation",
                 0.0,
                 0.999,
             ),
             (
-                a.min_gender_confidence,
+                a.min_gender_confidence.into(),
                 "attributes.minGenderConfidence",
                 0.5,
                 1.0,
             ),
             (
-                a.min_age_band_confidence,
+                a.min_age_band_confidence.into(),
                 "attributes.minAgeBandConfidence",
                 0.0,
                 1.0,
             ),
             (
-                a.min_weight_to_report,
+                a.full_weight_face_px.into(),
+                "attributes.fullWeightFacePx",
+                1.0,
+                4096.0,
+            ),
+            (
+                a.min_weight_to_report.into(),
                 "attributes.minWeightToReport",
                 0.0,
-                f32::MAX,
+                1000.0,
+            ),
+            (
+                a.stable_weight.into(),
+                "attributes.stableWeight",
+                0.0,
+                1000.0,
+            ),
+            (a.interval_ms, "attributes.intervalMs", 0.0, 3_600_000.0),
+            (sc.width_m.into(), "screen.widthM", 0.01, 100.0),
+            (sc.height_m.into(), "screen.heightM", 0.01, 100.0),
+            (
+                sc.camera_offset_m[0].into(),
+                "screen.cameraOffsetM[0]",
+                -100.0,
+                100.0,
+            ),
+            (
+                sc.camera_offset_m[1].into(),
+                "screen.cameraOffsetM[1]",
+                -100.0,
+                100.0,
+            ),
+            (
+                sc.camera_offset_m[2].into(),
+                "screen.cameraOffsetM[2]",
+                -100.0,
+                100.0,
+            ),
+            (
+                sc.camera_tilt_deg.into(),
+                "screen.cameraTiltDeg",
+                -90.0,
+                90.0,
+            ),
+            (
+                sc.camera_pan_deg.into(),
+                "screen.cameraPanDeg",
+                -180.0,
+                180.0,
+            ),
+            (
+                sc.horizontal_fov_deg.into(),
+                "screen.horizontalFovDeg",
+                1.0,
+                179.0,
+            ),
+            (
+                sc.default_face_width_m.into(),
+                "screen.defaultFaceWidthM",
+                0.05,
+                0.5,
+            ),
+            (sc.margin_m.into(), "screen.marginM", 0.0, 10.0),
+            (sc.tolerance_deg.into(), "screen.toleranceDeg", 0.0, 90.0),
+            (
+                sc.head_pose_tolerance_deg.into(),
+                "screen.headPoseToleranceDeg",
+                0.0,
+                90.0,
             ),
         ];
-        for (v, name, lo, hi) in unit {
+        for (v, name, lo, hi) in ranges {
+            // NaN fails both comparisons.
             if !(v >= lo && v <= hi) {
                 return Err(AudienceError::Config(format!(
                     "{name} must be between {lo} and {hi}, got {v}"
                 )));
             }
         }
-        if !(self.tracker.max_age_ms >= 0.0 && self.min_glance_ms >= 0.0) {
-            return bad("tracker.maxAgeMs and minGlanceMs must not be negative");
+        let counts = [
+            (r.minute_hours, "retention.minuteHours", 24 * 366),
+            (r.hour_days, "retention.hourDays", 3660),
+        ];
+        for (v, name, hi) in counts {
+            if !(1..=hi).contains(&v) {
+                return Err(AudienceError::Config(format!(
+                    "{name} must be between 1 and {hi}, got {v}"
+                )));
+            }
         }
-        let edges = &self.tracker;
-        if !(edges.edge_margin >= 0.0
-            && edges.min_edge_speed > 0.0
-            && edges.max_edge_extension_ms >= 0.0)
-        {
-            return bad(
-                "tracker.edgeMargin and tracker.maxEdgeExtensionMs must not be negative, \
-                 tracker.minEdgeSpeed must be positive",
-            );
-        }
-        if self.retention.minute_hours == 0 || self.retention.hour_days == 0 {
-            return bad("retention periods must be at least 1");
+        if !(1..=1_000_000).contains(&r.max_plays) {
+            return Err(AudienceError::Config(format!(
+                "retention.maxPlays must be between 1 and 1000000, got {}",
+                r.max_plays
+            )));
         }
         Ok(())
     }

@@ -798,6 +798,24 @@ fn config_reads_partial_json_with_defaults_and_rejects_nonsense() {
         AudienceConfig::from_json(r#"{"ageBands": [0, 20, 18]}"#),
         Err(AudienceError::Config(_))
     ));
+    // Every number has a range; a struct is never read from an array.
+    for json in [
+        r#"{"utcOffsetMinutes": 2147483647}"#,
+        r#"{"tracker": {"minHits": 4294967295}}"#,
+        r#"{"tracker": {"measurementNoise": 0}}"#,
+        r#"{"screen": {"toleranceDeg": -5}}"#,
+        r#"{"screen": {"marginM": -1}}"#,
+        r#"{"screen": []}"#,
+        "[]",
+    ] {
+        assert!(
+            matches!(
+                AudienceConfig::from_json(json),
+                Err(AudienceError::Config(_))
+            ),
+            "{json} accepted"
+        );
+    }
     let c = AudienceConfig::from_json(r#"{"ageBands": [0, 18, 65]}"#).unwrap();
     assert_eq!(c.age_band_labels(), vec!["0-17", "18-64", "65+"]);
     // The documented defaults are what the fixture spells out.

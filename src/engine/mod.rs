@@ -53,12 +53,22 @@ pub struct EngineOptions {
 impl EngineOptions {
     /// Parses and validates options; errors carry the path of the offending field.
     pub fn from_json(json: &str) -> Result<Self> {
-        let mut de = serde_json::Deserializer::from_str(json);
+        let value: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| GlanceError::Config {
+                path: String::new(),
+                message: e.to_string(),
+            })?;
         let options: EngineOptions =
-            serde_path_to_error::deserialize(&mut de).map_err(|e| GlanceError::Config {
+            serde_path_to_error::deserialize(&value).map_err(|e| GlanceError::Config {
                 path: e.path().to_string(),
                 message: e.inner().to_string(),
             })?;
+        if let Some(path) = crate::json_shape::struct_given_as_non_object(&value, &options) {
+            return Err(GlanceError::Config {
+                path,
+                message: "must be a JSON object ({...})".into(),
+            });
+        }
         options.pipeline.validate().map_err(|e| match e {
             GlanceError::Config { path, message } => GlanceError::Config {
                 path: format!("pipeline.{path}"),
@@ -485,6 +495,14 @@ mod tests {
 
     #[test]
     fn options_errors_name_the_field() {
+        // An array is not read as a struct's fields in order: `[]` is no way to say "defaults".
+        for (json, at) in [("[]", ""), (r#"{"pipeline":[]}"#, "pipeline")] {
+            let err = EngineOptions::from_json(json).unwrap_err();
+            assert!(
+                matches!(&err, GlanceError::Config { path, message } if path == at && message.contains("JSON object")),
+                "{json}: {err:?}"
+            );
+        }
         let err = EngineOptions::from_json(r#"{"pipeline":{"maxFaces":"many"}}"#).unwrap_err();
         assert!(
             matches!(&err, GlanceError::Config { path, .. } if path == "pipeline.maxFaces"),

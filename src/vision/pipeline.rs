@@ -38,9 +38,10 @@ pub struct PipelineOptions {
     /// bounds a frame's time in a crowd. The others are still confirmed, counted and followed
     /// by their boxes, and say `faceBudget` in `skipped`. Default 10, at most 64.
     pub max_analyzed_faces: usize,
-    /// Faces narrower than this (pixels) get no age/gender estimate. Default 32.
+    /// Faces narrower than this (pixels) get no age/gender estimate. Default 32 (0 to 4096).
     pub min_face_size_for_attributes: f32,
-    /// Eyes narrower than this (pixels, corner to corner) get no iris/eye gaze. Default 10.
+    /// Eyes narrower than this (pixels, corner to corner) get no iris/eye gaze. Default 10 (0 to
+    /// 4096).
     pub min_eye_width_for_iris: f32,
     /// A detection is a face only when a second signal confirms it: the face-mesh network, run
     /// on its crop, gives a face-presence probability of at least this; or (for heads turned
@@ -62,11 +63,11 @@ pub struct PipelineOptions {
     pub min_face_height: Option<f32>,
     /// Video mode: the fine scan runs on one frame in this many milliseconds (a face entering
     /// far away appears within it), so its cost is shared by the frames between. Default 500.
-    /// Detecting on every frame, or with 0, it runs on every frame.
+    /// Detecting on every frame, or with 0, it runs on every frame. At most 60000.
     pub fine_scan_sweep_ms: f64,
     /// The camera's horizontal field of view in degrees, for distances. Default 60.
     pub camera_horizontal_fov_deg: f32,
-    /// The camera's focal length in pixels; overrides the field of view when set.
+    /// The camera's focal length in pixels (1 to 100000); overrides the field of view when set.
     pub focal_length_px: Option<f32>,
     /// Run the face mesh, and with it head pose, irises, gaze and distance. Default true. Off,
     /// a face is the detector's box and six keypoints (and age/gender): MediaPipe's
@@ -80,7 +81,7 @@ pub struct PipelineOptions {
     /// Video mode: between detector runs, follow the faces of the previous frame by their mesh
     /// (as MediaPipe's landmarker does in video mode) and run the detectors again only after
     /// this many milliseconds, or at once when a followed face is lost. New faces are found at
-    /// the next detector run. 0 (default): detect on every frame.
+    /// the next detector run. 0 (default): detect on every frame. At most 60000.
     pub detection_interval_ms: f64,
 }
 
@@ -151,12 +152,6 @@ impl PipelineOptions {
                 message: format!("must be 0 (no fine scan) or between 8 and 4096 pixels, got {h}"),
             });
         }
-        if !(self.fine_scan_sweep_ms.is_finite() && self.fine_scan_sweep_ms >= 0.0) {
-            return Err(GlanceError::Config {
-                path: "fineScanSweepMs".into(),
-                message: format!("must be 0 or more, got {}", self.fine_scan_sweep_ms),
-            });
-        }
         if !(1.0..179.0).contains(&self.camera_horizontal_fov_deg) {
             return Err(GlanceError::Config {
                 path: "cameraHorizontalFovDeg".into(),
@@ -166,20 +161,42 @@ impl PipelineOptions {
                 ),
             });
         }
+        // A camera's focal length in pixels: from a fisheye's at VGA to a telephoto's at 8K.
         if let Some(f) = self
             .focal_length_px
-            .filter(|f| !(f.is_finite() && *f > 0.0))
+            .filter(|f| !(1.0..=100_000.0).contains(f))
         {
             return Err(GlanceError::Config {
                 path: "focalLengthPx".into(),
-                message: format!("must be positive, got {f}"),
+                message: format!("must be between 1 and 100000 pixels, got {f}"),
             });
         }
-        if !(self.detection_interval_ms.is_finite() && self.detection_interval_ms >= 0.0) {
-            return Err(GlanceError::Config {
-                path: "detectionIntervalMs".into(),
-                message: format!("must be 0 or more, got {}", self.detection_interval_ms),
-            });
+        let pixels = [
+            (
+                self.min_face_size_for_attributes,
+                "minFaceSizeForAttributes",
+            ),
+            (self.min_eye_width_for_iris, "minEyeWidthForIris"),
+        ];
+        for (v, name) in pixels {
+            if !(0.0..=4096.0).contains(&v) {
+                return Err(GlanceError::Config {
+                    path: name.into(),
+                    message: format!("must be between 0 and 4096 pixels, got {v}"),
+                });
+            }
+        }
+        let periods = [
+            (self.fine_scan_sweep_ms, "fineScanSweepMs"),
+            (self.detection_interval_ms, "detectionIntervalMs"),
+        ];
+        for (v, name) in periods {
+            if !(0.0..=60_000.0).contains(&v) {
+                return Err(GlanceError::Config {
+                    path: name.into(),
+                    message: format!("must be between 0 and 60000 ms, got {v}"),
+                });
+            }
         }
         if self.detection_interval_ms > 0.0 && !self.face_mesh {
             return Err(GlanceError::Config {
