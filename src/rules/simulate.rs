@@ -40,6 +40,10 @@ use crate::audience::{AudienceSnapshot, BandGenderCount};
 /// A simulation stops after this many plays (a guard against a month of 1 ms ads).
 const MAX_SIMULATED_PLAYS: usize = 200_000;
 
+/// The longest span a timeline may cover, days: a month of a campaign's plan (a timeline of two
+/// lines 8,000 years apart would only fill the plays' cap with the default loop).
+pub const MAX_TIMELINE_SPAN_DAYS: i64 = 31;
+
 /// One line of a timeline, resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TimelineStep {
@@ -180,6 +184,15 @@ pub fn parse_timeline(text: &str, tz: Tz) -> Result<Vec<TimelineStep>, RulesErro
                 "time goes backwards ({} is before the previous line's {})",
                 format_utc(t_ms),
                 format_utc(previous.t_ms)
+            )));
+        }
+        if let Some(first) = steps.first()
+            && t_ms - first.t_ms > MAX_TIMELINE_SPAN_DAYS * 86_400_000
+        {
+            return Err(error(format!(
+                "the timeline may span at most {MAX_TIMELINE_SPAN_DAYS} days ({} is more after the first line's {})",
+                format_utc(t_ms),
+                format_utc(first.t_ms)
             )));
         }
         let snapshot = match (parsed.snapshot, parsed.audience) {

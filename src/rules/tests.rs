@@ -396,6 +396,36 @@ fn every_semantic_problem_is_reported_with_its_path() {
             "0 or more seconds",
         ),
         (
+            "a script as media",
+            document_with(
+                "Europe/Berlin",
+                json!([]),
+                json!({"ads": [{"id": "x", "media": "javascript:alert(1)", "kind": "image", "durationS": 5}], "defaultLoop": ["x"]}),
+            ),
+            "$.ads[0].media",
+            "not \"javascript:\"",
+        ),
+        (
+            "a script hidden by a tab",
+            document_with(
+                "Europe/Berlin",
+                json!([]),
+                json!({"ads": [{"id": "x", "media": "java\tscript:alert(1)", "kind": "image", "durationS": 5}], "defaultLoop": ["x"]}),
+            ),
+            "$.ads[0].media",
+            "control characters",
+        ),
+        (
+            "an HTML data URL",
+            document_with(
+                "Europe/Berlin",
+                json!([]),
+                json!({"ads": [{"id": "x", "media": "data:text/html,<script>alert(1)</script>", "kind": "html", "durationS": 5}], "defaultLoop": ["x"]}),
+            ),
+            "$.ads[0].media",
+            "not \"data:\"",
+        ),
+        (
             "zero duration",
             document_with(
                 "Europe/Berlin",
@@ -437,6 +467,26 @@ fn every_semantic_problem_is_reported_with_its_path() {
                 .any(|i| i.path == path && i.message.contains(fragment)),
             "{name}: expected {path} containing {fragment:?}, got {issues:#?}"
         );
+    }
+}
+
+#[test]
+fn playable_media_urls_are_accepted() {
+    for media in [
+        "https://cdn.example.com/a.png",
+        "HTTP://cdn.example.com/a.png",
+        "/ads/a.svg",
+        "ads/b.webm?v=1:2",
+        "//cdn.example.com/c.png",
+        "data:image/png;base64,iVBORw0KGgo=",
+        "data:video/webm;base64,GkXfow==",
+    ] {
+        let doc = document_with(
+            "Europe/Berlin",
+            json!([]),
+            json!({"ads": [{"id": "x", "media": media, "kind": "image", "durationS": 5}], "defaultLoop": ["x"]}),
+        );
+        assert!(parse_rules(&doc.to_string()).is_ok(), "{media} refused");
     }
 }
 
@@ -1523,6 +1573,12 @@ fn timeline_lines_are_validated_with_line_numbers() {
         (&both, 1, "not both"),
         ("{\"t\": true}", 1, "\"t\" must be UTC milliseconds"),
         ("# only comments", 0, "no lines"),
+        (
+            // Two lines 8,000 years apart once wrote 223 MB of default-loop plays.
+            "{\"t\": \"2025-01-01T00:00\"}\n{\"t\": \"2025-01-31T00:00\"}\n{\"t\": \"2025-03-01T00:00\"}",
+            3,
+            "at most 31 days",
+        ),
     ];
     for (text, line, fragment) in cases {
         match parse_timeline(text, berlin) {

@@ -718,8 +718,8 @@ fn compile(document: RulesDocument) -> Result<RuleSet, Vec<ValidationIssue>> {
         } else {
             c.ad_index.insert(ad.id.clone(), i);
         }
-        if ad.media.trim().is_empty() {
-            c.issue(format!("{path}.media"), "media URL must not be empty");
+        if let Some(problem) = media_url_problem(&ad.media) {
+            c.issue(format!("{path}.media"), problem);
         }
         if !(ad.duration_s.is_finite() && ad.duration_s >= 0.001 && ad.duration_s <= 86_400.0) {
             c.issue(
@@ -988,4 +988,37 @@ fn check_overlapping_dayparts(c: &mut Checker<'_>, rules: &[CompiledRule]) {
 /// Used by reasons: "Mon,Tue" for a days mask.
 pub(crate) fn days_text(days: u8) -> String {
     describe_days(days)
+}
+
+/// Why a creative's URL cannot be played, if it cannot: the player loads http(s) URLs, paths
+/// relative to its page, and `data:` images and videos; any other scheme (`javascript:`,
+/// `file:`, `data:text/html`, ...) is refused. Control characters and surrounding spaces are
+/// refused too: a browser drops tabs and newlines from a URL, so "java\tscript:" would run.
+fn media_url_problem(media: &str) -> Option<String> {
+    if media.trim().is_empty() {
+        return Some("media URL must not be empty".into());
+    }
+    if media.chars().any(char::is_control) || media.trim() != media {
+        return Some("media URL must not hold control characters or surrounding spaces".into());
+    }
+    let scheme = media.split_once(':').map(|(scheme, _)| scheme).filter(|s| {
+        s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    });
+    let Some(scheme) = scheme else {
+        // A path relative to the player's page (or //host/path, on the page's scheme).
+        return None;
+    };
+    let lower = media.to_ascii_lowercase();
+    let playable = match scheme.to_ascii_lowercase().as_str() {
+        "http" | "https" => true,
+        "data" => lower.starts_with("data:image/") || lower.starts_with("data:video/"),
+        _ => false,
+    };
+    (!playable).then(|| {
+        format!(
+            "media URL must be http(s), a relative path or a data: image or video, not \"{scheme}:\""
+        )
+    })
 }
