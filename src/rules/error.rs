@@ -90,10 +90,17 @@ pub enum RulesError {
         column: usize,
         message: String,
     },
-    /// The JSON does not have the document's shape (unknown field, wrong type, missing field).
-    /// Serde stops at the first such problem, so there is exactly one.
-    #[error("{issue}")]
-    Structure { issue: ValidationIssue },
+    /// The JSON does not have the document's shape (unknown field, wrong type, missing field):
+    /// the first problem of the document and of each ad, rule and daypart (at least one).
+    #[error("{}", list_issues(.0))]
+    Structure(Vec<ValidationIssue>),
+    /// The document nests deeper than a JSON reader follows.
+    #[error("rules document nests deeper than {max} levels (line {line}, column {column})")]
+    TooDeep {
+        max: usize,
+        line: usize,
+        column: usize,
+    },
     /// `version` is missing or not one this build reads.
     #[error("$.version: {message}")]
     UnsupportedVersion { message: String },
@@ -115,10 +122,13 @@ impl RulesError {
     /// Every problem as path + message, the same shape whatever the kind of error, for UIs.
     pub fn issues(&self) -> Vec<ValidationIssue> {
         match self {
-            RulesError::Syntax { .. } | RulesError::Io { .. } | RulesError::Timeline { .. } => {
+            RulesError::Syntax { .. }
+            | RulesError::TooDeep { .. }
+            | RulesError::Io { .. }
+            | RulesError::Timeline { .. } => {
                 vec![ValidationIssue::new("$", self.to_string())]
             }
-            RulesError::Structure { issue } => vec![issue.clone()],
+            RulesError::Structure(issues) => issues.clone(),
             RulesError::UnsupportedVersion { message } => {
                 vec![ValidationIssue::new("$.version", message.clone())]
             }

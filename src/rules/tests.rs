@@ -605,13 +605,51 @@ fn structural_errors_carry_the_path_of_the_offending_field() {
     ];
     for (doc, path, fragment) in cases {
         match invalid(&doc) {
-            RulesError::Structure { issue } => assert!(
-                issue.path == path && issue.message.contains(fragment),
-                "expected {path} containing {fragment:?}, got {issue:?}"
+            RulesError::Structure(issues) => assert!(
+                issues
+                    .iter()
+                    .any(|i| i.path == path && i.message.contains(fragment)),
+                "expected {path} containing {fragment:?}, got {issues:?}"
             ),
             other => panic!("expected a structural error at {path}, got {other}"),
         }
     }
+}
+
+#[test]
+fn every_ad_and_rule_with_a_wrong_type_is_reported_at_once() {
+    let doc = document_with(
+        "Europe/Berlin",
+        json!([{"id": "r", "priority": "high", "play": {"ad": "promo"}}]),
+        json!({"ads": [
+            {"id": "a", "media": "a.png", "kind": "image", "durationS": "ten"},
+            {"id": "b", "media": "b.png", "kind": "image", "durationS": 10},
+            {"id": "c", "media": 7, "kind": "image", "durationS": 10}
+        ], "defaultLoop": ["a"]}),
+    );
+    match invalid(&doc) {
+        RulesError::Structure(issues) => {
+            let paths: Vec<&str> = issues.iter().map(|i| i.path.as_str()).collect();
+            assert_eq!(
+                paths,
+                [
+                    "$.ads[0].durationS",
+                    "$.ads[2].media",
+                    "$.rules[0].priority"
+                ],
+                "{issues:?}"
+            );
+        }
+        other => panic!("expected structural errors, got {other}"),
+    }
+    // Nesting past what the JSON reader follows is said as such.
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let err = parse_rules(&deep).unwrap_err();
+    assert!(
+        matches!(err, RulesError::TooDeep { max: 128, .. })
+            && err.to_string().contains("nests deeper"),
+        "{err}"
+    );
 }
 
 #[test]

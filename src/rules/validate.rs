@@ -206,18 +206,28 @@ fn unsupported_version(found: &str) -> RulesError {
 /// Parses and validates a rules document: JSON syntax, then `version`, then shape (serde, first
 /// problem with its path), then every semantic check (all problems).
 pub fn parse_rules(json: &str) -> Result<RuleSet, RulesError> {
-    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| RulesError::Syntax {
-        line: e.line(),
-        column: e.column(),
-        message: strip_position(&e.to_string()),
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
+        let message = strip_position(&e.to_string());
+        // serde_json stops at 128 levels; say so rather than "not valid JSON".
+        if message.contains("recursion limit exceeded") {
+            RulesError::TooDeep {
+                max: 128,
+                line: e.line(),
+                column: e.column(),
+            }
+        } else {
+            RulesError::Syntax {
+                line: e.line(),
+                column: e.column(),
+                message,
+            }
+        }
     })?;
     let Some(root) = value.as_object() else {
-        return Err(RulesError::Structure {
-            issue: ValidationIssue::new(
-                "$",
-                "the rules document must be a JSON object ({\"version\": 1, ...})",
-            ),
-        });
+        return Err(RulesError::Structure(vec![ValidationIssue::new(
+            "$",
+            "the rules document must be a JSON object ({\"version\": 1, ...})",
+        )]));
     };
     // Checked before the shape so that a future document gets "unsupported version", not a
     // confusing complaint about a field this build has never heard of.
@@ -233,14 +243,63 @@ pub fn parse_rules(json: &str) -> Result<RuleSet, RulesError> {
         Some(v) => return Err(unsupported_version(&v.to_string())),
     }
     let mut deserializer = serde_json::Deserializer::from_str(json);
-    let document: RulesDocument =
-        serde_path_to_error::deserialize(&mut deserializer).map_err(|e| RulesError::Structure {
-            issue: ValidationIssue::new(
-                format_serde_path(e.path()),
-                friendly_serde_message(&e.inner().to_string()),
-            ),
-        })?;
+    let document: RulesDocument = serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|e| RulesError::Structure(structure_issues(root, shape_issue("$", &e))))?;
     compile(document).map_err(RulesError::Invalid)
+}
+
+/// A serde error as an issue, its path under `prefix` (`$`, or `$.ads[2]` for one ad).
+fn shape_issue(prefix: &str, e: &serde_path_to_error::Error<serde_json::Error>) -> ValidationIssue {
+    let path = format_serde_path(e.path());
+    ValidationIssue::new(
+        format!("{prefix}{}", &path[1..]),
+        friendly_serde_message(&e.inner().to_string()),
+    )
+}
+
+/// Serde stops at a document's first shape problem; an author fixing a file wants them all. So
+/// each ad, rule and daypart is read on its own too, and its first problem joins the document's.
+fn structure_issues(
+    root: &serde_json::Map<String, serde_json::Value>,
+    first: ValidationIssue,
+) -> Vec<ValidationIssue> {
+    fn each<T: serde::de::DeserializeOwned>(
+        items: impl Iterator<Item = (String, serde_json::Value)>,
+        issues: &mut Vec<ValidationIssue>,
+    ) {
+        for (prefix, item) in items {
+            if let Err(e) = serde_path_to_error::deserialize::<_, T>(&item) {
+                let issue = shape_issue(&prefix, &e);
+                if !issues.iter().any(|i| i.path == issue.path) {
+                    issues.push(issue);
+                }
+            }
+        }
+    }
+    let array = |key: &'static str| {
+        root.get(key)
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .map(move |(i, v)| (format!("$.{key}[{i}]"), v.clone()))
+    };
+    let mut issues = vec![first];
+    each::<super::document::Ad>(array("ads"), &mut issues);
+    each::<super::document::Rule>(array("rules"), &mut issues);
+    let dayparts = root
+        .get("dayparts")
+        .and_then(serde_json::Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(name, v)| {
+            let mut path = String::from("$.dayparts");
+            push_key(&mut path, name);
+            (path, v.clone())
+        });
+    each::<super::document::Daypart>(dayparts, &mut issues);
+    issues.sort_by(|a, b| a.path.cmp(&b.path));
+    issues
 }
 
 /// `$`-style path from serde_path_to_error's segments.
