@@ -118,18 +118,14 @@ fn association(
     let tc = &cfg.tracker;
     let pred = t.filter.bbox();
     let det = face.bbox;
-    let (size_ratio, wmax) = size_agreement(pred, det);
     // A face does not double or halve in size from one sighting to the next.
-    if size_ratio < MIN_SIZE_RATIO {
-        return None;
-    }
-    let (cp, cd) = (centre(pred), centre(det));
-    let dc = ((cp[0] - cd[0]).powi(2) + (cp[1] - cd[1]).powi(2)).sqrt() / wmax;
-    let gap_s = ((ts - t.last_seen_ms) / 1000.0) as f32;
-    let gate = tc.max_center_distance + tc.gate_growth_per_s * gap_s;
-    if dc > gate {
-        return None;
-    }
+    let Gated {
+        size_ratio,
+        dc,
+        gate,
+        gap_s,
+    } = gated(t, det, ts, cfg, MIN_SIZE_RATIO)?;
+    let cp = centre(pred);
     // Keypoints of the last observation, carried along with the predicted box.
     let lc = centre(t.last_bbox);
     let scale = pred[2] / t.last_bbox[2].max(1.0);
@@ -169,17 +165,44 @@ const MIN_SIZE_RATIO: f32 = 0.5;
 /// a moment hidden scores low on them against a constant-velocity prediction, and so does a
 /// small face moving fast before its track knows its speed. `None` outside.
 fn reassociation(t: &Track, face: &FaceAnalysis, ts: f64, cfg: &AudienceConfig) -> Option<f32> {
+    let Gated { dc, gate, .. } = gated(t, face.bbox, ts, cfg, REASSOCIATION_MIN_SIZE_RATIO)?;
+    Some(1.0 - dc / gate.max(1e-6) + 1e-4)
+}
+
+/// How detection box `det` stands against track `t`'s prediction at `ts`, when it passes the
+/// motion gate (its centre within `gate` box sizes, the gate widening with the time since the
+/// last hit) and is at least `min_size_ratio` of the prediction's size (or at most its inverse).
+struct Gated {
+    size_ratio: f32,
+    /// Centre distance in box sizes (the larger box's longer side).
+    dc: f32,
+    gate: f32,
+    gap_s: f32,
+}
+
+fn gated(
+    t: &Track,
+    det: [f32; 4],
+    ts: f64,
+    cfg: &AudienceConfig,
+    min_size_ratio: f32,
+) -> Option<Gated> {
     let tc = &cfg.tracker;
-    let (pred, det) = (t.filter.bbox(), face.bbox);
+    let pred = t.filter.bbox();
     let (size_ratio, wmax) = size_agreement(pred, det);
-    if size_ratio < REASSOCIATION_MIN_SIZE_RATIO {
+    if size_ratio < min_size_ratio {
         return None;
     }
     let (cp, cd) = (centre(pred), centre(det));
-    let dc = (cp[0] - cd[0]).hypot(cp[1] - cd[1]) / wmax;
+    let dc = ((cp[0] - cd[0]).powi(2) + (cp[1] - cd[1]).powi(2)).sqrt() / wmax;
     let gap_s = ((ts - t.last_seen_ms) / 1000.0) as f32;
     let gate = tc.max_center_distance + tc.gate_growth_per_s * gap_s;
-    (dc <= gate).then(|| 1.0 - dc / gate.max(1e-6) + 1e-4)
+    (dc <= gate).then_some(Gated {
+        size_ratio,
+        dc,
+        gate,
+        gap_s,
+    })
 }
 
 /// A face re-associated with a track must be at least this fraction of its size (and at most
