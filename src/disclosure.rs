@@ -614,7 +614,7 @@ mod tests {
 }
 
 /// Whether the disclosure notice is readable now: the engine analyses only while `visible`.
-#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DisclosureStatus {
     pub visible: bool,
     /// Why it is not (removed, hidden, covered, too small, off screen); null while visible.

@@ -212,20 +212,21 @@ fn centerface_matches_reference() {
 }
 
 #[test]
-fn the_entry_module_fetches_every_shipped_network_in_order() {
-    let loader = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/web/loader.js"))
-        .expect("src/web/loader.js");
+fn the_package_fetches_every_shipped_network_in_order() {
+    let loader =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/web/weights.js"))
+            .expect("src/web/weights.js");
     let line = loader
         .lines()
-        .find(|l| l.starts_with("const MODEL_NAMES = ["))
-        .expect("loader.js lists MODEL_NAMES");
+        .find(|l| l.starts_with("export const MODEL_NAMES = ["))
+        .expect("weights.js lists MODEL_NAMES");
     let names: Vec<&str> = weights::SHIPPED.iter().map(|(n, _)| *n).collect();
-    let listed = format!("const MODEL_NAMES = [\"{}\"];", names.join("\", \""));
+    let listed = format!("export const MODEL_NAMES = [\"{}\"];", names.join("\", \""));
     assert_eq!(line, listed);
     // Each default URL is a literal a bundler can follow.
     for name in names {
         let literal = format!("{name}: new URL(\"./models/{name}.bpk\", import.meta.url).href,");
-        assert!(loader.contains(&literal), "loader.js lacks {literal}");
+        assert!(loader.contains(&literal), "weights.js lacks {literal}");
     }
 }
 

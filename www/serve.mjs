@@ -121,6 +121,9 @@ export function serve({ port = 8080, host = '127.0.0.1', media = null, quiet = t
       'Cross-Origin-Resource-Policy': 'same-origin',
       'Cache-Control': 'no-cache',
     };
+    // The kiosk's service worker covers the whole site: the engine's worker (/pkg/) is a client
+    // of the worker whose scope holds its own URL, not of the page that started it.
+    if (url.pathname === '/kiosk/sw.js') headers['Service-Worker-Allowed'] = '/';
     if (!stat || !stat.isFile()) {
       res.writeHead(404, { ...headers, 'Content-Type': 'text/plain' });
       res.end('not found');

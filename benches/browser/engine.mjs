@@ -7,6 +7,8 @@
 //   far-field scan on every frame) and, in a second fresh page, with the kiosk's pipeline
 //   options (www/kiosk/config.json: video mode);
 // - ms per 640x480 frame with 1 and 5 faces.
+// The engine runs where `thread` "auto" puts it (a worker in Chromium); THREAD=main for the
+// page's thread.
 // Run after `scripts/build-web`: `node benches/browser/engine.mjs` (writes target/browser-bench.json).
 import { readFile, writeFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -16,6 +18,7 @@ import { launch, startServer } from "../../www/tests/browser.mjs";
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const FRAMES = { cpu: Number(process.env.FRAMES_CPU ?? 20), webgpu: Number(process.env.FRAMES_GPU ?? 3) };
 const PATHS = (process.env.PATHS ?? "cpu,webgpu").split(",");
+const THREAD = process.env.THREAD ?? "auto";
 const KIOSK_PIPELINE = JSON.parse(await readFile(join(ROOT, "www/kiosk/config.json"), "utf8")).pipeline ?? {};
 
 const server = await startServer({ media: join(ROOT, "tests/fixtures") });
@@ -34,23 +37,21 @@ function kindOf(url) {
 async function measure(backend, pipeline, frames) {
   const context = await browser.newContext();
   const page = await context.newPage();
-  const cdp = await context.newCDPSession(page);
-  await cdp.send("Network.enable");
-  const urls = new Map();
+  // The context's requests include the engine worker's (the weights are fetched there).
   const bytes = { module: 0, glue: 0, models: 0, page: 0 };
-  cdp.on("Network.responseReceived", (e) => urls.set(e.requestId, e.response.url));
-  cdp.on("Network.loadingFinished", (e) => {
-    const url = urls.get(e.requestId);
-    if (url) bytes[kindOf(url)] += e.encodedDataLength;
+  const sizing = [];
+  context.on("requestfinished", (request) => {
+    sizing.push(request.sizes().then((s) => { bytes[kindOf(request.url())] += s.responseBodySize + s.responseHeadersSize; }));
   });
   await page.goto(`${server.url}/tests/blank.html`);
-  const out = await page.evaluate(async ({ backend, pipeline, frames }) => {
+  const out = await page.evaluate(async ({ backend, pipeline, frames, thread }) => {
     const phases = {};
     const started = performance.now();
     const at = () => Math.round(performance.now() - started);
     const glance = await import("/pkg/glance.js");
     const engine = await glance.AudienceEngine.create({
       backend,
+      thread,
       pipeline,
       models: { onProgress: (p) => { phases[p.phase] = at(); } },
       banner: { controller: { name: "Glance bench", contact: "bench@localhost" }, noticeUrl: "/privacy.html" },
@@ -85,11 +86,12 @@ async function measure(backend, pipeline, frames) {
       return { faces, medianMs: ms[Math.floor(ms.length / 2)], p95Ms: ms[Math.min(ms.length - 1, Math.floor(ms.length * 0.95))], frames };
     };
     return {
-      backend: engine.backend, modules: glance.requestedModules(), phases, firstFrameMs,
+      backend: engine.backend, thread: engine.thread, modules: glance.requestedModules(), phases, firstFrameMs,
       createToFirstResultMs: phases.created + firstFrameMs, firstFrameFaces: first.faces.length,
       ...(frames ? { oneFace: await time(one), fiveFaces: await time(five) } : {}),
     };
-  }, { backend, pipeline, frames });
+  }, { backend, pipeline, frames, thread: THREAD });
+  await Promise.all(sizing);
   out.transferred = { ...bytes, engine: bytes.module + bytes.glue + bytes.models };
   await context.close();
   return out;
@@ -104,7 +106,7 @@ const results = {};
 for (const backend of PATHS) {
   const out = await measure(backend, {}, FRAMES[backend]);
   const bytes = out.transferred;
-  console.log(`${backend} (${out.modules.join("+")} module, backend ${out.backend}): transferred ${mb(bytes.engine)} MB (module ${mb(bytes.module)}, glue ${mb(bytes.glue)}, models ${mb(bytes.models)})`);
+  console.log(`${backend} (${out.modules.join("+")} module, backend ${out.backend}, engine on the ${out.thread} thread): transferred ${mb(bytes.engine)} MB (module ${mb(bytes.module)}, glue ${mb(bytes.glue)}, models ${mb(bytes.models)})`);
   console.log(`  default options: ${coldStart(out)}`);
   console.log(`  per frame: 1 face ${out.oneFace.medianMs.toFixed(1)} ms (p95 ${out.oneFace.p95Ms.toFixed(1)}, found ${out.oneFace.faces}); 5 faces ${out.fiveFaces.medianMs.toFixed(1)} ms (found ${out.fiveFaces.faces})`);
   out.kiosk = await measure(backend, KIOSK_PIPELINE, 0);

@@ -96,11 +96,19 @@ export interface AudienceEngineEventMap {
   backendchange: CustomEvent<BackendChange>;
   /** The notice became readable, or stopped being so (analysis stops while it is not). */
   disclosurechange: CustomEvent<DisclosureStatus>;
-  /** `processFrame` failed for a reason other than a busy engine or a hidden notice. */
-  error: CustomEvent<GlanceError>;
+  /**
+   * `processFrame` failed for a reason other than a busy engine or a hidden notice; or the
+   * engine's worker stopped and a new one took over (an EngineCrashedError with `restarted`
+   * true and `restoredFromMs`, when the state it started from was saved).
+   */
+  error: CustomEvent<GlanceError & { restarted?: boolean; restoredFromMs?: number }>;
 }
 
 export interface AudienceEngine {
+  /** Where the networks run: "worker" (a dedicated Worker) or "main" (the page's thread). */
+  readonly thread: "worker" | "main";
+  /** Why they run on the page's thread although `thread: "auto"` asked for a worker, if so. */
+  readonly threadReason: string | undefined;
   addEventListener<K extends keyof AudienceEngineEventMap>(type: K, listener: (this: AudienceEngine, event: AudienceEngineEventMap[K]) => unknown, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
   removeEventListener<K extends keyof AudienceEngineEventMap>(type: K, listener: (this: AudienceEngine, event: AudienceEngineEventMap[K]) => unknown, options?: boolean | EventListenerOptions): void;

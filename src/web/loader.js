@@ -5,32 +5,16 @@
 //
 // `backend: "cpu"` / `"webgpu"` force the choice; `"auto"` (the default) takes the WebGPU
 // module when `navigator.gpu` gives an adapter. Modules load once per page and are shared.
+//
+// The engine runs in a dedicated module Worker (pkg/glance_worker*.js, `thread: "auto"` or
+// `"worker"`) so the networks never block the page; the page's thread keeps the disclosure
+// notice (measured before each frame is taken) and compiles the module once for both.
 
 // The engine's error classes (a wasm-bindgen snippet both modules share; scripts/build-web
 // writes its path here), exported so that `instanceof` works before and after a module loads.
 import { glanceError } from "__GLANCE_ERRORS__";
+import { openModels, packagedModels } from "./glance_weights.js";
 export * from "__GLANCE_ERRORS__";
-
-/** The networks' weight files (`<name>.bpk`): the same list, in the same order, as
- * src/web/models.rs's MODEL_NAMES (a Rust test compares them). */
-const MODEL_NAMES = ["face_detection_full_range", "face_detection_short_range", "face_landmark", "iris_landmark", "age_gender", "centerface"];
-/** The package version, written here by scripts/build-web: the default Cache API name. */
-const VERSION = "__GLANCE_VERSION__";
-
-/**
- * The package's own weights, one literal `new URL(..., import.meta.url)` each, so that a bundler
- * (Vite, webpack, esbuild, Parcel) copies every file and rewrites its URL with no configuration.
- */
-function packagedModels() {
-  return {
-    face_detection_full_range: new URL("./models/face_detection_full_range.bpk", import.meta.url).href,
-    face_detection_short_range: new URL("./models/face_detection_short_range.bpk", import.meta.url).href,
-    face_landmark: new URL("./models/face_landmark.bpk", import.meta.url).href,
-    iris_landmark: new URL("./models/iris_landmark.bpk", import.meta.url).href,
-    age_gender: new URL("./models/age_gender.bpk", import.meta.url).href,
-    centerface: new URL("./models/centerface.bpk", import.meta.url).href,
-  };
-}
 
 /** @type {Record<string, Promise<any>>} */
 const modules = {};
@@ -57,11 +41,14 @@ async function moduleFor(backend = "auto") {
  * the download does not wait for the glue and its imports; asked for at high priority, ahead of
  * the weights, which are needed only once the module runs.
  */
-async function compileWasm(url) {
-  const response = await fetch(url, { priority: "high" }).catch((e) => {
-    throw glanceError("ModelLoadError", `${url}: ${e?.message ?? e}`);
-  });
-  if (!response.ok) throw glanceError("ModelLoadError", `${url}: HTTP ${response.status} ${response.statusText}`);
+async function compileWasm(urlOrResponse) {
+  const response =
+    urlOrResponse instanceof Response
+      ? urlOrResponse
+      : await fetch(urlOrResponse, { priority: "high" }).catch((e) => {
+          throw glanceError("ModelLoadError", `${urlOrResponse}: ${e?.message ?? e}`);
+        });
+  if (!response.ok) throw glanceError("ModelLoadError", `${response.url}: HTTP ${response.status} ${response.statusText}`);
   // Streaming compilation needs the wasm MIME type; a server without it still works, slower.
   if (response.headers.get("Content-Type")?.startsWith("application/wasm") && WebAssembly.compileStreaming) {
     return WebAssembly.compileStreaming(response);
@@ -69,13 +56,26 @@ async function compileWasm(url) {
   return WebAssembly.compile(await response.arrayBuffer());
 }
 
+/** A module's compiled wasm, from beside this file or from where `init({ moduleOrPath })` says. */
+function compile(kind, moduleOrPath) {
+  if (moduleOrPath instanceof WebAssembly.Module) return Promise.resolve(moduleOrPath);
+  if (ArrayBuffer.isView(moduleOrPath) || moduleOrPath instanceof ArrayBuffer) return WebAssembly.compile(moduleOrPath);
+  if (moduleOrPath instanceof Promise) return moduleOrPath.then((m) => compile(kind, m));
+  if (moduleOrPath !== undefined) return compileWasm(moduleOrPath);
+  // Literal URLs, so bundlers see both modules and split them.
+  return compileWasm(kind === "webgpu" ? new URL("./glance_webgpu_bg.wasm", import.meta.url) : new URL("./glance_cpu_bg.wasm", import.meta.url));
+}
+
+/** Each module's compiled wasm (a promise), kept to start engine workers without compiling again. */
+const compiled = {};
+
 /** Downloads, compiles (streaming) and instantiates one module, once. */
 function load(kind, moduleOrPath) {
   modules[kind] ??= (async () => {
-    // Literal URLs and specifiers, so bundlers see both modules and split them.
-    const wasm =
-      moduleOrPath ?? compileWasm(kind === "webgpu" ? new URL("./glance_webgpu_bg.wasm", import.meta.url) : new URL("./glance_cpu_bg.wasm", import.meta.url));
-    wasm.catch?.(() => {}); // awaited below, after the glue
+    const wasm = compile(kind, moduleOrPath);
+    compiled[kind] = wasm;
+    wasm.catch(() => {}); // awaited below, after the glue
+    // Literal specifiers, so bundlers see both modules and split them.
     const module = kind === "webgpu" ? await import("./glance_webgpu.js") : await import("./glance_cpu.js");
     await module.default({ module_or_path: await wasm });
     loadedModules.push(module);
@@ -109,135 +109,489 @@ function loaded(name) {
   return first;
 }
 
-/**
- * Starts every weight file's request at once, from the Cache API when it holds the file (the
- * kiosk then starts offline), else from the network, storing a copy. Resolves per model to a
- * Response whose body the engine reads with progress reports.
- */
-function openModels(models) {
-  const cacheName = models.cache === false ? null : typeof models.cache === "string" ? models.cache : `glance-models-${VERSION}`;
-  const cache = cacheName && globalThis.caches ? globalThis.caches.open(cacheName).catch(() => null) : Promise.resolve(null);
-  const responses = {};
-  for (const name of MODEL_NAMES) {
-    const url = models.urls?.[name] ?? (models.baseUrl ? `${String(models.baseUrl).replace(/\/+$/, "")}/${name}.bpk` : null);
-    if (!url || models.bytes?.[name]) continue;
-    responses[name] = (async () => {
-      const store = await cache;
-      const hit = await store?.match(url).catch(() => undefined);
-      if (hit) return hit;
-      const response = await fetch(url).catch((e) => {
-        throw new Error(`${url}: ${e?.message ?? e}`);
-      });
-      // Best effort, not waited for: a full cache costs only the next start's download.
-      if (response.ok && store) store.put(url, response.clone()).catch(() => {});
-      return response;
-    })();
-    responses[name].catch(() => {}); // reported by the engine, which awaits it
-  }
-  return responses;
-}
-
 /** Errors a frame loop meets in normal running, reported by the promise only (not as `error`). */
 const ROUTINE_ERRORS = new Set(["EngineBusyError", "DisclosureHiddenError"]);
 /** Lets only `create` construct an engine. */
 const CREATE = Symbol("AudienceEngine.create");
+const THREADS = ["auto", "worker", "main"];
+/** A worker that does not answer a call for this long is taken for dead and restarted. */
+const WORKER_TIMEOUT_MS = 20_000;
+
+/** Calls a progress callback; one that throws must not stop the engine. */
+function report(onProgress, progress) {
+  try {
+    onProgress?.(progress);
+  } catch {
+    // ignored: see above
+  }
+}
+
+/** The engine on the page's own thread: the module's engine, called directly. */
+class MainThreadCore {
+  thread = "main";
+  onRestart = () => {};
+  /** Why the engine is not in a worker although `thread: "auto"` asked for one, if so. */
+  threadReason;
+  #engine;
+
+  constructor(engine, threadReason) {
+    this.#engine = engine;
+    this.threadReason = threadReason ?? undefined;
+  }
+
+  async frame(source, timestampMs) {
+    try {
+      const result = await this.#engine.processFrame(source, timestampMs);
+      return { result, events: this.#events() };
+    } catch (error) {
+      return { error, events: this.#events() };
+    }
+  }
+
+  #events() {
+    try {
+      return this.#engine.takeEvents();
+    } catch {
+      return []; // a closed or crashed engine has nothing more to tell
+    }
+  }
+
+  async call(method, args) {
+    return this.#engine[method](...args);
+  }
+
+  close() {
+    this.#engine.close();
+  }
+
+  get backend() { return this.#engine.backend; }
+  get fallbackReason() { return this.#engine.fallbackReason; }
+  get busy() { return this.#engine.busy; }
+  get disclosure() { return this.#engine.disclosure; }
+}
+
+/** The worker could not run (no module workers here, a CSP forbidding them, ...). */
+class WorkerUnavailable extends Error {}
+
+/** An error sent over as data (see worker.js), as the same class with the same fields. */
+function errorFromData(data) {
+  const error = glanceError(data.name, data.message, data.issues ?? undefined, data.path ?? undefined);
+  if (error.name !== data.name) error.message = `${data.name}: ${data.message}`;
+  return error;
+}
+
+/**
+ * A private copy of the frame for the worker, which closes it after use: the page's own
+ * bitmap, video frame or image data stays the page's. Taken only after the notice was measured.
+ */
+async function takeFrame(source) {
+  const invalid = (message) => glanceError("InvalidFrameError", message);
+  if (source instanceof ImageData) return { frame: source, transfer: [] };
+  try {
+    if (globalThis.HTMLVideoElement && source instanceof HTMLVideoElement) {
+      if (source.readyState < 2) throw invalid("the video has no current frame yet (readyState < 2)");
+      if (!source.videoWidth || !source.videoHeight) throw invalid("the source is 0x0 (closed or not loaded?)");
+      // A VideoFrame wraps the decoded picture without a copy; an ImageBitmap where there is none.
+      const frame = globalThis.VideoFrame ? new VideoFrame(source) : await createImageBitmap(source);
+      return { frame, transfer: [frame] };
+    }
+    if (globalThis.VideoFrame && source instanceof VideoFrame) {
+      const frame = source.clone();
+      return { frame, transfer: [frame] };
+    }
+    if (source instanceof ImageBitmap) {
+      if (!source.width || !source.height) throw invalid(`the source is ${source.width}x${source.height} (closed or not loaded?)`);
+      const frame = await createImageBitmap(source);
+      return { frame, transfer: [frame] };
+    }
+  } catch (error) {
+    throw error?.name === "InvalidFrameError" ? error : invalid(`cannot take the frame: ${error?.message ?? error}`);
+  }
+  throw invalid("expected ImageData, HTMLVideoElement, VideoFrame or ImageBitmap");
+}
+
+/** RFC 7396: `patch` applied to `target` (`null` removes a key, so its default applies). */
+function mergePatch(target, patch) {
+  if (patch === null || typeof patch !== "object" || Array.isArray(patch)) return patch;
+  const merged = target !== null && typeof target === "object" && !Array.isArray(target) ? { ...target } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete merged[key];
+    else merged[key] = mergePatch(merged[key], value);
+  }
+  return merged;
+}
+
+/** More restarts than this within RESTART_WINDOW_MS and the engine stays crashed. */
+const MAX_RESTARTS = 3;
+const RESTART_WINDOW_MS = 60_000;
+
+/**
+ * The engine in a dedicated module Worker (worker.js), so that the networks never block the
+ * page. The notice stays here and is measured before each frame is taken; the frame goes over
+ * transferred, with the verdict. The audience lives in the worker: a worker that dies or stops
+ * answering is replaced by a new one, started from the state the page last saved or restored
+ * (with the rules and options set since), and the loss is reported as an `error` event.
+ */
+class WorkerCore {
+  thread = "worker";
+  threadReason = undefined;
+  /** Called with the EngineCrashedError that describes a restart (or its failure). */
+  onRestart = () => {};
+  #kind;
+  /** The options a new worker's engine is created with: those given, then every change. */
+  #options;
+  #notice = null;
+  #timeoutMs;
+  #onProgress;
+  #worker = null;
+  /** Settles once the current worker's engine is created; every call waits for it. */
+  #ready;
+  #calls = new Map();
+  #nextId = 1;
+  #backend = null;
+  #fallbackReason = null;
+  #busy = false;
+  #closed = false;
+  #crashed = null;
+  #restarting = false;
+  #restarts = [];
+  /** What a new worker starts from: the last state saved or restored, and when. */
+  #saved = null;
+  #createdAtMs = Date.now();
+
+  constructor(kind, options, { timeoutMs, onProgress }) {
+    this.#kind = kind;
+    this.#options = options;
+    this.#timeoutMs = timeoutMs;
+    this.#onProgress = onProgress;
+  }
+
+  /**
+   * Starts the worker (it fetches the weights at once), shows the notice on this thread when the
+   * module is here, then hands the worker the compiled module. Rejects with WorkerUnavailable
+   * when no worker can run here, and with the engine's error when its creation fails.
+   */
+  static async start(kind, options, noticeOptions, settings) {
+    const core = new WorkerCore(kind, options, settings);
+    const created = core.#spawn();
+    try {
+      const module = await load(kind);
+      core.#notice = module.DisclosureNotice.mount(noticeOptions);
+      await core.#ready;
+      return core;
+    } catch (error) {
+      core.close();
+      created.catch(() => {});
+      throw error;
+    }
+  }
+
+  /** A new worker; resolves when its engine is created. */
+  #spawn() {
+    // The literal form bundlers (Vite, webpack) recognise: they bundle each worker and its imports.
+    const worker =
+      this.#kind === "webgpu"
+        ? new Worker(new URL("./glance_worker_webgpu.js", import.meta.url), { type: "module" })
+        : new Worker(new URL("./glance_worker_cpu.js", import.meta.url), { type: "module" });
+    this.#worker = worker;
+    worker.onmessage = ({ data }) => this.#receive(data);
+    worker.onerror = (event) => {
+      event.preventDefault?.();
+      this.#died(worker, `the engine's worker failed: ${event.message || "it could not be loaded"}`);
+    };
+    worker.onmessageerror = () => this.#died(worker, "the engine's worker sent a message that could not be read");
+    const created = this.#post({ method: "create", options: this.#options }, [], { timed: false }).then((answer) => {
+      if (answer.error) throw errorFromData(answer.error);
+    });
+    // Sent once the page has it too (after the "module" progress report, which comes first).
+    load(this.#kind)
+      .then(() => compiled[this.#kind])
+      .then((module) => worker.postMessage({ type: "module", module }), () => {});
+    this.#ready = created;
+    created.catch(() => {});
+    return created;
+  }
+
+  #receive(data) {
+    if (data?.type === "progress") return report(this.#onProgress, data.progress);
+    const call = this.#calls.get(data?.id);
+    if (!call) return;
+    this.#calls.delete(data.id);
+    clearTimeout(call.timer);
+    if (data.backend) {
+      this.#backend = data.backend;
+      this.#fallbackReason = data.fallbackReason;
+    }
+    call.resolve(data);
+  }
+
+  /** Posts one call and resolves to the worker's answer (`value` or `error`, and `events`). */
+  #post(message, transfer = [], { timed = true } = {}) {
+    const worker = this.#worker;
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = timed && this.#timeoutMs > 0 ? setTimeout(() => this.#died(worker, `the engine's worker did not answer ${message.method} within ${this.#timeoutMs} ms`), this.#timeoutMs) : null;
+      this.#calls.set(id, { resolve, reject, timer });
+      try {
+        worker.postMessage({ ...message, id }, transfer);
+      } catch (error) {
+        this.#calls.delete(id);
+        clearTimeout(timer);
+        reject(glanceError("InvalidFrameError", `cannot send to the engine's worker: ${error?.message ?? error}`));
+      }
+    });
+  }
+
+  /** Waits for the engine, then makes one call. */
+  async #call(message, transfer = []) {
+    this.#check();
+    await this.#ready.catch(() => {});
+    this.#check();
+    return this.#post(message, transfer);
+  }
+
+  #check() {
+    if (this.#closed) throw glanceError("EngineClosedError", "the engine was closed");
+    if (this.#crashed) throw glanceError("EngineCrashedError", this.#crashed);
+  }
+
+  /**
+   * The worker stopped (an uncaught error, a crash of the module, no answer in time): its
+   * pending calls fail, and a new worker takes over from the last saved state.
+   */
+  #died(worker, reason) {
+    if (worker !== this.#worker || this.#closed) return;
+    worker.terminate();
+    const starting = this.#backend === null;
+    const now = Date.now();
+    this.#restarts = [...this.#restarts.filter((at) => now - at < RESTART_WINDOW_MS), now];
+    const restart = !starting && !this.#restarting && this.#restarts.length <= MAX_RESTARTS;
+    for (const call of this.#calls.values()) {
+      clearTimeout(call.timer);
+      if (starting) {
+        call.reject(new WorkerUnavailable(reason));
+      } else {
+        const error = glanceError("EngineCrashedError", reason);
+        // A new worker takes over: the caller may go on with the same engine.
+        if (restart) error.restarting = true;
+        call.reject(error);
+      }
+    }
+    this.#calls.clear();
+    if (starting || this.#restarting) return; // the start or the restart under way fails
+    if (!restart) {
+      this.#crashed = `${reason}; the worker was restarted ${MAX_RESTARTS} times within ${RESTART_WINDOW_MS / 1000} s, so the engine stops`;
+      this.onRestart(glanceError("EngineCrashedError", this.#crashed));
+      return;
+    }
+    this.#restart(reason);
+  }
+
+  async #restart(reason) {
+    this.#restarting = true;
+    const from = this.#saved ?? { state: null, atMs: this.#createdAtMs };
+    const restarted = this.#spawn().then(async () => {
+      if (from.state === null) return;
+      const restored = await this.#post({ method: "restoreState", args: [from.state] });
+      if (restored.error) throw errorFromData(restored.error);
+    });
+    this.#ready = restarted;
+    try {
+      await restarted;
+    } catch (error) {
+      this.#crashed = `${reason}; starting a new worker failed: ${error?.message ?? error}`;
+      this.onRestart(glanceError("EngineCrashedError", this.#crashed));
+      return;
+    } finally {
+      this.#restarting = false;
+    }
+    const since = from.state === null ? "the engine's creation" : "the last saved state";
+    const lostS = Math.round((Date.now() - from.atMs) / 1000);
+    const error = glanceError("EngineCrashedError", `${reason}; a new worker took over from ${since}: ${lostS} s of audience lost`);
+    error.restarted = true;
+    error.restoredFromMs = from.atMs;
+    this.onRestart(error);
+  }
+
+  async frame(source, timestampMs) {
+    if (this.#busy) return { error: glanceError("EngineBusyError", "a frame is already being processed; skip this one"), events: [] };
+    this.#busy = true;
+    try {
+      this.#check();
+      const notice = this.#notice.status();
+      if (!notice.visible) return { error: glanceError("DisclosureHiddenError", notice.reason), events: [] };
+      const { frame, transfer } = await takeFrame(source);
+      let answer;
+      try {
+        answer = await this.#call({ method: "processFrame", frame, timestampMs, notice }, transfer);
+      } catch (error) {
+        frame.close?.();
+        throw error;
+      }
+      const events = answer.events ?? [];
+      return answer.error ? { error: errorFromData(answer.error), events } : { result: answer.value, events };
+    } catch (error) {
+      return { error, events: [] };
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async call(method, args) {
+    const answer = await this.#call({ method, args });
+    if (answer.error) throw errorFromData(answer.error);
+    this.#remember(method, args, answer.value);
+    return answer.value;
+  }
+
+  /** What a new worker must be told: the state, and the rules and options set since. */
+  #remember(method, args, value) {
+    if (method === "saveState") this.#saved = { state: value, atMs: Date.now() };
+    else if (method === "restoreState") this.#saved = { state: args[0], atMs: Date.now() };
+    else if (method === "setRules") this.#options = { ...this.#options, rules: args[0] };
+    else if (method === "setOptions") {
+      this.#options = mergePatch(this.#options, args[0]);
+      this.#notice.setOptions(args[0]);
+    }
+  }
+
+  close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#notice?.close();
+    this.#worker?.terminate();
+    for (const call of this.#calls.values()) {
+      clearTimeout(call.timer);
+      call.reject(glanceError("EngineClosedError", "the engine was closed"));
+    }
+    this.#calls.clear();
+  }
+
+  get backend() { return this.#backend; }
+  get fallbackReason() { return this.#fallbackReason ?? undefined; }
+  get busy() { return this.#busy; }
+  get disclosure() { return this.#closed ? { visible: false, reason: "the engine was closed" } : this.#notice.status(); }
+}
+
+/** The options a worker's engine can be sent: no elements, callbacks or responses. */
+function workerOptions(options, models) {
+  const { container: _container, ...banner } = options.banner ?? {};
+  const { onProgress: _onProgress, responses: _responses, ...sendable } = models;
+  return { ...options, ...(options.banner ? { banner } : {}), models: sendable };
+}
 
 /**
  * The engine, as an EventTarget: after each frame it dispatches what happened (`visitstart`,
  * `visitend`, `audiencechange`, `backendchange`, `disclosurechange`, `error`) and every ad it
  * picks (`decision`), so a host listens instead of polling `snapshot()`. Every event is a
  * CustomEvent whose `detail` is the aggregate it names; none carries pixels.
+ *
+ * It runs in a Worker where the browser has module Workers and OffscreenCanvas (`thread`
+ * "auto", the default), else on the page's thread; either way every method returns a promise.
  */
 export class AudienceEngine extends EventTarget {
-  #engine;
+  #core;
   #disclosureVisible;
 
   /** Loads the module the backend needs and, at the same time, the models; starts the engine. */
   static async create(options = {}) {
-    const kind = await moduleFor(options?.backend);
-    const models = { ...(options?.models ?? {}) };
+    const { thread = "auto", workerTimeoutMs = WORKER_TIMEOUT_MS, ...engineOptions } = options ?? {};
+    if (!THREADS.includes(thread)) throw glanceError("ConfigError", `must be one of ${THREADS.join(", ")}`, undefined, "thread");
+    if (typeof workerTimeoutMs !== "number" || !(workerTimeoutMs >= 1000)) throw glanceError("ConfigError", "must be a number of milliseconds, at least 1000", undefined, "workerTimeoutMs");
+    const kind = await moduleFor(engineOptions.backend);
+    const models = { ...(engineOptions.models ?? {}) };
     if (!models.bytes && !models.baseUrl && !models.urls) models.urls = packagedModels();
+    const onProgress = models.onProgress;
+    load(kind)
+      .then(() => report(onProgress, { phase: "module", module: kind }))
+      .catch(() => {});
+    let reason = null;
+    if (thread !== "main") {
+      try {
+        const settings = { timeoutMs: workerTimeoutMs, onProgress };
+        const core = await WorkerCore.start(kind, workerOptions(engineOptions, models), engineOptions, settings);
+        return new AudienceEngine(CREATE, core);
+      } catch (error) {
+        if (!(error instanceof WorkerUnavailable)) throw error;
+        if (thread === "worker") throw glanceError("BackendUnavailableError", error.message);
+        reason = error.message;
+      }
+    }
     // The weights download while the module compiles.
     models.responses = openModels(models);
     const module = await load(kind);
-    try {
-      models.onProgress?.({ phase: "module", module: kind });
-    } catch {
-      // A throwing progress callback must not stop the engine.
-    }
-    return new AudienceEngine(CREATE, await module.AudienceEngine.create({ ...options, models }));
+    const engine = await module.AudienceEngine.create({ ...engineOptions, models });
+    return new AudienceEngine(CREATE, new MainThreadCore(engine, reason));
   }
 
   /** Use `AudienceEngine.create`. */
-  constructor(token, engine) {
+  constructor(token, core) {
     super();
     if (token !== CREATE) throw glanceError("GlanceError", "use AudienceEngine.create(options)");
-    this.#engine = engine;
-    this.#disclosureVisible = engine.disclosure.visible;
+    this.#core = core;
+    this.#disclosureVisible = core.disclosure.visible;
+    core.onRestart = (error) => this.#emit("error", error);
   }
 
   #emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
-  /** After a frame, analysed or refused: the engine's queued events, then what changed. */
-  #afterFrame(result) {
-    const disclosure = this.#engine.disclosure;
+  /** After a frame, analysed or refused: the engine's events, then what changed. */
+  #afterFrame({ result, events }) {
+    const disclosure = this.#core.disclosure;
     if (disclosure.visible !== this.#disclosureVisible) {
       this.#disclosureVisible = disclosure.visible;
       this.#emit("disclosurechange", disclosure);
     }
     if (result?.backendChanged) {
-      this.#emit("backendchange", { backend: result.backend, reason: this.#engine.fallbackReason ?? null });
+      this.#emit("backendchange", { backend: result.backend, reason: this.#core.fallbackReason ?? null });
     }
-    for (const event of this.#engine.takeEvents()) this.#emit(event.type, event);
+    for (const event of events) this.#emit(event.type, event);
   }
 
-  async processFrame(...args) {
-    let result;
-    try {
-      result = await this.#engine.processFrame(...args);
-    } catch (error) {
-      try {
-        this.#afterFrame(null);
-      } catch {
-        // A closed or crashed engine has nothing more to tell.
-      }
-      if (!ROUTINE_ERRORS.has(error?.name)) this.#emit("error", error);
-      throw error;
+  async processFrame(source, timestampMs) {
+    const outcome = await this.#core.frame(source, timestampMs);
+    this.#afterFrame(outcome);
+    if (outcome.error) {
+      if (!ROUTINE_ERRORS.has(outcome.error?.name)) this.#emit("error", outcome.error);
+      throw outcome.error;
     }
-    this.#afterFrame(result);
-    return result;
+    return outcome.result;
   }
 
-  nextAd(...args) {
-    const decision = this.#engine.nextAd(...args);
+  async nextAd(...args) {
+    const decision = await this.#core.call("nextAd", args);
     this.#emit("decision", decision);
     return decision;
   }
 
-  shouldInterrupt(...args) {
-    const decision = this.#engine.shouldInterrupt(...args);
+  async shouldInterrupt(...args) {
+    const decision = await this.#core.call("shouldInterrupt", args);
     if (decision) this.#emit("decision", decision);
     return decision;
   }
 
   // The rest as the engine module has them (their types: the module's declarations).
-  snapshot(...args) { return this.#engine.snapshot(...args); }
-  adStarted(...args) { return this.#engine.adStarted(...args); }
-  adEnded(...args) { return this.#engine.adEnded(...args); }
-  setRules(...args) { return this.#engine.setRules(...args); }
-  setOptions(...args) { return this.#engine.setOptions(...args); }
-  report(...args) { return this.#engine.report(...args); }
-  saveState(...args) { return this.#engine.saveState(...args); }
-  takeRecords(...args) { return this.#engine.takeRecords(...args); }
-  endVisits(...args) { return this.#engine.endVisits(...args); }
-  restoreState(...args) { return this.#engine.restoreState(...args); }
-  close(...args) { return this.#engine.close(...args); }
-  get backend() { return this.#engine.backend; }
-  get fallbackReason() { return this.#engine.fallbackReason; }
-  get busy() { return this.#engine.busy; }
-  get disclosure() { return this.#engine.disclosure; }
+  snapshot(...args) { return this.#core.call("snapshot", args); }
+  adStarted(...args) { return this.#core.call("adStarted", args); }
+  adEnded(...args) { return this.#core.call("adEnded", args); }
+  setRules(...args) { return this.#core.call("setRules", args); }
+  setOptions(...args) { return this.#core.call("setOptions", args); }
+  report(...args) { return this.#core.call("report", args); }
+  saveState(...args) { return this.#core.call("saveState", args); }
+  takeRecords(...args) { return this.#core.call("takeRecords", args); }
+  endVisits(...args) { return this.#core.call("endVisits", args); }
+  restoreState(...args) { return this.#core.call("restoreState", args); }
+  async close() { this.#core.close(); }
+  get backend() { return this.#core.backend; }
+  get fallbackReason() { return this.#core.fallbackReason; }
+  get busy() { return this.#core.busy; }
+  get disclosure() { return this.#core.disclosure; }
+  /** Where the networks run: "worker" or "main" (the page's thread). */
+  get thread() { return this.#core.thread; }
+  /** Why they run on the page's thread although a worker was asked for ("auto"), if so. */
+  get threadReason() { return this.#core.threadReason; }
 }
 
 export function validateRules(rules) {

@@ -10,6 +10,11 @@
 //! Disclosure: `create` renders the notice (`banner` option, required) and every frame first
 //! checks that it can be read; while it cannot, `processFrame` rejects with
 //! `DisclosureHiddenError` and reads no pixels.
+//!
+//! In a Worker there is no page to render into: the entry module shows the notice on the page's
+//! thread ([`DisclosureNotice`]), measures it before it takes each frame, and creates the
+//! worker's engine with `hostNotice: true`, which analyses a frame only after
+//! `setHostNotice(verdict)` said the notice was readable; one verdict serves one frame.
 
 mod banner;
 mod errors;
@@ -28,7 +33,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::audience::ReportOptions;
-use crate::disclosure::DisclosureStatus;
+use crate::disclosure::{BannerOptions, DisclosureStatus};
 use crate::engine::{Backend, BackendChoice, Engine, EngineOptions, EngineState, FrameResult};
 use crate::error::{ErrorName, GlanceError};
 use crate::frame::Frame;
@@ -116,11 +121,23 @@ mod webgpu {
 /// The engine and what only a browser has: the notice, the in-flight flag, the canvas.
 struct Inner {
     engine: Engine,
-    /// The disclosure notice; `None` once the engine is closed.
-    banner: RefCell<Option<Banner>>,
+    notice: RefCell<Notice>,
     busy: Cell<bool>,
     scratch: Scratch,
 }
+
+/// Where the disclosure notice is measured.
+enum Notice {
+    /// Rendered into this page and measured here before every frame.
+    Page(Banner),
+    /// Shown and measured on the page's thread while this engine runs in a Worker: the verdict
+    /// for the next frame, which that frame consumes (no verdict: no analysis).
+    Host(Option<DisclosureStatus>),
+    Closed,
+}
+
+const NO_HOST_VERDICT: &str =
+    "the page did not say that the disclosure notice is readable for this frame";
 
 /// Clears the in-flight flag however the frame ends.
 struct InFlight<'a>(&'a Cell<bool>);
@@ -134,10 +151,24 @@ impl Drop for InFlight<'_> {
 impl Inner {
     /// Why the disclosure notice cannot be read now (`None`: it can).
     fn disclosure_hidden(&self) -> Option<String> {
-        match self.banner.borrow().as_ref() {
-            Some(banner) => banner.hidden_reason(),
-            None => Some("the engine was closed".into()),
+        match &*self.notice.borrow() {
+            Notice::Page(banner) => banner.hidden_reason(),
+            Notice::Host(Some(verdict)) => verdict_hidden_reason(verdict),
+            Notice::Host(None) => Some(NO_HOST_VERDICT.into()),
+            Notice::Closed => Some("the engine was closed".into()),
         }
+    }
+
+    /// As [`Self::disclosure_hidden`], for analysing a frame: a verdict from the page's thread
+    /// is used up by it.
+    fn disclosure_hidden_for_frame(&self) -> Option<String> {
+        if let Notice::Host(verdict) = &mut *self.notice.borrow_mut() {
+            return match verdict.take() {
+                Some(verdict) => verdict_hidden_reason(&verdict),
+                None => Some(NO_HOST_VERDICT.into()),
+            };
+        }
+        self.disclosure_hidden()
     }
 
     fn check_alive(&self) -> Result<(), JsValue> {
@@ -161,11 +192,12 @@ impl Inner {
 /// Splits the JS options into the JSON document and the parts JSON cannot carry (model bytes
 /// and callbacks).
 /// The options document, the model sources and the banner's container: the parts that are JS
-/// objects rather than JSON.
+/// objects rather than JSON; and whether the notice is on the page's thread (`hostNotice`).
 struct SplitOptions {
     options: EngineOptions,
     models: JsValue,
     banner_container: Option<web_sys::Element>,
+    host_notice: bool,
 }
 
 fn split_options(options: &JsValue) -> Result<SplitOptions, JsValue> {
@@ -174,11 +206,14 @@ fn split_options(options: &JsValue) -> Result<SplitOptions, JsValue> {
             options: EngineOptions::default(),
             models: JsValue::UNDEFINED,
             banner_container: None,
+            host_notice: false,
         });
     }
     let models = Reflect::get(options, &"models".into()).unwrap_or(JsValue::UNDEFINED);
+    let host_notice = Reflect::get(options, &"hostNotice".into()).is_ok_and(|v| v.is_truthy());
     let data = Object::assign(&Object::new(), options.unchecked_ref());
     let _ = Reflect::delete_property(&data, &"models".into());
+    let _ = Reflect::delete_property(&data, &"hostNotice".into());
     let mut banner_container = None;
     let banner = Reflect::get(&data, &"banner".into()).unwrap_or(JsValue::UNDEFINED);
     if banner.is_object() {
@@ -201,6 +236,28 @@ fn split_options(options: &JsValue) -> Result<SplitOptions, JsValue> {
         options: EngineOptions::from_json(&json).map_err(js)?,
         models,
         banner_container,
+        host_notice,
+    })
+}
+
+fn verdict_hidden_reason(verdict: &DisclosureStatus) -> Option<String> {
+    match verdict {
+        DisclosureStatus { visible: true, .. } => None,
+        DisclosureStatus { reason, .. } => Some(
+            reason
+                .clone()
+                .unwrap_or_else(|| "the disclosure notice cannot be read".into()),
+        ),
+    }
+}
+
+/// The banner options, required by every engine: checked before anything downloads.
+fn required_banner(options: &EngineOptions) -> Result<BannerOptions, JsValue> {
+    options.banner.clone().ok_or_else(|| {
+        config_error(
+            "banner",
+            "the disclosure banner is required: give at least controller { name, contact } and noticeUrl",
+        )
     })
 }
 
@@ -250,17 +307,17 @@ impl AudienceEngine {
             options,
             models,
             banner_container,
+            host_notice,
         } = split_options(&options)?;
         // Bad audience options or rules fail now, before the models download.
         EngineState::new(&options).map_err(js)?;
-        let banner_options = options.banner.clone().ok_or_else(|| {
-            config_error(
-                "banner",
-                "the disclosure banner is required: give at least controller { name, contact } and noticeUrl",
-            )
-        })?;
+        let banner_options = required_banner(&options)?;
         // Shown from the start, also while the models load; removed again if creation fails.
-        let banner = Banner::mount(banner_options, banner_container)?;
+        let notice = if host_notice {
+            Notice::Host(None)
+        } else {
+            Notice::Page(Banner::mount(banner_options, banner_container)?)
+        };
         let source = ModelSource::from_options(&models);
         let weights = source.load().await.map_err(js)?;
         let order: &[Backend] = match options.backend {
@@ -314,7 +371,7 @@ impl AudienceEngine {
             .map_err(js)?;
             let inner = Inner {
                 engine,
-                banner: RefCell::new(Some(banner)),
+                notice: RefCell::new(notice),
                 busy: Cell::new(false),
                 scratch: Scratch::default(),
             };
@@ -335,7 +392,7 @@ impl AudienceEngine {
     ) -> Result<JsValue, JsValue> {
         let inner = self.inner.clone();
         inner.check_alive()?;
-        if let Some(reason) = inner.disclosure_hidden() {
+        if let Some(reason) = inner.disclosure_hidden_for_frame() {
             return Err(named_error(ErrorName::DisclosureHiddenError, &reason));
         }
         if inner.busy.replace(true) {
@@ -450,12 +507,24 @@ impl AudienceEngine {
             .map_err(|e| named_error(ErrorName::ConfigError, &e.to_string()))?;
         self.inner.engine.set_options(&patch).map_err(js)?;
         if patch.get("banner").is_some()
-            && let (Some(banner), Some(options)) = (
-                self.inner.banner.borrow_mut().as_mut(),
+            && let (Notice::Page(banner), Some(options)) = (
+                &mut *self.inner.notice.borrow_mut(),
                 self.inner.engine.options().banner.clone(),
             )
         {
             banner.update(options);
+        }
+        Ok(())
+    }
+
+    /// For an engine created with `hostNotice: true` (in a Worker): whether the notice on the
+    /// page's thread was readable just before the page took the next frame. Used by that frame.
+    #[wasm_bindgen(js_name = setHostNotice, skip_typescript)]
+    pub fn set_host_notice(&self, verdict: JsValue) -> Result<(), JsValue> {
+        let verdict: DisclosureStatus = serde_wasm_bindgen::from_value(verdict)
+            .map_err(|e| config_error("", format!("not a disclosure verdict: {e}")))?;
+        if let Notice::Host(next) = &mut *self.inner.notice.borrow_mut() {
+            *next = Some(verdict);
         }
         Ok(())
     }
@@ -544,6 +613,67 @@ impl AudienceEngine {
     /// Releases the networks and removes the notice. Later calls reject with `EngineClosedError`.
     pub fn close(&self) {
         self.inner.engine.close();
-        self.inner.banner.borrow_mut().take();
+        *self.inner.notice.borrow_mut() = Notice::Closed;
+    }
+}
+
+/// The disclosure notice alone, on the page's thread, for an engine running in a Worker (the
+/// entry module's worker path): checks the options as `AudienceEngine.create` does, shows the
+/// notice and measures it before each frame is taken.
+#[wasm_bindgen(skip_typescript)]
+pub struct DisclosureNotice {
+    options: RefCell<EngineOptions>,
+    banner: RefCell<Option<Banner>>,
+}
+
+#[wasm_bindgen]
+impl DisclosureNotice {
+    /// Shows the notice the engine `options` describe (all of them checked, so that a bad
+    /// option fails here, before a worker starts).
+    pub fn mount(options: JsValue) -> Result<DisclosureNotice, JsValue> {
+        let SplitOptions {
+            options,
+            banner_container,
+            ..
+        } = split_options(&options)?;
+        EngineState::new(&options).map_err(js)?;
+        let banner = Banner::mount(required_banner(&options)?, banner_container)?;
+        Ok(DisclosureNotice {
+            options: RefCell::new(options),
+            banner: RefCell::new(Some(banner)),
+        })
+    }
+
+    /// Whether the notice can be read now, and if not, why.
+    pub fn status(&self) -> Result<JsValue, JsValue> {
+        let reason = match self.banner.borrow().as_ref() {
+            Some(banner) => banner.hidden_reason(),
+            None => Some("the engine was closed".into()),
+        };
+        to_js(&DisclosureStatus {
+            visible: reason.is_none(),
+            reason,
+        })
+    }
+
+    /// The same options patch the engine took: re-rendered when it changes the banner.
+    #[wasm_bindgen(js_name = setOptions)]
+    pub fn set_options(&self, partial: JsValue) -> Result<(), JsValue> {
+        let patch: serde_json::Value = serde_json::from_str(&json_text(&partial)?)
+            .map_err(|e| named_error(ErrorName::ConfigError, &e.to_string()))?;
+        let updated = self.options.borrow().patched(&patch).map_err(js)?;
+        if patch.get("banner").is_some()
+            && let (Some(banner), Some(options)) =
+                (self.banner.borrow_mut().as_mut(), updated.banner.clone())
+        {
+            banner.update(options);
+        }
+        *self.options.borrow_mut() = updated;
+        Ok(())
+    }
+
+    /// Removes the notice.
+    pub fn close(&self) {
+        self.banner.borrow_mut().take();
     }
 }

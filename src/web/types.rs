@@ -38,6 +38,17 @@ export type StartProgress =
  * Rust types) plus what only a browser has: where the weights come from, where the notice goes. */
 export interface GlanceOptions extends Omit<EngineOptions, "banner"> {
   models?: ModelOptions;
+  /**
+   * Where the networks run (the entry module's choice): "auto" (default) in a dedicated module
+   * Worker where the browser has module Workers and OffscreenCanvas, else on the page's thread;
+   * "worker" or "main" force it. The notice is always shown and measured on the page's thread.
+   */
+  thread?: "auto" | "worker" | "main";
+  /**
+   * A worker that does not answer a call within this many milliseconds (default 20000, at
+   * least 1000) is taken for dead: a new one takes over from the last saved state.
+   */
+  workerTimeoutMs?: number;
   /** The disclosure notice the engine renders and requires to be readable while it analyses. */
   banner: BannerOptions & {
     /** Where the notice is inserted. Default `document.body`. */

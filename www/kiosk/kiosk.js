@@ -14,7 +14,8 @@
 // (outbox.js) sends them to the network's ingest service until acknowledged.
 //
 // URL flags: ?installer=1 opens installer mode (also the "i" key); ?video=URL plays a looping
-// clip instead of the camera (demo).
+// clip instead of the camera (demo); ?thread=main runs the engine on the page's thread instead
+// of its worker (config.json's `thread` too; for comparing, benches/browser/kiosk-smoothness.mjs).
 import {
   KEYS, countRecords, load, oldestRecords, queueRecords, removeRecords, save, saveWithRecords, takeDroppedCount, trimRecords,
 } from '/lib/store.js';
@@ -83,6 +84,8 @@ const state = {
   restoredFromMs: null,
   restoreError: null,
   disclosure: null,
+  /** The engine's worker replaced after it stopped: when, and from which save. */
+  workerRestarts: [],
 };
 
 const player = new AdPlayer($('stage'), {
@@ -214,7 +217,7 @@ async function flushRecords(timeoutMs = 60_000) {
   state.flushed = true;
   stopAnalysis('off', 'analysis ended: records flushed');
   for (let i = 0; i < 200 && state.inFlight; i++) await sleep(50);
-  engine.endVisits(Date.now());
+  await engine.endVisits(Date.now());
   await persist('flush');
   await heartbeat();
   const until = Date.now() + timeoutMs;
@@ -250,6 +253,7 @@ function engineOptions(rules, screen) {
   const { config } = state;
   return {
     backend: 'auto',
+    thread: params.get('thread') ?? config.thread ?? 'auto',
     models: { baseUrl: '/pkg/models' },
     banner: { ...config.banner },
     audience: { ...(config.audience ?? {}), screen: { ...screen } },
@@ -282,13 +286,14 @@ async function startEngine() {
         state.glance = await import('/pkg/glance.js');
       }
       state.engine = await createEngine(state.screen);
+      watchEngine(state.engine);
       state.engineError = null;
       break;
     } catch (error) {
       state.engineError = `${error?.name ?? 'Error'}: ${error?.message ?? error}`;
       console.warn('Glance kiosk: the engine did not start; ads play on and it is tried again.', error);
       renderStatus();
-      if (error?.name === 'EngineCrashedError') { crashed(); return; }
+      if (isCrash(error)) { crashed(); return; }
       measureBanner();
       const delay = ENGINE_RETRY_MS[Math.min(state.engineAttempts - 1, ENGINE_RETRY_MS.length - 1)];
       state.engineRetryAtMs = Date.now() + delay;
@@ -310,12 +315,12 @@ async function restoreAggregates(engine) {
   try {
     const saved = await load(KEYS.audienceState);
     if (!saved?.state) return;
-    engine.restoreState(saved.state);
+    await engine.restoreState(saved.state);
     state.restoredFromMs = saved.savedAtMs ?? null;
     // The play on screen when the page went away ended then, cut short.
     const p = saved.playOnScreen;
     if (p?.adId && p?.playId) {
-      try { engine.adEnded(p.adId, false, p.playId, saved.savedAtMs); } catch { /* already ended */ }
+      try { await engine.adEnded(p.adId, false, p.playId, saved.savedAtMs); } catch { /* already ended */ }
     }
   } catch (error) {
     // Keep what is stored (it is not overwritten until this engine has something of its own).
@@ -333,14 +338,15 @@ async function recreateEngine(screen) {
     for (let i = 0; i < 40 && (state.inFlight || old.busy); i++) await sleep(50);
     const fresh = await createEngine(screen);
     try {
-      fresh.restoreState(old.saveState());
+      await fresh.restoreState(await old.saveState());
     } catch (error) {
-      fresh.close();
+      await fresh.close();
       throw error;
     }
+    watchEngine(fresh);
     state.engine = fresh;
     // The closed engine's memory goes with it when collected (wasm-bindgen's finalizer).
-    old.close();
+    await old.close();
   } finally {
     state.recreating = false;
     measureBanner();
@@ -357,6 +363,22 @@ async function applyInstallation({ screen, cameraDeviceId }) {
   await save(KEYS.kioskConfig, { ...(kept?.fleet ? { fleet: kept.fleet } : {}), screen, cameraDeviceId, savedAtMs: Date.now() });
   await camera.useDevice(cameraDeviceId);
   resumeWhenDisclosed();
+}
+
+/** An engine that cannot go on (a worker that stopped is replaced by the engine itself). */
+function isCrash(error) {
+  return error?.name === 'EngineCrashedError' && !error.restarting;
+}
+
+/** The engine's worker was replaced (`restarted`, with the audience since the last save lost), or could not be. */
+function watchEngine(engine) {
+  engine.addEventListener('error', ({ detail }) => {
+    if (detail?.name !== 'EngineCrashedError' || engine !== state.engine) return;
+    if (!detail.restarted) { crashed(); return; }
+    state.workerRestarts.push({ atMs: Date.now(), restoredFromMs: detail.restoredFromMs, reason: detail.message });
+    if (state.workerRestarts.length > 10) state.workerRestarts.shift();
+    console.warn(`Glance kiosk: ${detail.message}`);
+  });
 }
 
 function crashed() {
@@ -379,12 +401,16 @@ function scheduleFrame() {
   else setTimeout(onVideoFrame, 66);
 }
 
+/** A new camera frame arrived while one was being analysed: analyse it as soon as that ends. */
+let frameWaiting = false;
+
 function onVideoFrame() {
   frameRequested = false;
   lastFrameCallbackMs = performance.now();
   if (!state.analysing) return;
   scheduleFrame();
-  analyse();
+  if (state.inFlight) frameWaiting = true;
+  else analyse();
 }
 
 async function analyse() {
@@ -400,7 +426,7 @@ async function analyse() {
       state.backendChanged = true;
       state.backendChangedReason = engine.fallbackReason ?? null;
     }
-    const snapshot = engine.snapshot();
+    const snapshot = await engine.snapshot();
     // Someone left: their visit just went into the totals, so save them now rather than in
     // up to 10 s (a write when the page goes away is not guaranteed to land).
     if (state.audience && snapshot.present < state.audience.present) persist('visit ended');
@@ -411,6 +437,11 @@ async function analyse() {
     onFrameError(error);
   } finally {
     state.inFlight = false;
+  }
+  // The engine (in its worker) would otherwise idle until the camera's next frame.
+  if (frameWaiting && state.analysing) {
+    frameWaiting = false;
+    analyse();
   }
 }
 
@@ -426,7 +457,8 @@ function onFrameError(error) {
     case 'EngineClosedError':
       break; // replaced by a new engine meanwhile
     case 'EngineCrashedError':
-      crashed();
+      if (!error.restarting) crashed();
+      else state.counters.frameErrors += 1; // its worker is being replaced
       break;
     default:
       state.counters.frameErrors += 1;
@@ -529,12 +561,12 @@ function localDecision() {
   return null;
 }
 
-function decide() {
+async function decide() {
   if (state.engine && !state.recreating) {
     try {
-      return state.engine.nextAd();
+      return await state.engine.nextAd();
     } catch (error) {
-      if (error?.name === 'EngineCrashedError') crashed();
+      if (isCrash(error)) crashed();
       else console.warn('Glance kiosk: no decision from the engine:', error);
     }
   }
@@ -563,10 +595,10 @@ function advanceWhenReady(play) {
 /** Puts the next ad on screen: `next` (an interrupt) or the engine's (else the loop's) choice. */
 async function advance(next = null) {
   if (state.switching && !next) return;
-  const decision = next ?? decide();
-  if (!decision) return;
   state.switching = true;
   try {
+    const decision = next ?? await decide();
+    if (!decision) return;
     const shown = await player.show(decision);
     if (!shown) return; // a newer ad took its place meanwhile
     const previous = state.current;
@@ -583,7 +615,7 @@ async function advance(next = null) {
     };
     state.current = play;
     state.counters.adsStarted += 1;
-    reportStart(play);
+    await reportStart(play);
     state.plays.push({ adId: play.adId, playId: play.playId, startedAtMs: play.startedAtMs, why: play.why, reported: play.reported, endedAtMs: null, completed: null });
     if (state.plays.length > MAX_PLAYS_KEPT) state.plays.shift();
     persist('ad changed'); // proof of play: the end of one and the start of the next
@@ -593,11 +625,11 @@ async function advance(next = null) {
   }
 }
 
-function reportStart(play) {
+async function reportStart(play) {
   const { engine } = state;
   if (!engine || state.recreating) return;
   try {
-    engine.adStarted(play.adId, play.playId, play.startedAtMs);
+    await engine.adStarted(play.adId, play.playId, play.startedAtMs);
     play.reported = true;
     const logged = state.plays.find((p) => p.playId === play.playId);
     if (logged) logged.reported = true;
@@ -610,11 +642,9 @@ function endPlay(play, completed, atMs) {
   const logged = state.plays.find((p) => p.playId === play.playId);
   if (logged) Object.assign(logged, { endedAtMs: atMs, completed });
   if (!play.reported || !state.engine) return;
-  try {
-    state.engine.adEnded(play.adId, completed, play.playId, atMs);
-  } catch (error) {
+  state.engine.adEnded(play.adId, completed, play.playId, atMs).catch((error) => {
     console.warn(`Glance kiosk: end of ${play.adId} not recorded:`, error);
-  }
+  });
 }
 
 /** Once a second: may a rule cut in? Also keeps the status and layout current. */
@@ -628,12 +658,10 @@ function tick() {
   }
   const { engine, current } = state;
   if (!engine || state.recreating || state.switching || !current?.reported) return;
-  try {
-    const cut = engine.shouldInterrupt();
-    if (cut) advance(cut);
-  } catch (error) {
-    if (error?.name === 'EngineCrashedError') crashed();
-  }
+  engine.shouldInterrupt().then(
+    (cut) => { if (cut && state.current === current) advance(cut); },
+    (error) => { if (isCrash(error)) crashed(); },
+  );
 }
 
 // ---- rules from the editor -----------------------------------------------------------------
@@ -646,7 +674,7 @@ async function refreshRules() {
   const wanted = stored ?? state.config.rules;
   if (JSON.stringify(wanted) === JSON.stringify(state.rules)) return;
   try {
-    engine.setRules(wanted);
+    await engine.setRules(wanted);
     state.rules = wanted;
     state.rulesSource = stored ? 'editor' : 'config';
     state.rulesProblem = null;
@@ -685,12 +713,12 @@ async function saveOnce(why) {
   let records = state.pendingRecords;
   try {
     // Records first: the state saved next remembers them as made.
-    if (state.fleet) records = [...records, ...engine.takeRecords(state.fleet.screenId, state.flushed)];
+    if (state.fleet) records = [...records, ...(await engine.takeRecords(state.fleet.screenId, state.flushed))];
     state.pendingRecords = records;
-    record = { state: engine.saveState(), savedAtMs: Date.now() };
+    record = { state: await engine.saveState(), savedAtMs: Date.now() };
     if (state.current?.reported) record.playOnScreen = { adId: state.current.adId, playId: state.current.playId };
   } catch (error) {
-    if (error?.name === 'EngineCrashedError') crashed();
+    if (isCrash(error)) crashed();
     return;
   }
   try {
@@ -716,7 +744,12 @@ async function saveOnce(why) {
 async function registerServiceWorker() {
   if (!('serviceWorker' in navigator)) return;
   try {
-    await navigator.serviceWorker.register('/kiosk/sw.js', { scope: '/kiosk/' });
+    // Scope "/": the engine's worker loads from /pkg/ and is controlled by the service worker
+    // whose scope holds its URL (the server sends Service-Worker-Allowed: / for sw.js).
+    await navigator.serviceWorker.register('/kiosk/sw.js', { scope: '/' });
+    for (const old of await navigator.serviceWorker.getRegistrations()) {
+      if (new URL(old.scope).pathname === '/kiosk/') old.unregister();
+    }
     // On the very first visit, wait (briefly) until the worker controls this page, so the engine
     // and the creatives are cached on their way in rather than downloaded twice.
     if (!navigator.serviceWorker.controller) {
@@ -768,6 +801,9 @@ function status() {
     fleet: state.outbox ? { ...state.outbox.status(), screenId: state.fleet?.screenId, pending: state.pendingRecords.length, flushed: state.flushed } : null,
     fleetProblem: state.fleetProblem,
     restoredFromMs: state.restoredFromMs,
+    workerRestarts: state.workerRestarts.map((r) => ({ ...r })),
+    thread: state.engine?.thread ?? null,
+    threadReason: state.engine?.threadReason ?? null,
     restoreError: state.restoreError,
     installer: installer.isOpen,
   };

@@ -3,7 +3,9 @@
 // network fails. It keeps only the kiosk's own static files: the page, the engine package, the
 // libraries it uses and the creatives. It never sees a camera frame (frames never leave the page).
 const CACHE = 'glance-kiosk-v1';
-const SCOPE = new URL(self.registration.scope).pathname; // "/kiosk/"
+/** The kiosk's own files. The worker's scope is the whole site ("/"), because the engine's
+ * worker (/pkg/glance_worker_*.js) is controlled only by a service worker whose scope holds it. */
+const SCOPE = '/kiosk/';
 
 /** Paths worth keeping offline; everything else passes through untouched. */
 const KEPT = [SCOPE, '/pkg/', '/node_modules/', '/ads/', '/lib/'];
@@ -24,6 +26,11 @@ const SHELL = [
   '/lib/store.js',
   '/lib/media.js',
   '/pkg/glance.js',
+  // The engine's worker and what it imports: loaded by the worker, so the page never lists them.
+  '/pkg/glance_weights.js',
+  '/pkg/glance_worker.js',
+  '/pkg/glance_worker_cpu.js',
+  '/pkg/glance_worker_webgpu.js',
 ];
 
 function kept(url) {

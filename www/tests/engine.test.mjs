@@ -105,7 +105,8 @@ test("on WebGPU (SwiftShader here) the engine agrees with the CPU backend, and f
       const glance = await import("/pkg/glance.js");
       await glance.default();
       const created = performance.now();
-      const engine = await glance.AudienceEngine.create({ backend: "webgpu", models: { baseUrl: "/pkg/models" }, banner: { controller: { name: "Glance tests", contact: "tests@localhost" }, noticeUrl: "/privacy.html" } });
+      // On the page's thread: the test loses the GPU device the page opened.
+      const engine = await glance.AudienceEngine.create({ backend: "webgpu", thread: "main", models: { baseUrl: "/pkg/models" }, banner: { controller: { name: "Glance tests", contact: "tests@localhost" }, noticeUrl: "/privacy.html" } });
       const createMs = performance.now() - created;
       const blob = await (await fetch("/tests/fixtures/astronaut.jpg")).blob();
       const bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
@@ -150,10 +151,12 @@ test("errors are typed Error objects and bad rules leave the old ones running", 
         return { isError: e instanceof Error, isGlanceError: e instanceof glance.GlanceError, classes, name: e.name, message: e.message, issues: e.issues, path: e.path };
       }
     };
-    const before = engine.nextAd(Date.parse("2025-11-24T10:00:00Z")).adId;
+    const before = (await engine.nextAd(Date.parse("2025-11-24T10:00:00Z"))).adId;
     const bad = await (await fetch("/tests/fixtures/rules/invalid.rules.json")).json();
     const rulesError = await catchError(() => engine.setRules(bad));
-    const afterAd = engine.nextAd(Date.parse("2025-11-24T10:00:00Z")).adId;
+    const afterAd = (await engine.nextAd(Date.parse("2025-11-24T10:00:00Z"))).adId;
+    // An error raised in the engine (in its worker here) arrives as its class, with its fields.
+    const setOptionError = await catchError(() => engine.setOptions({ pipeline: { minDetectionScore: 2 } }));
     const frameError = await catchError(() => engine.processFrame({ not: "a frame" }, 0));
     const optionError = await catchError(() => glance.AudienceEngine.create({ backend: "cpu", pipeline: { minDetectionScore: 2 }, banner: { controller: { name: "Glance tests", contact: "tests@localhost" }, noticeUrl: "/privacy.html" } }));
     const pixels = new ImageData(320, 240);
@@ -163,11 +166,13 @@ test("errors are typed Error objects and bad rules leave the old ones running", 
     const settled = overlapping.map((r) => (r.status === "fulfilled" ? "ok" : r.reason.name));
     const busyAfter = engine.busy;
     const late = await engine.processFrame(pixels, 1500);
-    engine.close();
+    const thread = engine.thread;
+    await engine.close();
     const closedError = await catchError(() => engine.snapshot());
-    return { before, afterAd, rulesError, frameError, optionError, settled, busyAfter, late: late.timestampMs, clamped: late.timestampClamped, closedError };
+    return { before, afterAd, rulesError, frameError, optionError, setOptionError, thread, settled, busyAfter, late: late.timestampMs, clamped: late.timestampClamped, closedError };
   });
-  for (const error of [out.rulesError, out.frameError, out.optionError, out.closedError]) {
+  assert.equal(out.thread, "worker", "Chromium has module workers: the engine runs in one");
+  for (const error of [out.rulesError, out.frameError, out.optionError, out.setOptionError, out.closedError]) {
     assert.equal(error.isError, true);
     assert.equal(error.isGlanceError, true, error.name);
     assert.deepEqual(error.classes, [error.name], "instanceof the exported class of its name, and of no other");
@@ -178,10 +183,12 @@ test("errors are typed Error objects and bad rules leave the old ones running", 
   assert.equal(out.frameError.name, "InvalidFrameError");
   assert.equal(out.optionError.name, "ConfigError");
   assert.equal(out.optionError.path, "pipeline.minDetectionScore");
+  assert.equal(out.setOptionError.name, "ConfigError");
+  assert.equal(out.setOptionError.path, "pipeline.minDetectionScore");
   assert.equal(out.settled[0], "ok");
   assert.ok(["ok", "EngineBusyError"].includes(out.settled[1]), `second frame: ${out.settled[1]}`);
   assert.equal(out.busyAfter, false);
-  assert.equal(out.late, 2040, "a timestamp going backwards is clamped");
+  assert.equal(out.late, out.settled[1] === "ok" ? 2040 : 2000, "a timestamp going backwards is clamped to the last analysed one");
   assert.equal(out.clamped, true);
   assert.equal(out.closedError.name, "EngineClosedError");
   await context.close();
@@ -330,6 +337,7 @@ test("the engine shows its disclosure notice and analyses only while it can be r
   }
   await page.screenshot({ path: join(ROOT, "target/screenshots/engine-banner-de.png") });
   assert.deepEqual(await page.evaluate(() => window.engine.disclosure), { visible: true, reason: null });
+  assert.equal(await page.evaluate(() => window.engine.thread), "worker", "the notice is on the page, the analysis in a worker");
   assert.equal(await page.evaluate(() => window.tryFrame()), "analysed");
 
   // Each way a page could hide the notice stops the very next frame; undoing it resumes.
@@ -379,10 +387,10 @@ test("rules validation, the simulator and reports work without models", async ()
     const fromSteps = glance.simulateRules(JSON.parse(mall), steps);
     const badTimeline = (() => { try { glance.simulateRules(mall, "[]"); } catch (e) { return e.name; } })();
     const engine = await glance.AudienceEngine.create({ backend: "cpu", models: { baseUrl: "/pkg/models" }, banner: { controller: { name: "t", contact: "t@localhost" }, noticeUrl: "/p" } });
-    engine.adStarted("coffee", "play-1", 1000);
-    engine.adEnded("coffee", true, "play-1", 9000);
-    const saved = engine.saveState();
-    const live = engine.report();
+    await engine.adStarted("coffee", "play-1", 1000);
+    await engine.adEnded("coffee", true, "play-1", 9000);
+    const saved = await engine.saveState();
+    const live = await engine.report();
     const offline = glance.reportFromState(saved);
     return {
       valid: glance.validateRules(mall),
@@ -441,10 +449,10 @@ test("the engine dispatches its events, and every result and event is exactly as
     const empty = new ImageData(512, 512);
     const frames = [];
     for (let t = 0; t <= 1500; t += 100) frames.push(await engine.processFrame(face, t));
-    const withFace = engine.snapshot();
+    const withFace = await engine.snapshot();
     for (let t = 1750; t <= 4000; t += 250) await engine.processFrame(empty, t);
-    const decision = engine.nextAd(Date.parse("2025-11-24T10:00:00Z"));
-    const interrupt = engine.shouldInterrupt(Date.parse("2025-11-24T10:00:01Z"));
+    const decision = await engine.nextAd(Date.parse("2025-11-24T10:00:00Z"));
+    const interrupt = await engine.shouldInterrupt(Date.parse("2025-11-24T10:00:01Z"));
     // Hiding the notice stops analysis and says so.
     const notice = document.querySelector("glance-disclosure");
     notice.style.visibility = "hidden";
@@ -453,7 +461,7 @@ test("the engine dispatches its events, and every result and event is exactly as
     await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
     await engine.processFrame(empty, 4200);
     const failed = await engine.processFrame({ not: "a frame" }, 4300).then(() => null, (e) => e.name);
-    const report = engine.report();
+    const report = await engine.report();
     const timeline = [{ t: "2025-11-24T10:00", audience: { present: 2, watchers: 1 } }, { t: "2025-11-24T10:05", audience: { present: 0 } }];
     const simulation = glance.simulateRules(rules, timeline);
     const issues = glance.validateRules("{}");
@@ -461,24 +469,24 @@ test("the engine dispatches its events, and every result and event is exactly as
     // A RulesValidationError, caught by its class, with its issues.
     let rulesError = null;
     try {
-      engine.setRules(await (await fetch("/tests/fixtures/rules/invalid.rules.json")).json());
+      await engine.setRules(await (await fetch("/tests/fixtures/rules/invalid.rules.json")).json());
     } catch (e) {
       if (e instanceof glance.RulesValidationError) rulesError = e.issues;
     }
     // The fleet records: the visit's minute once every visit has ended, and a heartbeat.
-    const none = engine.takeRecords("test-screen-1");
-    engine.endVisits(4400);
+    const none = await engine.takeRecords("test-screen-1");
+    await engine.endVisits(4400);
     const records = [
-      ...engine.takeRecords("test-screen-1", true),
+      ...(await engine.takeRecords("test-screen-1", true)),
       glance.heartbeatRecord("test-screen-1", { camera: "live", analysedFps: 9.5, backend: "cpu", outboxDepth: 0, outboxDropped: 0, lastAckMs: null }, Date.parse("2025-11-24T10:00:00Z")),
     ];
     let badScreen = null;
     try {
-      engine.takeRecords("no spaces allowed");
+      await engine.takeRecords("no spaces allowed");
     } catch (e) {
       badScreen = [e.name, e.path];
     }
-    engine.close();
+    await engine.close();
     const faces = frames.filter((f) => f.faces.length > 0);
     return { frames: [faces[0], frames.at(-1)], withFace, decision, interrupt, hidden, failed, report, simulation, issues, disclosure, events, rulesError, none, records, badScreen };
   });
@@ -540,5 +548,99 @@ test("the engine dispatches its events, and every result and event is exactly as
   const rejected = tsc([extra]);
   assert.equal(rejected.ok, false, "an unknown field must not type-check");
   assert.match(rejected.output, /addedInRust/);
+  await context.close();
+});
+
+test("a worker that dies is replaced from the last saved state, the loss reported; the page's thread stays available", { timeout: 300_000 }, async () => {
+  const { page, context, errors } = await newPage();
+  const before = await page.evaluate(async () => {
+    const glance = await import("/pkg/glance.js");
+    const bad = await glance.AudienceEngine.create({ thread: "elsewhere", banner: { controller: { name: "t", contact: "t@localhost" }, noticeUrl: "/p" } }).then(() => null, (e) => [e.name, e.path]);
+    const engine = await glance.AudienceEngine.create({
+      backend: "cpu",
+      workerTimeoutMs: 1000,
+      models: { baseUrl: "/pkg/models" },
+      audience: { tracker: { maxAgeMs: 500 } },
+      banner: { controller: { name: "Glance tests", contact: "tests@localhost" }, noticeUrl: "/privacy.html" },
+    });
+    window.engine = engine;
+    window.crashes = [];
+    engine.addEventListener("error", (e) => window.crashes.push({ name: e.detail.name, restarted: e.detail.restarted, restoredFromMs: e.detail.restoredFromMs, message: e.detail.message }));
+    const blob = await (await fetch("/tests/fixtures/astronaut.jpg")).blob();
+    window.face = await createImageBitmap(blob, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+    window.empty = new ImageData(320, 240);
+    // One visit and one play, saved; then a second play that the save does not hold.
+    for (let t = 0; t <= 1000; t += 100) await engine.processFrame(window.face, t);
+    for (let t = 1250; t <= 2500; t += 250) await engine.processFrame(window.empty, t);
+    await engine.adStarted("coffee", "play-1", 1000);
+    await engine.adEnded("coffee", true, "play-1", 9000);
+    window.saved = await engine.saveState();
+    window.savedReport = await engine.report({ k: 1, includePlays: true });
+    await engine.adStarted("coffee", "play-2", 10000);
+    await engine.adEnded("coffee", true, "play-2", 18000);
+    const unsaved = await engine.report({ k: 1, includePlays: true });
+    return { bad, thread: engine.thread, savedPlays: window.savedReport.plays.length, unsavedPlays: unsaved.plays.length, savedVisits: window.savedReport.totals.impressions.value };
+  });
+  assert.deepEqual(before.bad, ["ConfigError", "thread"]);
+  assert.equal(before.thread, "worker");
+  assert.deepEqual([before.savedVisits, before.savedPlays, before.unsavedPlays], [1, 1, 2]);
+
+  // Kill the engine's worker from inside, as a crash of the browser's worker process would.
+  const worker = page.workers().find((w) => /glance_worker_cpu/.test(w.url()));
+  assert.ok(worker, `the engine's worker: ${page.workers().map((w) => w.url())}`);
+  await worker.evaluate(() => self.close()).catch(() => {});
+  const after = await page.evaluate(async () => {
+    const { engine } = window;
+    const inFlight = await engine.processFrame(window.empty, 3000).then(() => null, (e) => ({ name: e.name, restarting: e.restarting }));
+    // The next frames and calls go to the new worker.
+    await new Promise((r) => setTimeout(r, 50));
+    let resumed = null;
+    for (let i = 0; i < 100 && !resumed; i++) {
+      resumed = await engine.processFrame(window.face, 4000 + i * 100).then((r) => r.faces.length, (e) => (e.name === "EngineCrashedError" ? null : e.name));
+      if (!resumed) await new Promise((r) => setTimeout(r, 100));
+    }
+    const report = await engine.report({ k: 1, includePlays: true });
+    await engine.close();
+    return { inFlight, resumed, crashes: window.crashes, plays: report.plays.map((p) => p.playId), impressions: report.totals.impressions.value, thread: engine.thread };
+  });
+  assert.deepEqual(after.inFlight, { name: "EngineCrashedError", restarting: true }, "the frame in flight fails, and says a new worker takes over");
+  assert.equal(after.resumed, 1, "the new worker analyses frames");
+  const restarts = after.crashes.filter((c) => c.restarted);
+  assert.equal(restarts.length, 1, JSON.stringify(after.crashes));
+  assert.ok(Number.isFinite(restarts[0].restoredFromMs), "the restart says from when the state is");
+  assert.match(restarts[0].message, /did not answer .* within 1000 ms; a new worker took over from the last saved state: \d+ s of audience lost/);
+  // Everything saved before the crash is there; the play after the save is the gap reported.
+  assert.deepEqual(after.plays, ["play-1"]);
+  assert.ok(after.impressions >= 1, `impressions ${after.impressions}`);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("thread: \"main\" runs the engine on the page's thread, with the same results", { timeout: 300_000 }, async () => {
+  const { page, context, errors } = await newPage();
+  const out = await page.evaluate(async () => {
+    const glance = await import("/pkg/glance.js");
+    const blob = await (await fetch("/tests/fixtures/astronaut.jpg")).blob();
+    const face = await createImageBitmap(blob, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+    const results = {};
+    for (const thread of ["main", "worker"]) {
+      const engine = await glance.AudienceEngine.create({ backend: "cpu", thread, models: { baseUrl: "/pkg/models" }, banner: { controller: { name: "t", contact: "t@localhost" }, noticeUrl: "/p" } });
+      const frames = [];
+      for (let t = 0; t <= 300; t += 100) frames.push(await engine.processFrame(face, t));
+      results[thread] = { thread: engine.thread, reason: engine.threadReason ?? null, frames, snapshot: await engine.snapshot(), faceStillUsable: face.width };
+      await engine.close();
+    }
+    return results;
+  });
+  assert.equal(out.main.thread, "main");
+  assert.equal(out.worker.thread, "worker");
+  assert.equal(out.main.reason, null);
+  assert.equal(out.worker.faceStillUsable, 512, "the page's own bitmap is not taken from it");
+  // The same module, the same frames: the same faces and the same audience.
+  // Track ids are random per engine (ephemeral by design).
+  const strip = (s) => ({ ...s, people: s.people.map((p) => ({ ...p, trackId: undefined })) });
+  assert.deepEqual(out.worker.frames.map((r) => r.faces), out.main.frames.map((r) => r.faces));
+  assert.deepEqual(strip(out.worker.snapshot), strip(out.main.snapshot));
+  assert.deepEqual(errors, []);
   await context.close();
 });

@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
 import { startServer, launch, launchPersistent, guardNetwork, collectErrors } from "./browser.mjs";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -123,6 +124,8 @@ test("the kiosk sees the face and switches to the ad its rules choose, and repor
   await until(page, (s) => s.engine.ready && s.counters.frames > 0);
   await until(page, (s) => s.audience && s.audience.present >= 1);
   await page.waitForFunction(() => document.querySelector("#stage .slide.shown:last-child")?.dataset.adId === "hello-viewer", null, { timeout: FRAME_TIMEOUT });
+  // The play is reported once the engine (in its worker) has taken it.
+  await until(page, (s) => s.currentAd?.adId === "hello-viewer" && s.currentAd.reported);
   const s = await status(page);
   assert.equal(s.rules.source, "config");
   assert.equal(s.currentAd.adId, "hello-viewer");
@@ -304,8 +307,8 @@ test("a reload keeps the aggregates", { timeout: 240_000 }, async () => {
     const page = await context.newPage();
     await storeRules(page, FAST_RULES);
     await page.goto(`${server.url}/kiosk/`);
-    const totals = () => page.evaluate(() => {
-      const r = window.glanceKiosk.report({ k: 1, includePlays: true });
+    const totals = () => page.evaluate(async () => {
+      const r = await window.glanceKiosk.report({ k: 1, includePlays: true });
       return {
         impressions: r.totals.impressions.value ?? 0,
         dwell: r.totals.dwellTotalS ?? 0,
@@ -314,10 +317,14 @@ test("a reload keeps the aggregates", { timeout: 240_000 }, async () => {
       };
     });
     // Visits end when the face leaves: wait for one, and for a few plays.
-    await page.waitForFunction(() => {
-      const r = window.glanceKiosk?.report({ k: 1 });
-      return r && (r.totals.impressions.value ?? 0) >= 1 && r.ads.reduce((n, a) => n + a.plays, 0) >= 2;
-    }, null, { timeout: 120_000, polling: 250 });
+    // (The report is a promise, which waitForFunction would take for a truthy value: poll here.)
+    const seen = () => page.evaluate(async () => {
+      const r = await (window.glanceKiosk?.report({ k: 1 }) ?? null);
+      return Boolean(r && (r.totals.impressions.value ?? 0) >= 1 && r.ads.reduce((n, a) => n + a.plays, 0) >= 2);
+    });
+    for (const until = Date.now() + 120_000; !(await seen()); await sleep(250)) {
+      assert.ok(Date.now() < until, "a visit and two plays within 120 s");
+    }
     const before = await totals();
     // What the kiosk has saved since covers at least these totals (they only grow). A write in
     // the page's last moments is not guaranteed, so the kiosk saves whenever a visit or a play
@@ -432,17 +439,23 @@ test("offline: after the first visit the kiosk starts from its service worker", 
     await until(page, (s) => s.engine.ready && s.counters.frames >= 1);
     await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
     // Everything the kiosk needs is cached once the worker has stored what the page listed.
-    await page.waitForFunction(async () => {
-      const cache = await caches.open("glance-kiosk-v1");
-      const urls = (await cache.keys()).map((r) => new URL(r.url).pathname);
-      return ["/kiosk/", "/kiosk/kiosk.js", "/pkg/glance.js", "/pkg/glance_bg.wasm", "/ads/mall-events.webm"].every((p) => urls.includes(p));
-    }, null, { timeout: 60_000, polling: 500 });
+    // (Polled from here: waitForFunction would take the predicate's promise for a truthy value.)
+    const needed = ["/kiosk/", "/kiosk/kiosk.js", "/pkg/glance.js", "/pkg/glance_cpu.js", "/pkg/glance_cpu_bg.wasm", "/pkg/glance_worker.js", "/pkg/glance_worker_cpu.js", "/ads/mall-events.webm"];
+    const missing = () => page.evaluate(async (needed) => {
+      const urls = (await (await caches.open("glance-kiosk-v1")).keys()).map((r) => new URL(r.url).pathname);
+      return needed.filter((p) => !urls.includes(p));
+    }, needed);
+    for (const until = Date.now() + 60_000; (await missing()).length; await sleep(500)) {
+      assert.ok(Date.now() < until, `cached for offline use within 60 s; missing ${await missing()}`);
+    }
     await own.close();
     // The server is gone for real.
     await assert.rejects(fetch(`${own.url}/kiosk/`));
     await page.reload();
     assert.equal(await page.title(), "Glance kiosk");
     await until(page, (s) => s.engine.ready && s.counters.frames >= 1 && s.currentAd !== null);
+    const { thread, threadReason } = await status(page);
+    assert.equal(thread, "worker", `the engine's worker starts offline too (${threadReason})`);
     await page.waitForSelector("#stage .slide.shown img, #stage .slide.shown video");
     assert.equal(await page.locator("#stage .slide.placeholder").count(), 0, "the creatives come from the cache");
   } finally {

@@ -42,7 +42,7 @@ after(async () => {
 test("the tarball holds the entry, its declarations first in exports, both engine modules, the models and the schema", () => {
   const manifest = JSON.parse(readFileSync(join(APP, "node_modules/glance/package.json"), "utf8"));
   assert.deepEqual(Object.keys(manifest.exports["."]), ["types", "default"], "types first, as TypeScript requires");
-  for (const file of ["glance.js", "glance.d.ts", "glance_cpu_bg.wasm", "glance_webgpu_bg.wasm", "models/centerface.bpk", "schemas/glance.schema.json"]) {
+  for (const file of ["glance.js", "glance.d.ts", "glance_weights.js", "glance_worker.js", "glance_worker_cpu.js", "glance_worker_webgpu.js", "glance_cpu_bg.wasm", "glance_webgpu_bg.wasm", "models/centerface.bpk", "schemas/glance.schema.json"]) {
     assert.ok(tarball.files.includes(file), `${file} is packed`);
   }
   assert.ok(tarball.files.some((f) => /^snippets\/.+\/errors\.js$/.test(f)), "the error classes are packed");
@@ -84,6 +84,7 @@ test("the Vite app type-checks under strict, bundles with no configuration for G
   assert.ok(network.all.some((u) => /\/dist\/assets\/.+\.wasm$/.test(u)), "the wasm came from the bundle");
   assert.ok(network.all.some((u) => /\/dist\/assets\/centerface-.+\.bpk$/.test(u)), "the weights came from the bundle");
   assert.equal(outcome.backend, "cpu");
+  assert.equal(outcome.thread, "worker", "the bundled worker ran the engine");
   assert.equal(outcome.facesInFirstFrame, 1);
   assert.ok(outcome.firstFace.age > 10 && outcome.firstFace.age < 80, `age ${outcome.firstFace.age}`);
   const kinds = outcome.events.map((e) => e.split(":")[0]);
@@ -99,5 +100,5 @@ test("plain ES modules import the installed package from node_modules", { timeou
   assert.deepEqual(errors, []);
   assert.deepEqual(network.foreign, []);
   assert.ok(network.all.some((u) => u.endsWith("/node_modules/glance/glance_cpu_bg.wasm")), network.all.join(" "));
-  assert.deepEqual(outcome, { faces: 1, backend: "cpu", configError: "pipeline.minDetectionScore" });
+  assert.deepEqual(outcome, { faces: 1, backend: "cpu", thread: "worker", configError: "pipeline.minDetectionScore" });
 });

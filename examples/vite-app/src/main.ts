@@ -14,6 +14,7 @@ import {
 /** What the app saw, for the test to read (`window.glanceExample`). */
 export interface ExampleOutcome {
   backend: "webgpu" | "cpu";
+  thread: "worker" | "main";
   facesInFirstFrame: number;
   firstFace: { box: [number, number, number, number]; age: number | null } | null;
   events: string[];
@@ -69,7 +70,7 @@ async function run(): Promise<ExampleOutcome> {
   let rulesIssues: ValidationIssue[] | null = null;
   try {
     // A well-formed document whose rule plays an ad it does not list.
-    engine.setRules({
+    await engine.setRules({
       version: 1,
       timeZone: "UTC",
       ads: [{ id: "coffee", media: "/ads/coffee.jpg", kind: "image", durationS: 8 }],
@@ -81,9 +82,11 @@ async function run(): Promise<ExampleOutcome> {
     else throw error;
   }
   log(`rules rejected: ${rulesIssues?.map((i) => `${i.path}: ${i.message}`).join("; ")}`);
-  engine.close();
+  const thread = engine.thread;
+  await engine.close();
   return {
     backend: engine.backend,
+    thread,
     facesInFirstFrame: first?.faces.length ?? 0,
     firstFace: firstFace ? { box: firstFace.box, age: firstFace.age } : null,
     events,

@@ -1,0 +1,140 @@
+// How smooth the kiosk page stays while the engine analyses, in headless Chromium (CPU backend):
+// the kiosk plays a video ad on a loop while a clip of groups of people (../shared/eval/video's
+// clip2, or CLIP=path) stands in for the camera (`?video=`). For the engine on the page's thread
+// (`?thread=main`) and in its worker (the default), over SECONDS (30) after the first analysed
+// frame: the longest main-thread task and how many took over 50 ms, animation-frame gaps over
+// 50 and 100 ms, the video ad's dropped frames, analysed frames per second; and memory at the
+// start and the end (the page's JS heap, and the resident memory of all of Chromium's processes,
+// which holds the worker's heap and the wasm memory), for SECONDS=600 runs that look for growth.
+// Run after `scripts/build-web`: `node benches/browser/kiosk-smoothness.mjs`
+// (writes target/kiosk-smoothness.json). THREADS=worker,main picks the runs.
+import { execFileSync } from "node:child_process";
+import { access, mkdir, writeFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { launch, startServer } from "../../www/tests/browser.mjs";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const CLIP = process.env.CLIP ?? join(ROOT, "../shared/eval/video/clip2_voc_groups.mp4");
+const SECONDS = Number(process.env.SECONDS ?? 30);
+const THREADS = (process.env.THREADS ?? "main,worker").split(",");
+
+/** One video ad on a loop: its playback shows every frame the page drops. */
+const VIDEO_AD_RULES = {
+  version: 1,
+  timeZone: "UTC",
+  ads: [{ id: "spot", media: "/ads/sneaker-spot.webm", kind: "video", durationS: 4 }],
+  defaultLoop: ["spot"],
+  rules: [],
+};
+
+/** Installed in the page before its scripts: long tasks, animation-frame gaps, ad playback. */
+function watchSmoothness() {
+  const watch = { longTasks: [], rafGaps: [], ads: new Map(), from: 0 };
+  window.__smoothness = watch;
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) if (entry.startTime >= watch.from) watch.longTasks.push(entry.duration);
+  }).observe({ type: "longtask" });
+  let last = null;
+  const frame = (t) => {
+    if (last !== null && t >= watch.from) watch.rafGaps.push(t - last);
+    last = t;
+    requestAnimationFrame(frame);
+  };
+  requestAnimationFrame(frame);
+  // Each ad video's decoded and dropped frames, sampled: a finished ad's element goes away.
+  setInterval(() => {
+    for (const video of document.querySelectorAll("#stage video")) {
+      const q = video.getVideoPlaybackQuality?.();
+      if (q) watch.ads.set(video, { total: q.totalVideoFrames, dropped: q.droppedVideoFrames });
+    }
+  }, 200);
+}
+
+/** Resident memory of every Chromium process, in MB. */
+function chromiumRssMb() {
+  const out = execFileSync("ps", ["-C", "chromium", "-o", "rss="]).toString();
+  return Math.round(out.split("\n").filter(Boolean).reduce((n, kb) => n + Number(kb), 0) / 1024);
+}
+
+async function run(browser, server, thread) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const page = await context.newPage();
+  await page.goto(`${server.url}/tests/blank.html`);
+  await page.evaluate(async (doc) => {
+    const { KEYS, save } = await import("/lib/store.js");
+    await save(KEYS.rules, doc);
+  }, VIDEO_AD_RULES);
+  await context.addInitScript(watchSmoothness);
+  await page.goto(`${server.url}/kiosk/?video=/media/${basename(CLIP)}&thread=${thread}`);
+  const cdp = await context.newCDPSession(page);
+  const heapMb = async () => Math.round((await cdp.send("Runtime.getHeapUsage")).usedSize / 1e6);
+  await page.waitForFunction(() => window.glanceKiosk?.status.counters.frames >= 3, null, { timeout: 180_000, polling: 250 });
+  // Measure from here: the engine has started and analyses.
+  const start = await page.evaluate(() => {
+    const s = window.glanceKiosk.status;
+    window.__smoothness.from = performance.now();
+    window.__smoothness.ads.clear();
+    return { frames: s.counters.frames, thread: s.thread, backend: s.engine.backend };
+  });
+  const memoryAtStart = { pageHeapMb: await heapMb(), chromiumRssMb: chromiumRssMb() };
+  await page.waitForTimeout(SECONDS * 1000);
+  const out = await page.evaluate(() => {
+    const w = window.__smoothness;
+    const s = window.glanceKiosk.status;
+    const ads = [...w.ads.values()];
+    return {
+      frames: s.counters.frames,
+      present: s.audience?.present ?? null,
+      longTasks: w.longTasks,
+      rafGaps: w.rafGaps,
+      adFrames: ads.reduce((n, a) => n + a.total, 0),
+      adDropped: ads.reduce((n, a) => n + a.dropped, 0),
+    };
+  });
+  const memoryAtEnd = { pageHeapMb: await heapMb(), chromiumRssMb: chromiumRssMb() };
+  await context.close();
+  const gaps = out.rafGaps;
+  return {
+    thread: start.thread,
+    backend: start.backend,
+    seconds: SECONDS,
+    analysedFps: (out.frames - start.frames) / SECONDS,
+    longestTaskMs: Math.round(Math.max(0, ...out.longTasks)),
+    tasksOver50Ms: out.longTasks.length,
+    animationFrames: gaps.length,
+    gapsOver50Ms: gaps.filter((g) => g > 50).length,
+    gapsOver100Ms: gaps.filter((g) => g > 100).length,
+    adFrames: out.adFrames,
+    adFramesDropped: out.adDropped,
+    presentAtEnd: out.present,
+    memoryAtStart,
+    memoryAtEnd,
+  };
+}
+
+await access(CLIP).catch(() => {
+  console.error(`kiosk-smoothness: no clip at ${CLIP} (set CLIP=...)`);
+  process.exit(2);
+});
+const server = await startServer({ media: dirname(CLIP) });
+const browser = await launch();
+const results = {};
+try {
+  for (const thread of THREADS) {
+    const r = await run(browser, server, thread);
+    results[thread] = r;
+    const pct = (n) => ((100 * n) / Math.max(1, r.animationFrames)).toFixed(1);
+    console.log(
+      `${thread} (engine on ${r.thread}, ${r.backend}): ${r.analysedFps.toFixed(1)} analysed fps; longest main-thread task ${r.longestTaskMs} ms, ` +
+        `${r.tasksOver50Ms} tasks > 50 ms; animation frames late > 50 ms ${r.gapsOver50Ms} (${pct(r.gapsOver50Ms)} %), > 100 ms ${r.gapsOver100Ms} (${pct(r.gapsOver100Ms)} %) of ${r.animationFrames}; ` +
+        `video ad dropped ${r.adFramesDropped} of ${r.adFrames} frames; ${r.presentAtEnd} present at the end; ` +
+        `page JS heap ${r.memoryAtStart.pageHeapMb} -> ${r.memoryAtEnd.pageHeapMb} MB, Chromium resident ${r.memoryAtStart.chromiumRssMb} -> ${r.memoryAtEnd.chromiumRssMb} MB`,
+    );
+  }
+} finally {
+  await browser.close();
+  await server.close();
+}
+await mkdir(join(ROOT, "target"), { recursive: true });
+await writeFile(join(ROOT, "target/kiosk-smoothness.json"), JSON.stringify({ clip: CLIP, results }, null, 2) + "\n");
