@@ -473,6 +473,13 @@ class WorkerCore {
   get disclosure() { return this.#closed ? { visible: false, reason: "the engine was closed" } : this.#notice.status(); }
 }
 
+/** What this browser lacks to run the engine in a worker, if anything. */
+function missingForWorker() {
+  if (typeof Worker !== "function") return "this browser has no Web Workers";
+  if (typeof OffscreenCanvas !== "function") return "this browser has no OffscreenCanvas, which a worker needs to read frames";
+  return null;
+}
+
 /** The options a worker's engine can be sent: no elements, callbacks or responses. */
 function workerOptions(options, models) {
   const { container: _container, ...banner } = options.banner ?? {};
@@ -505,8 +512,9 @@ export class AudienceEngine extends EventTarget {
     load(kind)
       .then(() => report(onProgress, { phase: "module", module: kind }))
       .catch(() => {});
-    let reason = null;
-    if (thread !== "main") {
+    let reason = thread === "main" ? null : missingForWorker();
+    if (reason && thread === "worker") throw glanceError("BackendUnavailableError", reason);
+    if (thread !== "main" && !reason) {
       try {
         const settings = { timeoutMs: workerTimeoutMs, onProgress };
         const core = await WorkerCore.start(kind, workerOptions(engineOptions, models), engineOptions, settings);

@@ -644,3 +644,25 @@ test("thread: \"main\" runs the engine on the page's thread, with the same resul
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test("without Web Workers the engine runs on the page's thread and says why; thread: \"worker\" there is a BackendUnavailableError", async () => {
+  const { page, context, errors } = await newPage();
+  const out = await page.evaluate(async () => {
+    delete window.Worker;
+    const glance = await import("/pkg/glance.js");
+    const options = { backend: "cpu", models: { baseUrl: "/pkg/models" }, banner: { controller: { name: "t", contact: "t@localhost" }, noticeUrl: "/p" } };
+    const forced = await glance.AudienceEngine.create({ ...options, thread: "worker" }).then(() => null, (e) => [e.name, e.message]);
+    const engine = await glance.AudienceEngine.create(options);
+    const faces = (await engine.processFrame(new ImageData(64, 48), 0)).faces.length;
+    const result = { forced, thread: engine.thread, reason: engine.threadReason, faces, notices: document.querySelectorAll("glance-disclosure").length };
+    await engine.close();
+    return result;
+  });
+  assert.deepEqual(out.forced, ["BackendUnavailableError", "this browser has no Web Workers"]);
+  assert.equal(out.thread, "main");
+  assert.equal(out.reason, "this browser has no Web Workers");
+  assert.equal(out.faces, 0);
+  assert.equal(out.notices, 1, "one notice, shown by the engine on the page's thread");
+  assert.deepEqual(errors, []);
+  await context.close();
+});
