@@ -1,6 +1,7 @@
 //! Native speed of each network and of the whole pipeline at 640x480 with 0, 1 and 5 faces, on
 //! burn's CPU backend, and the fine scan's cost (per frame, every-frame detection and video mode
-//! at 640x480 and 1280x720, with and without it). Run: `cargo bench --bench vision_speed`.
+//! at 640x480 and 1280x720, with and without it), and how even video mode's frames are (median,
+//! p95, slowest). Run: `cargo bench --bench vision_speed`.
 
 use burn::tensor::Device;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -164,9 +165,70 @@ fn crowd(c: &mut Criterion) {
     group.finish();
 }
 
+/// How even video mode's frames are (the kiosk's options: detectors every 250 ms, the fine
+/// scan's sweep every 500 ms, to 5 m), 15 fps for 8 s: median, p95 and the slowest frame, printed
+/// (a mean hides the frames that stall). Not a criterion measurement: run with the others, or
+/// alone with `cargo bench --bench vision_speed -- 'frame spread'`.
+fn frame_spread(c: &mut Criterion) {
+    let wanted = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect::<Vec<_>>();
+    if !wanted.is_empty() && !wanted.iter().any(|w| "frame spread".contains(w.as_str())) {
+        return;
+    }
+    let _ = c;
+    let five_at = |step: u32| {
+        vec![
+            (0, 0),
+            (step, 0),
+            (2 * step, 0),
+            (step / 2, step),
+            (3 * step / 2, step),
+        ]
+    };
+    for (width, height, side, positions) in [
+        (640u32, 480u32, 300u32, vec![(170u32, 60u32)]),
+        (640, 480, 240, five_at(200)),
+        (1280, 720, 450, vec![(400, 100)]),
+        (1280, 720, 340, five_at(360)),
+    ] {
+        let faces = positions.len();
+        let image = compose_in(width, height, side, &positions);
+        let frame = image.frame().unwrap();
+        let pipeline = cpu_pipeline(PipelineOptions {
+            detection_interval_ms: 250.0,
+            ..Default::default()
+        })
+        .unwrap();
+        let mut times = Vec::new();
+        let mut found = 0;
+        for i in 0..150 {
+            let started = std::time::Instant::now();
+            found = pollster::block_on(pipeline.analyze(&frame, i as f64 * 66.7))
+                .unwrap()
+                .faces
+                .len();
+            // The first second warms the video mode's memory up.
+            if i >= 30 {
+                times.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+        println!(
+            "frame spread/{width}x{height} {faces} faces, video mode (found {found}): median {:.1} ms, p95 {:.1} ms, max {:.1} ms, p95/median {:.2}",
+            at(0.5),
+            at(0.95),
+            at(1.0),
+            at(0.95) / at(0.5)
+        );
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(4));
-    targets = networks, pipeline, fine_scan, crowd
+    targets = networks, pipeline, fine_scan, crowd, frame_spread
 }
 criterion_main!(benches);

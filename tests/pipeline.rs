@@ -600,6 +600,46 @@ fn video_mode_scans_once_per_sweep_and_finds_a_far_face_within_it() {
 }
 
 #[test]
+fn video_mode_sweeps_in_bands_that_find_far_faces_anywhere_and_keep_them() {
+    // Three far faces (64 px pictures, faces about 14 px high) appear after the first sweep
+    // (the whole frame, on the second frame): at the left, in the middle and at the right.
+    let image = common::compose(1280, 720, 64, &[(40, 80), (600, 400), (1190, 200)]);
+    let empty = common::compose(1280, 720, 64, &[]);
+    let pipeline = cpu_pipeline(PipelineOptions {
+        detection_interval_ms: 250.0,
+        fine_scan_sweep_ms: 500.0,
+        min_face_height: Some(16.0),
+        ..Default::default()
+    })
+    .unwrap();
+    let fps = 15.0;
+    let mut found_at = [None; 3];
+    for i in 0..45 {
+        let t = i as f64 * 1000.0 / fps;
+        let frame = if i < 3 { &empty } else { &image };
+        let faces = common::analyze(&pipeline, frame, t).faces;
+        for (k, x) in [72.0, 632.0, 1222.0].into_iter().enumerate() {
+            let here = faces
+                .iter()
+                .any(|f| (f.bbox[0] + f.bbox[2] / 2.0 - x).abs() < 32.0);
+            if here && found_at[k].is_none() {
+                found_at[k] = Some(t);
+            }
+            // Once found, a far face stays found between the sweeps that look at its band.
+            if found_at[k].is_some() {
+                assert!(here, "face {k} lost at {t} ms: {faces:?}");
+            }
+        }
+    }
+    // A sweep begins every 500 ms and spreads its four bands over it: each face is found by
+    // the first sweep after it appeared, within a sweep and a band of its start.
+    for (k, at) in found_at.iter().enumerate() {
+        let at = at.unwrap_or_else(|| panic!("face {k} never found"));
+        assert!(at <= 200.0 + 500.0 + 500.0, "face {k} found at {at} ms");
+    }
+}
+
+#[test]
 fn video_mode_gives_its_first_result_without_the_scan_and_scans_the_next_frame() {
     let image = common::compose(1280, 720, 64, &[(100, 80)]);
     let options = PipelineOptions {

@@ -1,11 +1,12 @@
 // How smooth the kiosk page stays while the engine analyses, in headless Chromium (CPU backend):
 // the kiosk plays a video ad on a loop while a clip of groups of people (../shared/eval/video's
 // clip2, or CLIP=path) stands in for the camera (`?video=`). For the engine on the page's thread
-// (`?thread=main`) and in its worker (the default), over SECONDS (30) after the first analysed
+// (`?thread=main`) and in its worker (the default), over BENCH_SECONDS (30) after the first analysed
 // frame: the longest main-thread task and how many took over 50 ms, animation-frame gaps over
 // 50 and 100 ms, the video ad's dropped frames, analysed frames per second; and memory at the
-// start and the end (the page's JS heap, and the resident memory of all of Chromium's processes,
-// which holds the worker's heap and the wasm memory), for SECONDS=600 runs that look for growth.
+// start, each minute and at the end (the page's JS heap, and the resident memory of the
+// benchmark's Chromium, which holds the worker's heap and the wasm memory), for
+// BENCH_SECONDS=600 runs that look for growth.
 // Run after `scripts/build-web`: `node benches/browser/kiosk-smoothness.mjs`
 // (writes target/kiosk-smoothness.json). THREADS=worker,main picks the runs.
 import { execFileSync } from "node:child_process";
@@ -16,7 +17,7 @@ import { launch, startServer } from "../../www/tests/browser.mjs";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CLIP = process.env.CLIP ?? join(ROOT, "../shared/eval/video/clip2_voc_groups.mp4");
-const SECONDS = Number(process.env.SECONDS ?? 30);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 30);
 const THREADS = (process.env.THREADS ?? "main,worker").split(",");
 
 /** One video ad on a loop: its playback shows every frame the page drops. */
@@ -51,10 +52,17 @@ function watchSmoothness() {
   }, 200);
 }
 
-/** Resident memory of every Chromium process, in MB. */
+/** Resident memory of this benchmark's Chromium (every process descending from this one), MB. */
 function chromiumRssMb() {
-  const out = execFileSync("ps", ["-C", "chromium", "-o", "rss="]).toString();
-  return Math.round(out.split("\n").filter(Boolean).reduce((n, kb) => n + Number(kb), 0) / 1024);
+  const rows = execFileSync("ps", ["-e", "-o", "pid=,ppid=,rss="]).toString().trim().split("\n");
+  const procs = rows.map((r) => r.trim().split(/\s+/).map(Number));
+  const ours = new Set([process.pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, ppid] of procs) if (ours.has(ppid) && !ours.has(pid)) { ours.add(pid); grew = true; }
+  }
+  const kb = procs.filter(([pid]) => pid !== process.pid && ours.has(pid)).reduce((n, [, , rss]) => n + rss, 0);
+  return Math.round(kb / 1024);
 }
 
 async function run(browser, server, thread) {
@@ -78,7 +86,12 @@ async function run(browser, server, thread) {
     return { frames: s.counters.frames, thread: s.thread, backend: s.engine.backend };
   });
   const memoryAtStart = { pageHeapMb: await heapMb(), chromiumRssMb: chromiumRssMb() };
-  await page.waitForTimeout(SECONDS * 1000);
+  // Memory once a minute (and at the end): growth, as opposed to the first minute's warm-up.
+  const memorySeries = [];
+  for (let left = SECONDS; left > 0; left -= 60) {
+    await page.waitForTimeout(Math.min(60, left) * 1000);
+    memorySeries.push({ atS: SECONDS - left + Math.min(60, left), pageHeapMb: await heapMb(), chromiumRssMb: chromiumRssMb() });
+  }
   const out = await page.evaluate(() => {
     const w = window.__smoothness;
     const s = window.glanceKiosk.status;
@@ -110,6 +123,7 @@ async function run(browser, server, thread) {
     presentAtEnd: out.present,
     memoryAtStart,
     memoryAtEnd,
+    memorySeries,
   };
 }
 
@@ -129,7 +143,8 @@ try {
       `${thread} (engine on ${r.thread}, ${r.backend}): ${r.analysedFps.toFixed(1)} analysed fps; longest main-thread task ${r.longestTaskMs} ms, ` +
         `${r.tasksOver50Ms} tasks > 50 ms; animation frames late > 50 ms ${r.gapsOver50Ms} (${pct(r.gapsOver50Ms)} %), > 100 ms ${r.gapsOver100Ms} (${pct(r.gapsOver100Ms)} %) of ${r.animationFrames}; ` +
         `video ad dropped ${r.adFramesDropped} of ${r.adFrames} frames; ${r.presentAtEnd} present at the end; ` +
-        `page JS heap ${r.memoryAtStart.pageHeapMb} -> ${r.memoryAtEnd.pageHeapMb} MB, Chromium resident ${r.memoryAtStart.chromiumRssMb} -> ${r.memoryAtEnd.chromiumRssMb} MB`,
+        `page JS heap ${r.memoryAtStart.pageHeapMb} -> ${r.memoryAtEnd.pageHeapMb} MB, Chromium resident ${r.memoryAtStart.chromiumRssMb} -> ${r.memoryAtEnd.chromiumRssMb} MB` +
+        ` (each minute: ${r.memorySeries.map((m) => m.chromiumRssMb).join(", ")} MB)`,
     );
   }
 } finally {

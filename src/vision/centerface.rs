@@ -44,12 +44,14 @@ pub struct Maps {
 }
 
 /// The input a frame is scanned at: the frame scaled by `scale` into `width` x `height` (both
-/// multiples of [`INPUT_MULTIPLE`]; the margin past the frame is black).
+/// multiples of [`INPUT_MULTIPLE`]; the margin past the frame is black), from `origin` (frame
+/// pixels: the frame's corner, or a band's for a scan spread over frames).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ScanInput {
     pub width: usize,
     pub height: usize,
     pub scale: f32,
+    pub origin: [f32; 2],
 }
 
 impl ScanInput {
@@ -63,39 +65,106 @@ impl ScanInput {
         if pixels > MAX_INPUT_PIXELS {
             scale *= (MAX_INPUT_PIXELS / pixels).sqrt();
         }
-        let side = |frame: u32| {
-            let scaled = (frame as f32 * scale).ceil() as usize;
-            scaled.div_ceil(INPUT_MULTIPLE).max(1) * INPUT_MULTIPLE
-        };
         ScanInput {
-            width: side(frame_width),
-            height: side(frame_height),
+            width: input_side(frame_width as f32, scale),
+            height: input_side(frame_height as f32, scale),
             scale,
+            origin: [0.0, 0.0],
+        }
+    }
+
+    /// Band `band` of `bands` across the frame's longer side, at the scale of the whole-frame
+    /// scan: each band overlaps its neighbours by `overlap_px` (frame pixels), so a face as large
+    /// as that lies whole in one of them. The bands of one sweep together cover the frame.
+    pub fn band(
+        frame_width: u32,
+        frame_height: u32,
+        min_face_px: f32,
+        band: usize,
+        bands: usize,
+        overlap_px: f32,
+    ) -> Self {
+        let whole = Self::for_frame(frame_width, frame_height, min_face_px);
+        if bands <= 1 {
+            return whole;
+        }
+        let along_x = frame_width >= frame_height;
+        let length = if along_x { frame_width } else { frame_height } as f32;
+        let step = length / bands as f32;
+        let start = (band as f32 * step - overlap_px / 2.0).max(0.0);
+        let end = ((band + 1) as f32 * step + overlap_px / 2.0).min(length);
+        let side = input_side(end - start, whole.scale);
+        if along_x {
+            ScanInput {
+                width: side,
+                origin: [start, 0.0],
+                ..whole
+            }
+        } else {
+            ScanInput {
+                height: side,
+                origin: [0.0, start],
+                ..whole
+            }
         }
     }
 
     /// A detection decoded from this input, in frame pixels.
     pub fn to_frame(&self, mut d: Detection) -> Detection {
-        d.bbox = d.bbox.map(|v| v / self.scale);
-        d.keypoints = d.keypoints.map(|p| p.map(|v| v / self.scale));
+        let [ox, oy] = self.origin;
+        d.bbox = [
+            d.bbox[0] / self.scale + ox,
+            d.bbox[1] / self.scale + oy,
+            d.bbox[2] / self.scale + ox,
+            d.bbox[3] / self.scale + oy,
+        ];
+        d.keypoints = d
+            .keypoints
+            .map(|[x, y]| [x / self.scale + ox, y / self.scale + oy]);
         d
     }
 
-    /// The part of the frame the input shows, for the warp: from the frame's top-left corner,
-    /// the input's size over the scale.
+    /// The part of the frame the input shows, for the warp: from `origin`, the input's size
+    /// over the scale.
     pub fn view(&self) -> RotatedRect {
         let (w, h) = (
             self.width as f32 / self.scale,
             self.height as f32 / self.scale,
         );
         RotatedRect {
-            cx: w / 2.0,
-            cy: h / 2.0,
+            cx: self.origin[0] + w / 2.0,
+            cy: self.origin[1] + h / 2.0,
             width: w,
             height: h,
             rotation: 0.0,
         }
     }
+
+    /// Whether a box (x0, y0, x1, y1, frame pixels) reaches an edge of the band that is not an
+    /// edge of the frame: a face cut there, which the neighbouring band sees whole.
+    pub fn cut_at_band_edge(&self, bbox: [f32; 4], frame_width: u32, frame_height: u32) -> bool {
+        let view = self.view();
+        let (x0, y0) = (view.cx - view.width / 2.0, view.cy - view.height / 2.0);
+        let (x1, y1) = (x0 + view.width, y0 + view.height);
+        let margin = 2.0 + 0.1 * (bbox[2] - bbox[0]).max(bbox[3] - bbox[1]);
+        (x0 > 0.0 && bbox[0] <= x0 + margin)
+            || (x1 < frame_width as f32 && bbox[2] >= x1 - margin)
+            || (y0 > 0.0 && bbox[1] <= y0 + margin)
+            || (y1 < frame_height as f32 && bbox[3] >= y1 - margin)
+    }
+
+    /// Whether a box (x0, y0, x1, y1, frame pixels) lies within the part of the frame scanned.
+    pub fn covers(&self, bbox: [f32; 4]) -> bool {
+        let view = self.view();
+        let (x0, y0) = (view.cx - view.width / 2.0, view.cy - view.height / 2.0);
+        bbox[0] >= x0 && bbox[1] >= y0 && bbox[2] <= x0 + view.width && bbox[3] <= y0 + view.height
+    }
+}
+
+/// An input side holding `frame_px` frame pixels at `scale`, rounded up to [`INPUT_MULTIPLE`].
+fn input_side(frame_px: f32, scale: f32) -> usize {
+    let scaled = (frame_px * scale).ceil() as usize;
+    scaled.div_ceil(INPUT_MULTIPLE).max(1) * INPUT_MULTIPLE
 }
 
 /// Where a tragion (BlazeFace's ear keypoint, which CenterFace lacks) lies for a frontal face,
@@ -278,5 +347,46 @@ mod tests {
         let scan = ScanInput::for_frame(640, 480, 4.0);
         assert_eq!((scan.scale, scan.width, scan.height), (2.0, 1280, 960));
         assert_eq!(ScanInput::for_frame(640, 480, 16.0).width, 640);
+    }
+
+    #[test]
+    fn the_bands_of_a_sweep_cover_the_frame_with_overlaps() {
+        let whole = ScanInput::for_frame(1280, 720, 35.0);
+        let bands: Vec<_> = (0..4)
+            .map(|b| ScanInput::band(1280, 720, 35.0, b, 4, 140.0))
+            .collect();
+        for band in &bands {
+            // The same scale and height: only a band of the width, about a third of the cost.
+            assert_eq!((band.scale, band.height), (whole.scale, whole.height));
+            assert!(band.width * 5 < whole.width * 2, "{band:?}");
+        }
+        // Every face up to the overlap lies whole in a band, wherever it is.
+        for x in (0..1280 - 140).step_by(7) {
+            let face = [x as f32, 300.0, x as f32 + 140.0, 440.0];
+            assert!(bands.iter().any(|b| b.covers(face)), "a face at x {x}");
+        }
+        // A detection comes back to the frame's pixels.
+        let d = Detection {
+            bbox: [16.0, 16.0, 32.0, 32.0],
+            keypoints: [[20.0, 20.0]; 6],
+            score: 0.9,
+        };
+        let third = bands[2];
+        let back = third.to_frame(d);
+        assert!((back.bbox[0] - (16.0 / third.scale + third.origin[0])).abs() < 1e-3);
+        assert!(third.origin[0] > 500.0 && back.bbox[0] > 500.0);
+        // A face cut by a band's inner edge is left to the neighbour; the frame's edges cut none.
+        let second = bands[1];
+        let inner = second.origin[0];
+        assert!(second.cut_at_band_edge([inner + 1.0, 300.0, inner + 40.0, 350.0], 1280, 720));
+        assert!(!second.cut_at_band_edge([inner + 30.0, 300.0, inner + 70.0, 350.0], 1280, 720));
+        assert!(!bands[0].cut_at_band_edge([0.0, 300.0, 40.0, 350.0], 1280, 720));
+        assert!(!bands[3].cut_at_band_edge([1240.0, 0.0, 1280.0, 50.0], 1280, 720));
+        // A portrait frame is cut across its height; one band is the whole frame.
+        assert_eq!(ScanInput::band(480, 640, 16.0, 1, 2, 60.0).origin[0], 0.0);
+        assert_eq!(
+            ScanInput::band(640, 480, 16.0, 0, 1, 60.0),
+            ScanInput::for_frame(640, 480, 16.0)
+        );
     }
 }

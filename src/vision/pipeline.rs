@@ -61,9 +61,11 @@ pub struct PipelineOptions {
     /// the same at every resolution. 0 turns it off, and so does `faceMesh: false` (nothing
     /// would confirm its detections).
     pub min_face_height: Option<f32>,
-    /// Video mode: the fine scan runs on one frame in this many milliseconds (a face entering
-    /// far away appears within it), so its cost is shared by the frames between. Default 500.
-    /// Detecting on every frame, or with 0, it runs on every frame. At most 60000.
+    /// Video mode: a sweep of the fine scan begins every this many milliseconds (a face entering
+    /// far away appears within about one and a half): the first (on the second frame) scans the
+    /// whole frame, later ones scan it in bands (up to four, as many as frames fit in a sweep)
+    /// on successive frames, so that no frame carries the whole scan. Default 500. Detecting on
+    /// every frame, or with 0, the whole frame is scanned on every frame. At most 60000.
     pub fine_scan_sweep_ms: f64,
     /// The camera's horizontal field of view in degrees, for distances. Default 60.
     pub camera_horizontal_fov_deg: f32,
@@ -250,6 +252,11 @@ const FACE_HEIGHT_M: f32 = 0.16;
 const WHOLE_FRAME_MIN_FACE_SHARE: f32 = 16.0 / 192.0;
 /// The smallest face the fine scan looks for, pixels (`minFaceHeight` and its derived default).
 const MIN_FACE_HEIGHT_PX: f32 = 8.0;
+/// A video-mode sweep of the fine scan is spread over at most this many frames, each scanning
+/// one band of the frame (about a third of the whole scan's cost with four).
+const MAX_SCAN_BANDS: usize = 4;
+/// Neighbouring bands overlap by this many times the largest face the scan is for.
+const SCAN_BAND_OVERLAP: f32 = 1.5;
 /// Overlap at which two networks' boxes are taken to be one face seen by both.
 const DETECTORS_AGREE_IOU: f32 = 0.5;
 /// The second look's window: the face's longer side times this, scaled to [`SECOND_LOOK_PX`],
@@ -326,8 +333,11 @@ struct Followed {
     /// Followed faces lost lately (by their mesh, or by the detector), with when: detector runs
     /// within [`LOST_FACE_MEMORY_MS`] still find them above the tracking threshold.
     lost: Vec<(f64, PixelDetection)>,
-    /// When the far-field scan last ran.
+    /// When the far-field scan's last sweep began.
     last_scan_ms: f64,
+    /// The band of the sweep under way to scan next (0: none under way), of `scan_bands`.
+    scan_band: usize,
+    scan_bands: usize,
 }
 
 /// How long video mode keeps looking for a lost face with the tracking threshold, ms.
@@ -575,7 +585,7 @@ impl Pipeline {
         } else {
             // Faces smaller than the whole-frame view resolves are seen only by the fine scan:
             // between its runs they are carried, by their mesh or box, not lost.
-            let scanned = scan.is_some();
+            let scanned = |face: &PixelDetection| scan.is_some_and(|s| s.covers(face.bbox));
             let whole_frame_min = size.0.max(size.1) as f32 * WHOLE_FRAME_MIN_FACE_SHARE;
             let (mut detections, weak) = self.detect(frame, true, scan).await?;
             let mut origins: Vec<Origin> = detections
@@ -613,7 +623,7 @@ impl Pipeline {
                     }
                     _ => match from {
                         Some(followed)
-                            if !scanned
+                            if !scanned(&face)
                                 && face.bbox[3] - face.bbox[1] < whole_frame_min
                                 && detections.len() < self.options.max_faces =>
                         {
@@ -1063,9 +1073,11 @@ impl Pipeline {
         followed.lost = lost;
     }
 
-    /// The far-field scan this frame runs, if any: on every frame when detecting on every frame
-    /// (or after a break in the video); in video mode, once per `fineScanSweepMs`, the first
-    /// time on the second frame, so that the first result does not wait for it.
+    /// The far-field scan this frame runs, if any: the whole frame on every frame when detecting
+    /// on every frame (or after a break in the video). In video mode a sweep begins once per
+    /// `fineScanSweepMs`: the first, on the second frame (so that the first result does not wait
+    /// for it), scans the whole frame; later ones scan it in bands spread over the sweep's
+    /// frames, so that no frame stalls on the whole scan.
     fn fine_scan(
         &self,
         followed: &mut Followed,
@@ -1093,18 +1105,43 @@ impl Pipeline {
         // Nothing analysed yet in video mode (remember() sets the size): scan on the next frame.
         if self.options.detection_interval_ms > 0.0 && followed.size == (0, 0) {
             followed.last_scan_ms = f64::NEG_INFINITY;
+            followed.scan_band = 0;
             return None;
+        }
+        if !follow || sweep <= 0.0 || followed.last_scan_ms == f64::NEG_INFINITY {
+            followed.last_scan_ms = timestamp_ms;
+            followed.scan_band = 0;
+            return Some(ScanInput::for_frame(size.0, size.1, min_face_height));
         }
         // Half a frame early rather than a frame late.
         let frame_ms = (timestamp_ms - followed.last_frame_ms).max(0.0);
-        let due = !follow
-            || sweep <= 0.0
-            || timestamp_ms - followed.last_scan_ms + frame_ms / 2.0 >= sweep;
-        if !due {
+        let since = timestamp_ms - followed.last_scan_ms + frame_ms / 2.0;
+        if followed.scan_band == 0 {
+            if since < sweep {
+                return None;
+            }
+            // A new sweep, in as many bands as frames fit in it.
+            followed.scan_bands = if frame_ms > 0.0 {
+                ((sweep / frame_ms) as usize).clamp(1, MAX_SCAN_BANDS)
+            } else {
+                1
+            };
+            followed.last_scan_ms = timestamp_ms;
+        } else if since < sweep * followed.scan_band as f64 / followed.scan_bands as f64 {
             return None;
         }
-        followed.last_scan_ms = timestamp_ms;
-        Some(ScanInput::for_frame(size.0, size.1, min_face_height))
+        let band = followed.scan_band;
+        followed.scan_band = (band + 1) % followed.scan_bands;
+        // Neighbouring bands share the largest face the scan is for, with room around it.
+        let overlap = whole_frame_min * SCAN_BAND_OVERLAP;
+        Some(ScanInput::band(
+            size.0,
+            size.1,
+            min_face_height,
+            band,
+            followed.scan_bands,
+            overlap,
+        ))
     }
 
     /// The faces the detectors find, in frame pixels: those above `minDetectionScore`, largest
@@ -1155,6 +1192,7 @@ impl Pipeline {
             let found: Vec<_> = centerface::decode(&maps, floor)
                 .into_iter()
                 .map(|d| scan.to_frame(d))
+                .filter(|d| !scan.cut_at_band_edge(d.bbox, frame.width(), frame.height()))
                 .collect();
             by_network.push(confident_boxes(&found));
             raw_far.extend(found);
