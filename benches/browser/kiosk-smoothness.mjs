@@ -8,7 +8,8 @@
 // benchmark's Chromium, which holds the worker's heap and the wasm memory), for
 // BENCH_SECONDS=600 runs that look for growth.
 // Run after `scripts/build-web`: `node benches/browser/kiosk-smoothness.mjs`
-// (writes target/kiosk-smoothness.json). THREADS=worker,main picks the runs.
+// (writes target/kiosk-smoothness.json). THREADS=main,worker,idle picks the runs (idle: no
+// camera, nothing analysed: the page's own drops and late frames on this machine).
 import { execFileSync } from "node:child_process";
 import { access, mkdir, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
@@ -18,7 +19,7 @@ import { launch, startServer } from "../../www/tests/browser.mjs";
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CLIP = process.env.CLIP ?? join(ROOT, "../shared/eval/video/clip2_voc_groups.mp4");
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 30);
-const THREADS = (process.env.THREADS ?? "main,worker").split(",");
+const THREADS = (process.env.THREADS ?? "main,worker,idle").split(",");
 
 /** One video ad on a loop: its playback shows every frame the page drops. */
 const VIDEO_AD_RULES = {
@@ -74,10 +75,12 @@ async function run(browser, server, thread) {
     await save(KEYS.rules, doc);
   }, VIDEO_AD_RULES);
   await context.addInitScript(watchSmoothness);
-  await page.goto(`${server.url}/kiosk/?video=/media/${basename(CLIP)}&thread=${thread}`);
+  // "idle": the same page with no camera, so nothing is analysed: what the page drops anyway.
+  await page.goto(thread === "idle" ? `${server.url}/kiosk/` : `${server.url}/kiosk/?video=/media/${basename(CLIP)}&thread=${thread}`);
   const cdp = await context.newCDPSession(page);
   const heapMb = async () => Math.round((await cdp.send("Runtime.getHeapUsage")).usedSize / 1e6);
-  await page.waitForFunction(() => window.glanceKiosk?.status.counters.frames >= 3, null, { timeout: 180_000, polling: 250 });
+  if (thread === "idle") await page.waitForFunction(() => window.glanceKiosk?.status.engine.ready && document.querySelector("#stage video"), null, { timeout: 180_000, polling: 250 });
+  else await page.waitForFunction(() => window.glanceKiosk?.status.counters.frames >= 3, null, { timeout: 180_000, polling: 250 });
   // Measure from here: the engine has started and analyses.
   const start = await page.evaluate(() => {
     const s = window.glanceKiosk.status;
