@@ -33,24 +33,38 @@ pub const MAX_FRAME_SIDE: u32 = 16_384;
 /// The most a frame's long side may exceed its short one (a 32:9 panorama is 3.6): a thinner
 /// frame is no camera's picture, and would make the far-field scan's input huge for nothing.
 pub const MAX_FRAME_ASPECT: u32 = 16;
+/// The most pixels a frame may have: twice an 8K camera's (7680x4320). Checked before a host's
+/// pixels are copied, so that a huge frame is a refused frame, not a failed allocation.
+pub const MAX_FRAME_PIXELS: u64 = 2 * 7680 * 4320;
+
+/// Whether a frame of this shape is accepted: sides of 1 to [`MAX_FRAME_SIDE`], at most
+/// [`MAX_FRAME_ASPECT`] to one, at most [`MAX_FRAME_PIXELS`]. Nothing is allocated.
+pub fn check_frame_shape(width: u32, height: u32) -> Result<()> {
+    let refuse = |why: String| {
+        Err(GlanceError::InvalidFrame(format!(
+            "frame is {width}x{height}; {why}"
+        )))
+    };
+    if width == 0 || height == 0 {
+        return refuse("both sides must be at least 1 pixel".into());
+    }
+    if width.max(height) > MAX_FRAME_SIDE {
+        return refuse(format!("its sides must be at most {MAX_FRAME_SIDE} pixels"));
+    }
+    if width.max(height) > width.min(height).saturating_mul(MAX_FRAME_ASPECT) {
+        return refuse(format!(
+            "its long side must be at most {MAX_FRAME_ASPECT} times its short side"
+        ));
+    }
+    if width as u64 * height as u64 > MAX_FRAME_PIXELS {
+        return refuse(format!("it must have at most {MAX_FRAME_PIXELS} pixels"));
+    }
+    Ok(())
+}
 
 impl<'a> Frame<'a> {
     pub fn new(width: u32, height: u32, format: PixelFormat, pixels: &'a [u8]) -> Result<Self> {
-        if width == 0 || height == 0 {
-            return Err(GlanceError::InvalidFrame(format!(
-                "frame is {width}x{height}; both sides must be at least 1 pixel"
-            )));
-        }
-        if width.max(height) > MAX_FRAME_SIDE {
-            return Err(GlanceError::InvalidFrame(format!(
-                "frame is {width}x{height}; its sides must be at most {MAX_FRAME_SIDE} pixels"
-            )));
-        }
-        if width.max(height) > width.min(height).saturating_mul(MAX_FRAME_ASPECT) {
-            return Err(GlanceError::InvalidFrame(format!(
-                "frame is {width}x{height}; its long side must be at most {MAX_FRAME_ASPECT} times its short side"
-            )));
-        }
+        check_frame_shape(width, height)?;
         let expected = (width as usize)
             .checked_mul(height as usize)
             .and_then(|n| n.checked_mul(format.bytes_per_pixel()))
@@ -448,6 +462,13 @@ mod tests {
             too_large.to_string().contains("at most 16384"),
             "{too_large}"
         );
+        // Sides and aspect within bounds, but four times an 8K camera's pixels.
+        let too_many = Frame::from_rgba(16_384, 8_192, &[]).unwrap_err();
+        assert!(
+            too_many.to_string().contains("at most 66355200 pixels"),
+            "{too_many}"
+        );
+        assert!(check_frame_shape(7680 * 2, 4320).is_ok());
         // The limits themselves are accepted: a 16:1 strip, the largest side.
         let strip = vec![0u8; 16 * 256 * 4];
         assert!(Frame::from_rgba(256, 16, &strip).is_ok());

@@ -27,12 +27,18 @@ fn decode_error(path: &Path, message: impl ToString) -> GlanceError {
     }
 }
 
-/// Decodes a JPEG or PNG file.
+/// Decodes a JPEG or PNG file; one larger than a frame may be is refused before it is decoded.
 pub fn load_image(path: &Path) -> Result<RgbImage> {
     let reader = image::ImageReader::open(path)
         .map_err(|e| decode_error(path, e))?
         .with_guessed_format()
         .map_err(|e| decode_error(path, e))?;
+    let (width, height) = image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| decode_error(path, e))?
+        .into_dimensions()
+        .map_err(|e| decode_error(path, e))?;
+    crate::frame::check_frame_shape(width, height).map_err(|e| decode_error(path, e))?;
     let rgb = reader
         .decode()
         .map_err(|e| decode_error(path, e))?

@@ -40,6 +40,7 @@ export async function sources(jpeg) {
 export function hideBanner(hidden) {
   document.querySelector("glance-disclosure").style.display = hidden ? "none" : "";
 }
+export function blank(width, height) { return new ImageData(width, height); }
 export function errorName(e) { return e instanceof Error ? e.name : "not an Error: " + String(e); }
 export function field(o, path) { return path.split(".").reduce((v, k) => v?.[k], o); }
 "#)]
@@ -51,6 +52,7 @@ extern "C" {
     #[wasm_bindgen(js_name = errorName)]
     fn error_name(e: &JsValue) -> String;
     fn field(o: &JsValue, path: &str) -> JsValue;
+    fn blank(width: u32, height: u32) -> JsValue;
 }
 
 fn models() -> JsValue {
@@ -143,6 +145,27 @@ async fn every_frame_source_gives_the_same_faces_and_a_hidden_notice_stops_analy
     assert_eq!(field(&engine.disclosure().unwrap(), "visible"), true);
     engine.process_frame(sources.get(0), 6000.0).await.unwrap();
     let _ = JsFuture::from(js_sys::Promise::resolve(&JsValue::NULL)).await;
+    engine.close();
+}
+
+#[wasm_bindgen_test]
+async fn oversized_and_odd_frames_are_refused_and_the_next_frame_is_analysed() {
+    let engine = engine().await;
+    // Four times an 8K camera's pixels (268 MB of ImageData), a 1-pixel-wide strip: refused
+    // by their shape before their pixels are copied into the engine.
+    for (width, height) in [(8_200, 8_200), (1, 60_000)] {
+        let err = engine
+            .process_frame(blank(width, height), 1000.0)
+            .await
+            .unwrap_err();
+        assert_eq!(error_name(&err), "InvalidFrameError", "{width}x{height}");
+    }
+    // A 1x1 frame is a frame: nothing in it.
+    let tiny = engine.process_frame(blank(1, 1), 1500.0).await.unwrap();
+    assert_eq!(Array::from(&field(&tiny, "faces")).length(), 0);
+    let sources: Array = sources(Uint8Array::from(ASTRONAUT)).await.unchecked_into();
+    let result = engine.process_frame(sources.get(0), 2000.0).await.unwrap();
+    assert_eq!(Array::from(&field(&result, "faces")).length(), 1);
     engine.close();
 }
 

@@ -10,6 +10,7 @@ use web_sys::{
 };
 
 use crate::error::GlanceError;
+use crate::frame::check_frame_shape;
 
 #[derive(Default)]
 pub(crate) struct Scratch(RefCell<Option<(OffscreenCanvas, OffscreenCanvasRenderingContext2d)>>);
@@ -36,6 +37,8 @@ pub(crate) fn read_rgba(
     scratch: &Scratch,
 ) -> Result<(u32, u32, Vec<u8>), GlanceError> {
     if let Some(data) = source.dyn_ref::<ImageData>() {
+        // The shape first: the pixels of a frame that is refused are never copied.
+        check_frame_shape(data.width(), data.height())?;
         return Ok((data.width(), data.height(), data.data().0));
     }
     let (width, height) = if let Some(video) = source.dyn_ref::<HtmlVideoElement>() {
@@ -59,6 +62,7 @@ pub(crate) fn read_rgba(
             "the source is {width}x{height} (closed or not loaded?)"
         )));
     }
+    check_frame_shape(width, height)?;
     let mut slot = scratch.0.borrow_mut();
     if slot.is_none() {
         *slot = Some(new_canvas().map_err(|e| invalid(format!("no offscreen 2d canvas: {e:?}")))?);

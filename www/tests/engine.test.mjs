@@ -158,6 +158,8 @@ test("errors are typed Error objects and bad rules leave the old ones running", 
     // An error raised in the engine (in its worker here) arrives as its class, with its fields.
     const setOptionError = await catchError(() => engine.setOptions({ pipeline: { minDetectionScore: 2 } }));
     const frameError = await catchError(() => engine.processFrame({ not: "a frame" }, 0));
+    // Four times an 8K camera's pixels: refused in the worker before they are copied into it.
+    const oversized = await catchError(() => engine.processFrame(new ImageData(8200, 8200), 500));
     const optionError = await catchError(() => glance.AudienceEngine.create({ backend: "cpu", pipeline: { minDetectionScore: 2 }, banner: { controller: { name: "Glance tests", contact: "tests@localhost" }, noticeUrl: "/privacy.html" } }));
     const pixels = new ImageData(320, 240);
     // Two frames at once: on the CPU the first finishes before the second starts; on a GPU the
@@ -169,10 +171,10 @@ test("errors are typed Error objects and bad rules leave the old ones running", 
     const thread = engine.thread;
     await engine.close();
     const closedError = await catchError(() => engine.snapshot());
-    return { before, afterAd, rulesError, frameError, optionError, setOptionError, thread, settled, busyAfter, late: late.timestampMs, clamped: late.timestampClamped, closedError };
+    return { before, afterAd, rulesError, frameError, oversized, optionError, setOptionError, thread, settled, busyAfter, late: late.timestampMs, clamped: late.timestampClamped, closedError };
   });
   assert.equal(out.thread, "worker", "Chromium has module workers: the engine runs in one");
-  for (const error of [out.rulesError, out.frameError, out.optionError, out.setOptionError, out.closedError]) {
+  for (const error of [out.rulesError, out.frameError, out.oversized, out.optionError, out.setOptionError, out.closedError]) {
     assert.equal(error.isError, true);
     assert.equal(error.isGlanceError, true, error.name);
     assert.deepEqual(error.classes, [error.name], "instanceof the exported class of its name, and of no other");
@@ -181,6 +183,8 @@ test("errors are typed Error objects and bad rules leave the old ones running", 
   assert.ok(out.rulesError.issues.some((i) => i.path === "$.rules[0].play.ad"));
   assert.equal(out.afterAd, out.before, "the old rules still decide");
   assert.equal(out.frameError.name, "InvalidFrameError");
+  assert.equal(out.oversized.name, "InvalidFrameError");
+  assert.match(out.oversized.message, /8200x8200.*at most 66355200 pixels/);
   assert.equal(out.optionError.name, "ConfigError");
   assert.equal(out.optionError.path, "pipeline.minDetectionScore");
   assert.equal(out.setOptionError.name, "ConfigError");
