@@ -27,18 +27,26 @@ fn decode_error(path: &Path, message: impl ToString) -> GlanceError {
     }
 }
 
-/// Decodes a JPEG or PNG file; one larger than a frame may be is refused before it is decoded.
+/// Decodes a JPEG or PNG file; one larger than a frame may be is refused before it is decoded,
+/// and one cut short is refused (JPEG decoders fill a missing end with grey).
 pub fn load_image(path: &Path) -> Result<RgbImage> {
-    let reader = image::ImageReader::open(path)
-        .map_err(|e| decode_error(path, e))?
-        .with_guessed_format()
-        .map_err(|e| decode_error(path, e))?;
-    let (width, height) = image::ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|e| decode_error(path, e))?
+    let bytes = std::fs::read(path).map_err(|e| decode_error(path, e))?;
+    let reader = || {
+        image::ImageReader::new(std::io::Cursor::new(&bytes))
+            .with_guessed_format()
+            .map_err(|e| decode_error(path, e))
+    };
+    if reader()?.format() == Some(image::ImageFormat::Jpeg) && !jpeg_is_whole(&bytes) {
+        return Err(decode_error(
+            path,
+            "the JPEG is cut short: no end-of-image marker after its last scan",
+        ));
+    }
+    let (width, height) = reader()?
         .into_dimensions()
         .map_err(|e| decode_error(path, e))?;
     crate::frame::check_frame_shape(width, height).map_err(|e| decode_error(path, e))?;
+    let reader = reader()?;
     let rgb = reader
         .decode()
         .map_err(|e| decode_error(path, e))?
@@ -49,6 +57,16 @@ pub fn load_image(path: &Path) -> Result<RgbImage> {
         height,
         pixels: rgb.into_raw(),
     })
+}
+
+/// Whether a JPEG holds its end-of-image marker (FF D9) after the start of its last scan (FF DA;
+/// entropy-coded data never holds FF DA, and an embedded thumbnail's end comes before it).
+fn jpeg_is_whole(bytes: &[u8]) -> bool {
+    let marker = |m: u8| move |w: &[u8]| w == [0xFF, m];
+    bytes
+        .windows(2)
+        .rposition(marker(0xDA))
+        .is_some_and(|last_scan| bytes[last_scan..].windows(2).any(marker(0xD9)))
 }
 
 /// Whether a path names a YUV4MPEG2 video: by its first bytes, or by its `.y4m` name (so a

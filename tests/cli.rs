@@ -176,6 +176,45 @@ fn a_frame_no_camera_gives_is_refused_and_the_files_around_it_are_analysed() {
 }
 
 #[test]
+fn an_image_cut_short_is_an_error_and_the_files_around_it_are_analysed() {
+    // A JPEG cut to a third decoded as grey below the cut, and the face above it was reported.
+    let dir = tempdir();
+    let jpeg = std::fs::read(common::fixture("astronaut.jpg")).unwrap();
+    let third = dir.join("third.jpg");
+    std::fs::write(&third, &jpeg[..jpeg.len() / 3]).unwrap();
+    let no_end = dir.join("no-end.jpg");
+    std::fs::write(&no_end, &jpeg[..jpeg.len() - 2]).unwrap();
+    let whole_png = dir.join("whole.png");
+    image::open(common::fixture("astronaut.jpg"))
+        .unwrap()
+        .save(&whole_png)
+        .unwrap();
+    let png = std::fs::read(&whole_png).unwrap();
+    let cut_png = dir.join("cut.png");
+    std::fs::write(&cut_png, &png[..png.len() / 2]).unwrap();
+    let out = glance()
+        .arg("analyze")
+        .arg(common::fixture("astronaut.jpg"))
+        .args([&third, &no_end, &cut_png, &whole_png])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let good = lines(&out.stdout);
+    assert_eq!(good.len(), 2, "both whole files are analysed: {good:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for name in ["third.jpg", "no-end.jpg"] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(name) && l.contains("cut short")),
+            "{name}: {stderr}"
+        );
+    }
+    assert!(stderr.contains("cut.png"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
 fn a_broken_clip_gets_a_plain_error_and_the_files_around_it_are_analysed() {
     let dir = tempdir();
     // A 4x2 4:4:4 picture is 24 bytes a frame.
