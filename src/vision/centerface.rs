@@ -143,9 +143,7 @@ impl ScanInput {
     /// Whether a box (x0, y0, x1, y1, frame pixels) reaches an edge of the band that is not an
     /// edge of the frame: a face cut there, which the neighbouring band sees whole.
     pub fn cut_at_band_edge(&self, bbox: [f32; 4], frame_width: u32, frame_height: u32) -> bool {
-        let view = self.view();
-        let (x0, y0) = (view.cx - view.width / 2.0, view.cy - view.height / 2.0);
-        let (x1, y1) = (x0 + view.width, y0 + view.height);
+        let [x0, y0, x1, y1] = self.extent();
         let margin = 2.0 + 0.1 * (bbox[2] - bbox[0]).max(bbox[3] - bbox[1]);
         (x0 > 0.0 && bbox[0] <= x0 + margin)
             || (x1 < frame_width as f32 && bbox[2] >= x1 - margin)
@@ -155,9 +153,19 @@ impl ScanInput {
 
     /// Whether a box (x0, y0, x1, y1, frame pixels) lies within the part of the frame scanned.
     pub fn covers(&self, bbox: [f32; 4]) -> bool {
-        let view = self.view();
-        let (x0, y0) = (view.cx - view.width / 2.0, view.cy - view.height / 2.0);
-        bbox[0] >= x0 && bbox[1] >= y0 && bbox[2] <= x0 + view.width && bbox[3] <= y0 + view.height
+        let [x0, y0, x1, y1] = self.extent();
+        bbox[0] >= x0 && bbox[1] >= y0 && bbox[2] <= x1 && bbox[3] <= y1
+    }
+
+    /// The part of the frame the input shows, as x0, y0, x1, y1 in frame pixels.
+    fn extent(&self) -> [f32; 4] {
+        let [x0, y0] = self.origin;
+        [
+            x0,
+            y0,
+            x0 + self.width as f32 / self.scale,
+            y0 + self.height as f32 / self.scale,
+        ]
     }
 }
 

@@ -240,6 +240,12 @@ fn split_options(options: &JsValue) -> Result<SplitOptions, JsValue> {
     })
 }
 
+/// `setOptions`' argument (a JSON string or object) as a merge patch.
+fn options_patch(partial: &JsValue) -> Result<serde_json::Value, JsValue> {
+    serde_json::from_str(&json_text(partial)?)
+        .map_err(|e| named_error(ErrorName::ConfigError, &e.to_string()))
+}
+
 fn verdict_hidden_reason(verdict: &DisclosureStatus) -> Option<String> {
     match verdict {
         DisclosureStatus { visible: true, .. } => None,
@@ -503,8 +509,7 @@ impl AudienceEngine {
         #[wasm_bindgen(unchecked_param_type = "Partial<GlanceOptions>")] partial: JsValue,
     ) -> Result<(), JsValue> {
         self.inner.check_alive()?;
-        let patch: serde_json::Value = serde_json::from_str(&json_text(&partial)?)
-            .map_err(|e| named_error(ErrorName::ConfigError, &e.to_string()))?;
+        let patch = options_patch(&partial)?;
         self.inner.engine.set_options(&patch).map_err(js)?;
         if patch.get("banner").is_some()
             && let (Notice::Page(banner), Some(options)) = (
@@ -659,8 +664,7 @@ impl DisclosureNotice {
     /// The same options patch the engine took: re-rendered when it changes the banner.
     #[wasm_bindgen(js_name = setOptions)]
     pub fn set_options(&self, partial: JsValue) -> Result<(), JsValue> {
-        let patch: serde_json::Value = serde_json::from_str(&json_text(&partial)?)
-            .map_err(|e| named_error(ErrorName::ConfigError, &e.to_string()))?;
+        let patch = options_patch(&partial)?;
         let updated = self.options.borrow().patched(&patch).map_err(js)?;
         if patch.get("banner").is_some()
             && let (Some(banner), Some(options)) =
