@@ -102,14 +102,16 @@ pub struct BannerOptions {
     /// The full (second-layer) notice, shown as a link and a QR code.
     pub notice_url: String,
     pub language: LanguageChoice,
-    /// How long the anonymous totals are kept; said in the notice (default 365).
+    /// How long the anonymous totals are kept; said in the notice (default 365, 1 to 36500).
+    #[schemars(range(min = 1, max = 36500))]
     pub retention_days: u32,
     pub position: BannerPosition,
     /// Overrides per language code and text key, e.g. `{"de": {"title": "…"}}`. Placeholders:
     /// `{controller}`, `{contact}`, `{days}`.
     pub text: BTreeMap<String, BTreeMap<String, String>>,
     /// The notice must measure at least this many CSS pixels high (default 48) and be at least
-    /// half as wide as the viewport.
+    /// half as wide as the viewport (24 to 4320).
+    #[schemars(range(min = 24.0, max = 4320.0))]
     pub min_height_px: f64,
 }
 
@@ -151,11 +153,12 @@ impl BannerOptions {
         if self.notice_url.trim().is_empty() {
             return fail("noticeUrl", "link the full privacy notice");
         }
-        if self.retention_days == 0 {
-            return fail("retentionDays", "must be at least 1");
+        if !(1..=36_500).contains(&self.retention_days) {
+            return fail("retentionDays", "must be between 1 and 36500 days");
         }
-        if !(self.min_height_px.is_finite() && self.min_height_px >= 24.0) {
-            return fail("minHeightPx", "must be at least 24");
+        // A notice taller than an 8K screen is none a person can see whole.
+        if !(24.0..=4320.0).contains(&self.min_height_px) {
+            return fail("minHeightPx", "must be between 24 and 4320 CSS pixels");
         }
         for (lang, texts) in &self.text {
             if !Language::ALL.iter().any(|l| l.code() == lang) {

@@ -62,6 +62,20 @@ pub fn check_frame_shape(width: u32, height: u32) -> Result<()> {
     Ok(())
 }
 
+/// An empty buffer with room for `len` items of a frame's pixels, or an `InvalidFrame` error
+/// when that memory cannot be had (a wasm engine near its 4 GiB, a machine out of memory): the
+/// frame is refused and the engine goes on, instead of aborting on a failed allocation.
+pub fn try_buffer<T>(len: usize) -> Result<Vec<T>> {
+    let mut buffer = Vec::new();
+    buffer.try_reserve_exact(len).map_err(|_| {
+        GlanceError::InvalidFrame(format!(
+            "not enough memory for its pixels: {} MB could not be allocated",
+            (len * std::mem::size_of::<T>()).div_ceil(1 << 20)
+        ))
+    })?;
+    Ok(buffer)
+}
+
 impl<'a> Frame<'a> {
     pub fn new(width: u32, height: u32, format: PixelFormat, pixels: &'a [u8]) -> Result<Self> {
         check_frame_shape(width, height)?;

@@ -1,7 +1,7 @@
 //! Reading images and `.y4m` video from files (native only: the browser hands over frames).
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Cursor, Read};
 use std::path::Path;
 
 use crate::error::{GlanceError, Result};
@@ -87,7 +87,7 @@ pub fn is_y4m(path: &Path) -> bool {
 /// limited-range coefficients as ffmpeg writes them by default.
 pub struct Y4mReader {
     path: String,
-    decoder: y4m::Decoder<BufReader<File>>,
+    decoder: y4m::Decoder<Box<dyn Read>>,
     frame_rate: f64,
     file_len: u64,
     /// Bytes of the header and of the whole frames read so far.
@@ -116,66 +116,82 @@ fn y4m_header_error(e: y4m::Error) -> String {
         y4m::Error::BadInput | y4m::Error::UnknownColorspace => {
             "unsupported colour space: C420, C422, C444 and Cmono are read".into()
         }
-        y4m::Error::OutOfMemory => "the header's frame size is over 1 GB a frame".into(),
+        y4m::Error::OutOfMemory => "the header's frame size is larger than a frame may be".into(),
         y4m::Error::IoError(e) => e.to_string(),
     }
 }
 
 impl Y4mReader {
     pub fn open(path: &Path) -> Result<Self> {
-        let bytes_head = {
-            let mut head = Vec::new();
-            File::open(path)
-                .and_then(|f| f.take(4096).read_to_end(&mut head))
-                .map_err(|e| decode_error(path, e))?;
-            head
+        let file = File::open(path).map_err(|e| decode_error(path, e))?;
+        let file_len = file.metadata().map_err(|e| decode_error(path, e))?.len();
+        Self::from_reader(&path.display().to_string(), BufReader::new(file), file_len)
+    }
+
+    /// Reads a clip of `len` bytes from `reader`; `name` names it in errors.
+    pub fn from_reader(name: &str, mut reader: impl Read + 'static, len: u64) -> Result<Self> {
+        let error = |message: String| GlanceError::Decode {
+            source_name: name.to_string(),
+            message,
         };
-        let header_len = bytes_head
+        if len == 0 {
+            return Err(error("the file is empty".into()));
+        }
+        let mut head = Vec::new();
+        (&mut reader)
+            .take(4096)
+            .read_to_end(&mut head)
+            .map_err(|e| error(e.to_string()))?;
+        if !head.starts_with(b"YUV4MPEG2 ") {
+            return Err(error(y4m_header_error(y4m::Error::ParseError(
+                y4m::ParseError::InvalidY4M,
+            ))));
+        }
+        let header_len = head
             .iter()
             .position(|&b| b == b'\n')
             .map(|p| p as u64 + 1)
             .unwrap_or(0);
-        let file = File::open(path).map_err(|e| decode_error(path, e))?;
-        let file_len = file.metadata().map_err(|e| decode_error(path, e))?.len();
-        if file_len == 0 {
-            return Err(decode_error(path, "the file is empty"));
+        // The frame's shape before the decoder sizes its buffer from it.
+        if let Some((width, height)) = header_dimensions(&head) {
+            let side = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+            let shape = crate::frame::check_frame_shape(side(width), side(height));
+            if let Err(GlanceError::InvalidFrame(why)) = shape {
+                // The header's own numbers, also where they exceed a u32.
+                let why = why.split_once("; ").map_or(why.as_str(), |(_, why)| why);
+                return Err(error(format!(
+                    "the header gives {width}x{height} frames; {why}"
+                )));
+            }
         }
-        if !bytes_head.starts_with(b"YUV4MPEG2 ") {
-            return Err(decode_error(
-                path,
-                y4m_header_error(y4m::Error::ParseError(y4m::ParseError::InvalidY4M)),
-            ));
-        }
-        let decoder = y4m::Decoder::new(BufReader::new(file))
-            .map_err(|e| decode_error(path, y4m_header_error(e)))?;
+        let limits = y4m::Limits {
+            bytes: 3 * crate::frame::MAX_FRAME_PIXELS as usize,
+        };
+        let stream: Box<dyn Read> = Box::new(Cursor::new(head).chain(reader));
+        let decoder = y4m::Decoder::new_with_limits(stream, limits)
+            .map_err(|e| error(y4m_header_error(e)))?;
         if decoder.get_bit_depth() != 8 {
-            return Err(decode_error(
-                path,
-                format!(
-                    "{}-bit video is not supported; use 8-bit",
-                    decoder.get_bit_depth()
-                ),
-            ));
+            return Err(error(format!(
+                "{}-bit video is not supported; use 8-bit",
+                decoder.get_bit_depth()
+            )));
         }
         let rate = decoder.get_framerate();
         let frame_rate = rate.num as f64 / rate.den as f64;
         if rate.den == 0 || !Y4M_FRAME_RATES.contains(&frame_rate) {
-            return Err(decode_error(
-                path,
-                format!(
-                    "frame rate F{}:{} in the header: it must be between {} and {} frames a second",
-                    rate.num,
-                    rate.den,
-                    Y4M_FRAME_RATES.start(),
-                    Y4M_FRAME_RATES.end()
-                ),
-            ));
+            return Err(error(format!(
+                "frame rate F{}:{} in the header: it must be between {} and {} frames a second",
+                rate.num,
+                rate.den,
+                Y4M_FRAME_RATES.start(),
+                Y4M_FRAME_RATES.end()
+            )));
         }
         Ok(Y4mReader {
-            path: path.display().to_string(),
+            path: name.to_string(),
             decoder,
             frame_rate,
-            file_len,
+            file_len: len,
             bytes_read: header_len,
             frames_read: 0,
         })
@@ -262,7 +278,10 @@ impl Y4mReader {
             frame.get_v_plane(),
         );
         let cw = w.div_ceil(sx);
-        let mut pixels = Vec::with_capacity(w * h * 3);
+        let mut pixels = crate::frame::try_buffer(w * h * 3).map_err(|e| GlanceError::Decode {
+            source_name: self.path.clone(),
+            message: format!("frame {}: {e}", self.frames_read),
+        })?;
         for y in 0..h {
             for x in 0..w {
                 let luma = (yp[y * w + x] as f32 - 16.0) * 1.164;
@@ -284,6 +303,18 @@ impl Y4mReader {
             pixels,
         }))
     }
+}
+
+/// The width and height a y4m header gives (`W<n>` and `H<n>`), where both are whole numbers;
+/// the decoder reports any other fault in the header.
+fn header_dimensions(head: &[u8]) -> Option<(u64, u64)> {
+    let line = head.split(|&b| b == b'\n').next()?;
+    let field = |tag: u8| {
+        line.split(|&b| b == b' ')
+            .rfind(|f| f.first() == Some(&tag))
+            .and_then(|f| std::str::from_utf8(&f[1..]).ok()?.parse::<u64>().ok())
+    };
+    Some((field(b'W')?, field(b'H')?))
 }
 
 /// Horizontal and vertical chroma subsampling of the 8-bit colour spaces we read.

@@ -108,3 +108,175 @@ fn rename_refs(value: &mut Value, renamed: &[String]) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The ranges the schema publishes are the ranges the parser enforces: each bound of each
+    //! numeric option is accepted, and a step past it is refused with the option named.
+
+    use serde_json::{Map, Value, json};
+
+    use super::api_schema;
+    use crate::engine::EngineOptions;
+
+    /// A numeric field of an input document: its path (`[]` for every item of an array).
+    #[derive(Debug)]
+    struct NumericField {
+        path: Vec<String>,
+        integer: bool,
+        minimum: Option<f64>,
+        maximum: Option<f64>,
+    }
+
+    fn numeric_fields(
+        definitions: &Map<String, Value>,
+        schema: &Value,
+        path: &[String],
+        out: &mut Vec<NumericField>,
+    ) {
+        let Value::Object(schema) = schema else {
+            return;
+        };
+        if let Some(name) = schema
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix("#/definitions/"))
+        {
+            numeric_fields(definitions, &definitions[name], path, out);
+        }
+        for key in ["anyOf", "oneOf", "allOf"] {
+            for branch in schema
+                .get(key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                numeric_fields(definitions, branch, path, out);
+            }
+        }
+        for (name, property) in schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            // The rules document (recursive conditions) has its own validator and tests.
+            if path.is_empty() && name == "rules" {
+                continue;
+            }
+            let path = [path, std::slice::from_ref(name)].concat();
+            numeric_fields(definitions, property, &path, out);
+        }
+        let types: Vec<&str> = match schema.get("type") {
+            Some(Value::String(t)) => vec![t.as_str()],
+            Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        if types.contains(&"array")
+            && let Some(items) = schema.get("items")
+        {
+            let path = [path, &["[]".to_string()]].concat();
+            numeric_fields(definitions, items, &path, out);
+        }
+        if types.contains(&"number") || types.contains(&"integer") {
+            out.push(NumericField {
+                path: path.to_vec(),
+                integer: types.contains(&"integer"),
+                minimum: schema.get("minimum").and_then(Value::as_f64),
+                maximum: schema.get("maximum").and_then(Value::as_f64),
+            });
+        }
+    }
+
+    /// Valid options apart from the field under test (the notice needs its three texts).
+    fn base_options() -> Value {
+        json!({
+            "banner": {
+                "controller": {"name": "Shop", "contact": "privacy@shop.example"},
+                "noticeUrl": "https://shop.example/privacy"
+            }
+        })
+    }
+
+    /// `options` with the field at `path` set to `value` (every item of an array; age bands
+    /// start at 0, so a band's bound is the second band).
+    fn with_value(path: &[String], value: f64, integer: bool) -> Value {
+        let number = if integer {
+            json!(value as i64)
+        } else {
+            json!(value)
+        };
+        let mut options = base_options();
+        let mut slot = &mut options;
+        for (i, key) in path.iter().enumerate() {
+            if key == "[]" {
+                let items = if path[..i].last().is_some_and(|k| k == "ageBands") {
+                    if value == 0.0 {
+                        vec![json!(0)]
+                    } else {
+                        vec![json!(0), number.clone()]
+                    }
+                } else {
+                    vec![number.clone(); 3]
+                };
+                *slot = Value::Array(items);
+                return options;
+            }
+            slot = slot
+                .as_object_mut()
+                .expect("an object on the way")
+                .entry(key.clone())
+                .or_insert_with(|| json!({}));
+        }
+        *slot = number;
+        options
+    }
+
+    #[test]
+    fn every_numeric_option_states_its_range_and_the_parser_enforces_exactly_it() {
+        let schema = api_schema();
+        let definitions = schema["definitions"].as_object().unwrap();
+        let mut fields = Vec::new();
+        numeric_fields(definitions, &definitions["EngineOptions"], &[], &mut fields);
+        assert!(fields.len() > 50, "found {} numeric options", fields.len());
+        let unbounded: Vec<String> = fields
+            .iter()
+            .filter(|f| f.minimum.is_none() || f.maximum.is_none())
+            .map(|f| f.path.join("."))
+            .collect();
+        assert!(
+            unbounded.is_empty(),
+            "options without a stated range: {unbounded:?}"
+        );
+        let mut disagreements = Vec::new();
+        for field in &fields {
+            let name = field.path.iter().rfind(|k| *k != "[]").unwrap();
+            let (min, max) = (field.minimum.unwrap(), field.maximum.unwrap());
+            let step = |bound: f64| {
+                if field.integer {
+                    1.0
+                } else {
+                    (bound.abs() * 1e-3).max(1e-3)
+                }
+            };
+            let cases = [
+                (min, true),
+                (max, true),
+                (min - step(min), false),
+                (max + step(max), false),
+            ];
+            for (value, accepted) in cases {
+                let options = with_value(&field.path, value, field.integer);
+                let parsed = EngineOptions::from_json(&options.to_string());
+                let agrees = match &parsed {
+                    Ok(_) => accepted,
+                    Err(e) => !accepted && e.to_string().contains(name.as_str()),
+                };
+                if !agrees {
+                    disagreements.push(format!("{} = {value}: {parsed:?}", field.path.join(".")));
+                }
+            }
+        }
+        assert!(disagreements.is_empty(), "{disagreements:#?}");
+    }
+}

@@ -221,7 +221,7 @@ fn a_broken_clip_gets_a_plain_error_and_the_files_around_it_are_analysed() {
     let header = |rate: &str| format!("YUV4MPEG2 W4 H2 F{rate} C444\n").into_bytes();
     let frame = |params: &str| [format!("FRAME{params}\n").into_bytes(), vec![128u8; 24]].concat();
     let with_frames = |rate: &str, frames: &[Vec<u8>]| [header(rate), frames.concat()].concat();
-    let cases: [(&str, Vec<u8>, &str); 7] = [
+    let cases: [(&str, Vec<u8>, &str); 9] = [
         ("empty.y4m", Vec::new(), "empty"),
         (
             "no-rate.y4m",
@@ -248,6 +248,18 @@ fn a_broken_clip_gets_a_plain_error_and_the_files_around_it_are_analysed() {
             "cut.y4m",
             with_frames("10:1", &[frame(" Ip XA=1"), frame(" Ip")])[..80].to_vec(),
             "truncated frame 1",
+        ),
+        (
+            // Refused from the header, before the decoder sizes its frame buffer (768 MB).
+            "huge.y4m",
+            b"YUV4MPEG2 W16000 H16000 F10:1 C444\nFRAME\n".to_vec(),
+            "16000x16000 frames; it must have at most 66355200 pixels",
+        ),
+        (
+            // Sides whose product overflows: refused, not wrapped around.
+            "overflow.y4m",
+            b"YUV4MPEG2 W4294967296 H4294967296 F10:1\nFRAME\n".to_vec(),
+            "4294967296x4294967296 frames; its sides must be at most 16384",
         ),
         (
             "no-marker.y4m",

@@ -13,17 +13,23 @@ pub struct AudienceConfig {
     pub attributes: AttributeConfig,
     pub screen: ScreenGeometry,
     /// Minimum uninterrupted look, in ms, that makes a glance count (default 500).
+    #[schemars(range(min = 0.0, max = 60000.0))]
     pub min_glance_ms: f64,
     /// A look interrupted by missed detections for at most this long (ms) continues the same
     /// glance when the face looks again afterwards (default 500).
+    #[schemars(range(min = 0.0, max = 10000.0))]
     pub look_gap_bridge_ms: f64,
     /// Lower bounds, in years, of the age bands; the first must be 0 and they must increase.
-    /// Default `[0, 13, 18, 25, 35, 45, 55, 65]`, labelled "0-12", "13-17", …, "65+".
+    /// Default `[0, 13, 18, 25, 35, 45, 55, 65]`, labelled "0-12", "13-17", …, "65+". At most
+    /// 64 bands, none starting past 120.
+    #[schemars(inner(range(min = 0, max = 120)))]
     pub age_bands: Vec<u32>,
     /// Two people are in the same group when their faces are at most this far apart, metres
     /// (default 1.5).
+    #[schemars(range(min = 0.01, max = 20.0))]
     pub group_distance_m: f32,
     /// Offset of local time from UTC in minutes, for day buckets (default 0: UTC days).
+    #[schemars(range(min = -720, max = 840))]
     pub utc_offset_minutes: i32,
     pub retention: RetentionConfig,
 }
@@ -49,32 +55,43 @@ impl Default for AudienceConfig {
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct TrackerConfig {
     /// Matched frames a new track needs before it is confirmed and counted (default 3).
+    #[schemars(range(min = 1, max = 100))]
     pub min_hits: u32,
     /// Consecutive misses a tentative track survives (default 1); confirmed tracks use `maxAgeMs`.
+    #[schemars(range(min = 0, max = 100))]
     pub tentative_max_misses: u32,
     /// How long a confirmed track that is no longer detected is kept to bridge occlusions, ms
     /// (default 1000). When it runs out the person has left and the visit is finalised.
+    #[schemars(range(min = 0.0, max = 60000.0))]
     pub max_age_ms: f64,
     /// Minimum association score (IoU and keypoint agreement, scaled by size agreement) for a
     /// detection to continue a track (default 0.15).
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub min_match_score: f32,
     /// Maximum distance between predicted and detected box centres, in box widths, for an
     /// association (default 0.75); it widens by `gateGrowthPerS` per second since the last hit.
+    #[schemars(range(min = 0.01, max = 10.0))]
     pub max_center_distance: f32,
     /// Widening of the centre gate per second without a detection, box widths (default 1.0).
+    #[schemars(range(min = 0.0, max = 100.0))]
     pub gate_growth_per_s: f32,
     /// Kalman process noise: standard deviation of acceleration in box widths per s² (default 4).
+    #[schemars(range(min = 0.001, max = 1000.0))]
     pub accel_noise: f32,
     /// Kalman measurement noise: standard deviation of a box edge in box widths (default 0.05).
+    #[schemars(range(min = 0.001, max = 10.0))]
     pub measurement_noise: f32,
     /// A track that begins (ends) with its box within this many box widths of the frame's edge,
     /// moving across that edge, came into (went out of) view through it: its visit is extended
     /// to when the face crossed the edge, which the detector cannot see (default 0.75).
+    #[schemars(range(min = 0.0, max = 10.0))]
     pub edge_margin: f32,
     /// Slowest movement across an edge, box widths per second, that counts as crossing it
     /// (default 0.5).
+    #[schemars(range(min = 0.001, max = 1000.0))]
     pub min_edge_speed: f32,
     /// Largest such extension at either end of a visit, ms; 0 turns it off (default 1000).
+    #[schemars(range(min = 0.0, max = 10000.0))]
     pub max_edge_extension_ms: f64,
 }
 
@@ -110,28 +127,37 @@ pub struct AttributeConfig {
     /// spread at age `a` is `ageSigmaYears + ageSigmaPerYear · a` (defaults 3.25 and 0.1,
     /// fitted on the dev sets so that `ageBandConfidence` is a calibrated probability:
     /// calibration error ≤ 0.045 on FairFace's and UTKFace's).
+    #[schemars(range(min = 0.1, max = 50.0))]
     pub age_sigma_years: f32,
     /// Growth of the age spread per year of estimated age (default 0.1).
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub age_sigma_per_year: f32,
     /// Correlation of the errors of a face's frames, in [0, 1): with 0 every good frame is new
     /// evidence; with the default 0.8 a visit's log-odds grow at most 1.25-fold over one frame's.
+    #[schemars(range(min = 0.0, max = 0.999))]
     pub frame_correlation: f32,
     /// A visit's gender is reported only when its probability reaches this; below it the
     /// gender is unknown (default 0.82: the lowest at which one frame's confident adult gender
     /// is 95 % right on both dev sets: 95.4 % on FairFace's, 98.9 % on UTKFace's).
+    #[schemars(range(min = 0.5, max = 1.0))]
     pub min_gender_confidence: f32,
     /// A visit's age band is reported only when its probability reaches this (default 0.3).
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub min_age_band_confidence: f32,
     /// Report the apparent gender of children (estimated age under 18) too (default false: the
     /// network is far less accurate on them, and a child's gender is no marketer's business).
     pub gender_for_children: bool,
     /// Face width in pixels at which a face gets full weight; smaller faces weigh less (default 80).
+    #[schemars(range(min = 1.0, max = 4096.0))]
     pub full_weight_face_px: f32,
     /// Total sample weight (≈ good frontal frames) before a band or gender is judged (default 1).
+    #[schemars(range(min = 0.0, max = 1000.0))]
     pub min_weight_to_report: f32,
     /// Total sample weight after which the attribute models run only every `intervalMs` (default 10).
+    #[schemars(range(min = 0.0, max = 1000.0))]
     pub stable_weight: f32,
     /// Cadence of attribute models on a stable track, ms (default 1000).
+    #[schemars(range(min = 0.0, max = 3600000.0))]
     pub interval_ms: f64,
 }
 
@@ -161,27 +187,37 @@ impl Default for AttributeConfig {
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ScreenGeometry {
     /// Visible width of the screen, metres (default 1.21: a 55" 16:9 panel).
+    #[schemars(range(min = 0.01, max = 100.0))]
     pub width_m: f32,
     /// Visible height of the screen, metres (default 0.68).
+    #[schemars(range(min = 0.01, max = 100.0))]
     pub height_m: f32,
     /// Camera position in screen coordinates, metres (default [0, -0.38, 0]: centred just above
     /// the top edge).
+    #[schemars(inner(range(min = -100.0, max = 100.0)))]
     pub camera_offset_m: [f32; 3],
     /// Camera tilt in degrees, positive when it points down towards the floor (default 0).
+    #[schemars(range(min = -90.0, max = 90.0))]
     pub camera_tilt_deg: f32,
     /// Camera pan in degrees, positive when it points towards the screen's +x (default 0).
+    #[schemars(range(min = -180.0, max = 180.0))]
     pub camera_pan_deg: f32,
     /// Horizontal field of view of the camera, degrees, used to place faces that lack
     /// `positionM` (default 60).
+    #[schemars(range(min = 1.0, max = 179.0))]
     pub horizontal_fov_deg: f32,
     /// Assumed face width, metres, to estimate distance from the box (default 0.15).
+    #[schemars(range(min = 0.05, max = 0.5))]
     pub default_face_width_m: f32,
     /// Margin added around the screen rectangle, metres (default 0.1).
+    #[schemars(range(min = 0.0, max = 10.0))]
     pub margin_m: f32,
     /// Angular tolerance when gaze comes from the eyes, degrees (default 5).
+    #[schemars(range(min = 0.0, max = 90.0))]
     pub tolerance_deg: f32,
     /// Angular tolerance when only head pose is known, degrees (default 10): head pose misses
     /// the eyes' own rotation, so it needs more slack.
+    #[schemars(range(min = 0.0, max = 90.0))]
     pub head_pose_tolerance_deg: f32,
 }
 
@@ -207,10 +243,13 @@ impl Default for ScreenGeometry {
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct RetentionConfig {
     /// Minute buckets kept, hours (default 24).
+    #[schemars(range(min = 1, max = 8784))]
     pub minute_hours: u32,
     /// Hour buckets kept, days (default 30).
+    #[schemars(range(min = 1, max = 3660))]
     pub hour_days: u32,
     /// Individual ad plays kept (default 2000); per-ad daily totals are kept for ever.
+    #[schemars(range(min = 1, max = 1000000))]
     pub max_plays: usize,
 }
 
@@ -256,6 +295,9 @@ impl AudienceConfig {
         }
         if self.age_bands.len() > 64 {
             return bad("ageBands may have at most 64 bands");
+        }
+        if self.age_bands.iter().any(|&start| start > 120) {
+            return bad("ageBands: a band may start at most at 120 years");
         }
         let (t, a, sc, r) = (
             &self.tracker,
@@ -420,10 +462,14 @@ impl AudienceConfig {
             ),
         ];
         for (v, name, lo, hi) in ranges {
+            // Most fields are f32: a bound written as 0.01 arrives as 0.00999999977, so the
+            // bounds are compared at f32 precision too (exact for the f64 fields' bounds).
+            let (lo32, hi32) = (lo as f32 as f64, hi as f32 as f64);
             // NaN fails both comparisons.
-            if !(v >= lo && v <= hi) {
+            if !(v >= lo32 && v <= hi32) {
                 return Err(AudienceError::Config(format!(
-                    "{name} must be between {lo} and {hi}, got {v}"
+                    "{name} must be between {lo} and {hi}, got {}",
+                    v as f32
                 )));
             }
         }

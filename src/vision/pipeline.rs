@@ -22,26 +22,33 @@ pub struct PipelineOptions {
     /// Face detector networks. Default: `both` (full and short range, merged).
     pub detector: DetectorChoice,
     /// Minimum detector confidence for a face. Default 0.4.
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub min_detection_score: f32,
     /// Video mode: a face already followed stays while the detector gives it at least this
     /// confidence, though below `minDetectionScore` (hysteresis: a moving face's score dips).
     /// Default 0.25.
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub min_tracking_score: f32,
     /// Overlap above which two detections are one face. Default 0.3.
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub nms_iou_threshold: f32,
     /// At most this many faces per frame, largest first: a bound on memory and time for a frame
     /// full of faces (or of things a detector mistakes for them), not a count the audience is
     /// expected to reach. Default 100, at most 1000.
+    #[schemars(range(min = 1, max = 1000))]
     pub max_faces: usize,
     /// The per-face networks (the face mesh with head pose, irises, gaze and distance; age and
     /// gender) run on at most this many faces per frame, the largest (nearest) first, which
     /// bounds a frame's time in a crowd. The others are still confirmed, counted and followed
     /// by their boxes, and say `faceBudget` in `skipped`. Default 10, at most 64.
+    #[schemars(range(max = 64))]
     pub max_analyzed_faces: usize,
     /// Faces narrower than this (pixels) get no age/gender estimate. Default 32 (0 to 4096).
+    #[schemars(range(min = 0.0, max = 4096.0))]
     pub min_face_size_for_attributes: f32,
     /// Eyes narrower than this (pixels, corner to corner) get no iris/eye gaze. Default 10 (0 to
     /// 4096).
+    #[schemars(range(min = 0.0, max = 4096.0))]
     pub min_eye_width_for_iris: f32,
     /// A detection is a face only when a second signal confirms it: the face-mesh network, run
     /// on its crop, gives a face-presence probability of at least this; or (for heads turned
@@ -51,6 +58,7 @@ pub struct PipelineOptions {
     /// This keeps the backs of heads, hair and clothing the detectors fire on out of the counts.
     /// An unconfirmed detection is listed in `rejected` and never tracked, counted or given
     /// attributes. Default 0.7. With `faceMesh` off every detection counts.
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub min_face_presence: f32,
     /// The smallest face to find, pixels high. Faces smaller than the whole-frame BlazeFace view
     /// resolves (about a twelfth of the frame's longer side) are looked for by CenterFace on the
@@ -60,16 +68,20 @@ pub struct PipelineOptions {
     /// `focalLengthPx` (18 px at 640x480, 35 px at 1280x720 with 60°), so the fine scan costs
     /// the same at every resolution. 0 turns it off, and so does `faceMesh: false` (nothing
     /// would confirm its detections).
+    #[schemars(range(min = 0.0, max = 4096.0))]
     pub min_face_height: Option<f32>,
     /// Video mode: a sweep of the fine scan begins every this many milliseconds (a face entering
     /// far away appears within about one and a half): the first (on the second frame) scans the
     /// whole frame, later ones scan it in bands (up to four, as many as frames fit in a sweep)
     /// on successive frames, so that no frame carries the whole scan. Default 500. Detecting on
     /// every frame, or with 0, the whole frame is scanned on every frame. At most 60000.
+    #[schemars(range(min = 0.0, max = 60000.0))]
     pub fine_scan_sweep_ms: f64,
     /// The camera's horizontal field of view in degrees, for distances. Default 60.
+    #[schemars(range(min = 1.0, max = 179.0))]
     pub camera_horizontal_fov_deg: f32,
     /// The camera's focal length in pixels (1 to 100000); overrides the field of view when set.
+    #[schemars(range(min = 1.0, max = 100000.0))]
     pub focal_length_px: Option<f32>,
     /// Run the face mesh, and with it head pose, irises, gaze and distance. Default true. Off,
     /// a face is the detector's box and six keypoints (and age/gender): MediaPipe's
@@ -79,11 +91,13 @@ pub struct PipelineOptions {
     pub age_gender: bool,
     /// Side of the age/gender crop relative to the framing of the chips the network was
     /// trained on (the detection box's longer side, measured on the dev sets). Default 1.
+    #[schemars(range(min = 0.5, max = 4.0))]
     pub age_gender_crop_scale: f32,
     /// Video mode: between detector runs, follow the faces of the previous frame by their mesh
     /// (as MediaPipe's landmarker does in video mode) and run the detectors again only after
     /// this many milliseconds, or at once when a followed face is lost. New faces are found at
     /// the next detector run. 0 (default): detect on every frame. At most 60000.
+    #[schemars(range(min = 0.0, max = 60000.0))]
     pub detection_interval_ms: f64,
 }
 
@@ -154,7 +168,7 @@ impl PipelineOptions {
                 message: format!("must be 0 (no fine scan) or between 8 and 4096 pixels, got {h}"),
             });
         }
-        if !(1.0..179.0).contains(&self.camera_horizontal_fov_deg) {
+        if !(1.0..=179.0).contains(&self.camera_horizontal_fov_deg) {
             return Err(GlanceError::Config {
                 path: "cameraHorizontalFovDeg".into(),
                 message: format!(
@@ -206,7 +220,7 @@ impl PipelineOptions {
                 message: "video mode follows faces by their mesh: it needs faceMesh".into(),
             });
         }
-        if !(self.age_gender_crop_scale > 0.5 && self.age_gender_crop_scale < 4.0) {
+        if !(0.5..=4.0).contains(&self.age_gender_crop_scale) {
             return Err(GlanceError::Config {
                 path: "ageGenderCropScale".into(),
                 message: format!(

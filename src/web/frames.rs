@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 
+use js_sys::Uint8ClampedArray;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{
     ContextAttributes2d, HtmlVideoElement, ImageBitmap, ImageData, OffscreenCanvas,
@@ -39,7 +40,7 @@ pub(crate) fn read_rgba(
     if let Some(data) = source.dyn_ref::<ImageData>() {
         // The shape first: the pixels of a frame that is refused are never copied.
         check_frame_shape(data.width(), data.height())?;
-        return Ok((data.width(), data.height(), data.data().0));
+        return Ok((data.width(), data.height(), copy_pixels(data)?));
     }
     let (width, height) = if let Some(video) = source.dyn_ref::<HtmlVideoElement>() {
         if video.ready_state() < 2 {
@@ -80,15 +81,25 @@ pub(crate) fn read_rgba(
         context.draw_image_with_image_bitmap(source.unchecked_ref(), 0.0, 0.0)
     };
     drawn.map_err(|e| invalid(format!("cannot draw the source: {e:?}")))?;
-    let pixels = context
+    let image = context
         .get_image_data(0.0, 0.0, width as f64, height as f64)
         .map_err(|e| {
             invalid(format!(
                 "cannot read the pixels (cross-origin video?): {e:?}"
             ))
-        })?
-        .data()
-        .0;
+        });
     context.clear_rect(0.0, 0.0, width as f64, height as f64);
-    Ok((width, height, pixels))
+    Ok((width, height, copy_pixels(&image?)?))
+}
+
+/// The RGBA bytes of `data` in wasm memory, or a refused frame when that memory cannot be had
+/// (`ImageData::data` would abort the engine on a failed allocation).
+fn copy_pixels(data: &ImageData) -> Result<Vec<u8>, GlanceError> {
+    let array: Uint8ClampedArray = js_sys::Reflect::get(data, &JsValue::from_str("data"))
+        .map_err(|e| invalid(format!("the ImageData has no pixels: {e:?}")))?
+        .unchecked_into();
+    let mut pixels = crate::frame::try_buffer(array.length() as usize)?;
+    pixels.resize(array.length() as usize, 0);
+    array.copy_to(&mut pixels);
+    Ok(pixels)
 }
