@@ -874,8 +874,8 @@ impl AudienceReport {
                 r.section,
                 &r.start,
                 &r.end,
-                r.play_id,
-                r.ad_id,
+                &spreadsheet_text(r.play_id),
+                &spreadsheet_text(r.ad_id),
                 r.age_band,
                 r.gender,
                 r.bucket,
@@ -890,6 +890,17 @@ impl AudienceReport {
             .into_inner()
             .map_err(|e| AudienceError::Export(e.to_string()))?;
         String::from_utf8(bytes).map_err(|e| AudienceError::Export(e.to_string()))
+    }
+}
+
+/// A text cell a spreadsheet will not run: ids come from rules documents, and a cell starting
+/// with `=`, `+`, `-`, `@`, a tab or a carriage return is a formula to Excel or Calc (CSV
+/// injection); such a cell gets a leading apostrophe, as OWASP advises.
+fn spreadsheet_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}").into()
+    } else {
+        text.into()
     }
 }
 
@@ -1274,6 +1285,41 @@ mod tests {
         });
         assert_eq!(r1.totals.by_band_gender[1].present.value, Some(2));
         assert_eq!(r1.k_anonymity.suppressed_cells, 0);
+    }
+
+    #[test]
+    fn ids_a_spreadsheet_would_run_as_formulas_are_written_as_text() {
+        let mut agg = AudienceAggregator::with_seed(AudienceConfig::default(), 1).unwrap();
+        let ids = [
+            "=HYPERLINK(\"http://evil.example\",\"x\")",
+            "+1+1",
+            "-2+3",
+            "@SUM(A1)",
+            "\tcmd",
+            "summer-sale",
+        ];
+        for (i, id) in ids.iter().enumerate() {
+            let t = i as f64 * 10_000.0;
+            agg.ad_started(&format!("p{i}"), id, t).unwrap();
+            agg.ad_ended(&format!("p{i}"), t + 5_000.0, true).unwrap();
+        }
+        let csv = agg.report(&ReportOptions::default()).to_csv().unwrap();
+        let mut written: Vec<String> = csv::Reader::from_reader(csv.as_bytes())
+            .records()
+            .map(|r| r.unwrap()[4].to_string())
+            .filter(|id| !id.is_empty())
+            .collect();
+        written.sort();
+        written.dedup();
+        let mut expected: Vec<String> = ids
+            .iter()
+            .map(|id| match id.starts_with(['=', '+', '-', '@', '\t']) {
+                true => format!("'{id}"),
+                false => id.to_string(),
+            })
+            .collect();
+        expected.sort();
+        assert_eq!(written, expected);
     }
 
     #[test]

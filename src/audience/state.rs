@@ -182,6 +182,16 @@ impl AudienceAggregator {
         };
         self.visits_out.clear();
         self.records_through_ms = s.records_through_ms;
+        // A saved state holds no more than this configuration keeps (one written by hand, or
+        // under a longer retention, would otherwise stay until the next minute and play).
+        let retention = &self.config.retention;
+        while self.plays.len() > retention.max_plays.max(1) {
+            self.plays.pop_front();
+        }
+        if let Some(now) = self.last_ts {
+            self.series
+                .prune(now, retention.minute_hours, retention.hour_days);
+        }
         Ok(())
     }
 

@@ -904,6 +904,54 @@ fn a_play_running_when_saved_can_still_be_ended_after_restore() {
 }
 
 #[test]
+fn a_restored_state_holds_no_more_than_the_configuration_keeps() {
+    // Saved under a generous retention: 30 plays and minutes over three days.
+    let generous = AudienceConfig {
+        retention: RetentionConfig {
+            minute_hours: 96,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut agg = AudienceAggregator::with_seed(generous, 1).unwrap();
+    for i in 0..30 {
+        let t = i as f64 * 3.0 * 3_600_000.0;
+        agg.ad_started(&format!("p{i}"), "ad", t).unwrap();
+        agg.ad_ended(&format!("p{i}"), t + 5_000.0, true).unwrap();
+        let visit = aggregate::VisitFacts {
+            start_ms: t,
+            dwell_ms: 10_000.0,
+            attention_ms: 0.0,
+            attention_eyes_ms: 0.0,
+            attention_head_ms: 0.0,
+            watcher: false,
+            band: Some(3),
+            gender: None,
+            mean_distance_m: Some(1.5),
+            group: 1,
+        };
+        agg.series.add_visit(&visit, 0, None);
+    }
+    agg.last_ts = Some(29.0 * 3.0 * 3_600_000.0 + 5_000.0);
+    let saved = agg.save_state();
+    let strict = AudienceConfig {
+        retention: RetentionConfig {
+            max_plays: 10,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let back = AudienceAggregator::from_state(strict, &saved).unwrap();
+    assert_eq!(back.plays.len(), 10);
+    assert_eq!(back.plays.back().unwrap().play_id, "p29");
+    // The default 24 hours of minutes before the last save: the minutes of the last 9 visits
+    // (one every 3 hours, the first exactly 24 hours before).
+    assert_eq!(agg.series.minutes.len(), 30);
+    assert_eq!(back.series.minutes.len(), 9);
+    assert_eq!(back.series.days.len(), agg.series.days.len());
+}
+
+#[test]
 fn state_with_another_schema_version_is_rejected() {
     let agg = AudienceAggregator::with_seed(AudienceConfig::default(), 1).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&agg.save_state()).unwrap();
