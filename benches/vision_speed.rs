@@ -6,7 +6,9 @@
 use burn::tensor::Device;
 use criterion::{Criterion, criterion_group, criterion_main};
 use glance::media::{RgbImage, load_image};
-use glance::vision::{DetectorModel, ModelWeights, Networks, PipelineOptions, cpu_pipeline};
+use glance::vision::{
+    DetectorModel, FrameTimings, ModelWeights, Networks, PipelineOptions, cpu_pipeline,
+};
 
 fn astronaut() -> RgbImage {
     load_image(
@@ -167,8 +169,10 @@ fn crowd(c: &mut Criterion) {
 
 /// How even video mode's frames are (the kiosk's options: detectors every 250 ms, the fine
 /// scan's sweep every 500 ms, to 5 m), 15 fps for 8 s: median, p95 and the slowest frame, printed
-/// (a mean hides the frames that stall). Not a criterion measurement: run with the others, or
-/// alone with `cargo bench --bench vision_speed -- 'frame spread'`.
+/// (a mean hides the frames that stall), and the mean time of each stage (detectors, fine scan,
+/// confirmation, mesh, irises, age/gender, the rest); then the same with the detectors on every
+/// frame. Not a criterion measurement: run with the others, or alone with
+/// `cargo bench --bench vision_speed -- 'frame spread'`.
 fn frame_spread(c: &mut Criterion) {
     let wanted = std::env::args()
         .skip(1)
@@ -196,34 +200,71 @@ fn frame_spread(c: &mut Criterion) {
         let faces = positions.len();
         let image = compose_in(width, height, side, &positions);
         let frame = image.frame().unwrap();
-        let pipeline = cpu_pipeline(PipelineOptions {
-            detection_interval_ms: 250.0,
-            ..Default::default()
-        })
-        .unwrap();
-        let mut times = Vec::new();
-        let mut found = 0;
-        for i in 0..150 {
-            let started = std::time::Instant::now();
-            found = pollster::block_on(pipeline.analyze(&frame, i as f64 * 66.7))
-                .unwrap()
-                .faces
-                .len();
-            // The first second warms the video mode's memory up.
-            if i >= 30 {
-                times.push(started.elapsed().as_secs_f64() * 1000.0);
+        for (mode, detection_interval_ms) in [("video mode", 250.0), ("every frame", 0.0)] {
+            let pipeline = cpu_pipeline(PipelineOptions {
+                detection_interval_ms,
+                ..Default::default()
+            })
+            .unwrap();
+            let mut times = Vec::new();
+            let mut stages = FrameTimings::default();
+            let mut found = 0;
+            for i in 0..150 {
+                let started = std::time::Instant::now();
+                found = pollster::block_on(pipeline.analyze(&frame, i as f64 * 66.7))
+                    .unwrap()
+                    .faces
+                    .len();
+                // The first second warms the video mode's memory up.
+                if i >= 30 {
+                    times.push(started.elapsed().as_secs_f64() * 1000.0);
+                    stages = add(stages, pipeline.last_timings());
+                }
             }
+            times.sort_by(f64::total_cmp);
+            let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+            println!(
+                "frame spread/{width}x{height} {faces} faces, {mode} (found {found}): median {:.1} ms, p95 {:.1} ms, max {:.1} ms, p95/median {:.2}",
+                at(0.5),
+                at(0.95),
+                at(1.0),
+                at(0.95) / at(0.5)
+            );
+            println!("    {}", stage_means(stages, times.len()));
         }
-        times.sort_by(f64::total_cmp);
-        let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
-        println!(
-            "frame spread/{width}x{height} {faces} faces, video mode (found {found}): median {:.1} ms, p95 {:.1} ms, max {:.1} ms, p95/median {:.2}",
-            at(0.5),
-            at(0.95),
-            at(1.0),
-            at(0.95) / at(0.5)
-        );
     }
+}
+
+/// Two frames' stage times added (for a mean over many).
+fn add(a: FrameTimings, b: FrameTimings) -> FrameTimings {
+    FrameTimings {
+        read_pixels: a.read_pixels + b.read_pixels,
+        detection: a.detection + b.detection,
+        fine_scan: a.fine_scan + b.fine_scan,
+        confirmation: a.confirmation + b.confirmation,
+        mesh: a.mesh + b.mesh,
+        irises: a.irises + b.irises,
+        age_gender: a.age_gender + b.age_gender,
+        other: a.other + b.other,
+        audience: a.audience + b.audience,
+        total: a.total + b.total,
+    }
+}
+
+/// The mean time per frame of each pipeline stage, as one line.
+fn stage_means(sum: FrameTimings, frames: usize) -> String {
+    let n = frames as f64;
+    format!(
+        "mean ms per frame: detection {:.1}, fine scan {:.1}, confirmation {:.1}, mesh {:.1}, irises {:.1}, age/gender {:.1}, other {:.1}; total {:.1}",
+        sum.detection / n,
+        sum.fine_scan / n,
+        sum.confirmation / n,
+        sum.mesh / n,
+        sum.irises / n,
+        sum.age_gender / n,
+        sum.other / n,
+        sum.total / n
+    )
 }
 
 criterion_group! {

@@ -6,7 +6,7 @@
 //   weights loaded, warm-up frame, first result; with the default options (detection and the
 //   far-field scan on every frame) and, in a second fresh page, with the kiosk's pipeline
 //   options (www/kiosk/config.json: video mode);
-// - ms per 640x480 frame with 1 and 5 faces.
+// - ms per 640x480 frame with 1 and 5 faces, and the engine's mean per stage (its `timingsMs`).
 // The engine runs where `thread` "auto" puts it (a worker in Chromium); THREAD=main for the
 // page's thread.
 // Run after `scripts/build-web`: `node benches/browser/engine.mjs` (writes target/browser-bench.json).
@@ -75,15 +75,19 @@ async function measure(backend, pipeline, frames) {
     const firstFrameMs = Math.round(performance.now() - started) - phases.created;
     const time = async (image) => {
       const ms = [];
+      const stages = {};
       let faces = 0;
       await engine.processFrame(image, (t += 66));
       for (let i = 0; i < frames; i++) {
         const begun = performance.now();
-        faces = (await engine.processFrame(image, (t += 66))).faces.length;
+        const result = await engine.processFrame(image, (t += 66));
         ms.push(performance.now() - begun);
+        faces = result.faces.length;
+        // Where the engine's time went, by stage (the rest of `ms` is crossing to the worker).
+        for (const [stage, value] of Object.entries(result.timingsMs)) stages[stage] = (stages[stage] ?? 0) + value / frames;
       }
       ms.sort((a, b) => a - b);
-      return { faces, medianMs: ms[Math.floor(ms.length / 2)], p95Ms: ms[Math.min(ms.length - 1, Math.floor(ms.length * 0.95))], frames };
+      return { faces, medianMs: ms[Math.floor(ms.length / 2)], p95Ms: ms[Math.min(ms.length - 1, Math.floor(ms.length * 0.95))], frames, stages };
     };
     return {
       backend: engine.backend, thread: engine.thread, modules: glance.requestedModules(), phases, firstFrameMs,
@@ -98,6 +102,8 @@ async function measure(backend, pipeline, frames) {
 }
 
 const mb = (n) => (n / 1e6).toFixed(2);
+/** The engine's mean ms per frame by stage (its `timingsMs`), as one line. */
+const stageLine = (stages) => Object.entries(stages).map(([stage, ms]) => `${stage} ${ms.toFixed(1)}`).join(", ");
 const coldStart = (out) => {
   const p = out.phases;
   return `create -> first result ${out.createToFirstResultMs} ms: module ${p.module}, models downloaded ${p.download}, weights loaded ${p.load}, warm-up ${p.warmup}, created ${p.created}, first frame +${out.firstFrameMs} (${out.firstFrameFaces} face)`;
@@ -109,6 +115,8 @@ for (const backend of PATHS) {
   console.log(`${backend} (${out.modules.join("+")} module, backend ${out.backend}, engine on the ${out.thread} thread): transferred ${mb(bytes.engine)} MB (module ${mb(bytes.module)}, glue ${mb(bytes.glue)}, models ${mb(bytes.models)})`);
   console.log(`  default options: ${coldStart(out)}`);
   console.log(`  per frame: 1 face ${out.oneFace.medianMs.toFixed(1)} ms (p95 ${out.oneFace.p95Ms.toFixed(1)}, found ${out.oneFace.faces}); 5 faces ${out.fiveFaces.medianMs.toFixed(1)} ms (found ${out.fiveFaces.faces})`);
+  console.log(`  by stage, 1 face: ${stageLine(out.oneFace.stages)}`);
+  console.log(`  by stage, 5 faces: ${stageLine(out.fiveFaces.stages)}`);
   out.kiosk = await measure(backend, KIOSK_PIPELINE, 0);
   console.log(`  kiosk options ${JSON.stringify(KIOSK_PIPELINE)}: ${coldStart(out.kiosk)}`);
   results[backend] = out;

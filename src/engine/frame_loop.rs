@@ -15,6 +15,7 @@ use super::{EngineOptions, EngineState, FrameTime};
 use crate::analysis::FrameAnalysis;
 use crate::error::{GlanceError, Result};
 use crate::frame::Frame;
+use crate::vision::timings::{FrameTimings, Instant, elapsed_ms};
 use crate::vision::{ModelWeights, Pipeline};
 
 /// The compute backend a pipeline runs on.
@@ -44,6 +45,8 @@ pub struct ProcessedFrame {
     pub time: FrameTime,
     /// The GPU was lost on this frame and the CPU analysed it instead.
     pub backend_changed: bool,
+    /// Where the frame's time went (the host adds its own `readPixels`).
+    pub timings: FrameTimings,
 }
 
 /// The engine: networks, options and audience state, for every host.
@@ -97,21 +100,25 @@ impl Engine {
         let plan = |faces: &[crate::analysis::FaceAnalysis]| {
             self.state.borrow().plan_attributes(ts, faces)
         };
-        let (analysis, backend_changed) = match pipeline.analyze_scheduled(frame, ts, plan).await {
-            Err(GlanceError::BackendUnavailable(reason))
-                if self.backend.get() == Backend::WebGpu && self.fallback_weights.is_some() =>
-            {
-                let cpu = self.fall_back_to_cpu(reason)?;
-                (cpu.analyze_scheduled(frame, ts, plan).await?, true)
-            }
-            other => (other?, false),
-        };
+        let (analysis, backend_changed, timings) =
+            match pipeline.analyze_scheduled(frame, ts, plan).await {
+                Err(GlanceError::BackendUnavailable(reason))
+                    if self.backend.get() == Backend::WebGpu && self.fallback_weights.is_some() =>
+                {
+                    let cpu = self.fall_back_to_cpu(reason)?;
+                    let analysis = cpu.analyze_scheduled(frame, ts, plan).await?;
+                    (analysis, true, cpu.last_timings())
+                }
+                other => (other?, false, pipeline.last_timings()),
+            };
+        let audience_started = Instant::now();
         self.state.borrow_mut().observe(&analysis);
         Ok(ProcessedFrame {
             analysis,
             backend: self.backend.get(),
             time,
             backend_changed,
+            timings: timings.with_audience(elapsed_ms(audience_started)),
         })
     }
 
@@ -238,6 +245,48 @@ mod tests {
         assert_eq!(err.kind(), "ConfigError");
         assert_eq!(engine.options().pipeline.max_faces, 2);
         assert!(!engine.options_pending.get());
+    }
+
+    #[test]
+    fn a_frame_says_where_its_time_went() {
+        let astronaut =
+            image::load_from_memory(include_bytes!("../../tests/fixtures/astronaut.jpg"))
+                .unwrap()
+                .into_rgba8();
+        let (width, height) = astronaut.dimensions();
+        let frame = Frame::from_rgba(width, height, astronaut.as_raw()).unwrap();
+        // Video mode: the detectors run on the first frame and rest on the next.
+        let engine = engine(EngineOptions {
+            pipeline: crate::vision::PipelineOptions {
+                detection_interval_ms: 1000.0,
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        let first = pollster::block_on(engine.process_frame(&frame, 0.0)).unwrap();
+        assert_eq!(first.analysis.faces.len(), 1);
+        let t = first.timings;
+        assert!(
+            t.detection > 0.0 && t.mesh > 0.0 && t.irises > 0.0 && t.age_gender > 0.0,
+            "{t:?}"
+        );
+        let stages = t.detection
+            + t.fine_scan
+            + t.confirmation
+            + t.mesh
+            + t.irises
+            + t.age_gender
+            + t.other
+            + t.audience;
+        assert!((t.total - stages).abs() < 1e-9, "{t:?}");
+        assert_eq!(t.read_pixels, 0.0, "the host's to add");
+        let second = pollster::block_on(engine.process_frame(&frame, 66.0)).unwrap();
+        assert_eq!(second.analysis.faces.len(), 1);
+        assert_eq!(second.timings.detection, 0.0, "the detectors rest");
+        assert!(
+            second.timings.mesh > 0.0,
+            "the face is followed by its mesh"
+        );
     }
 
     #[test]

@@ -269,6 +269,8 @@ pub struct FrameResult<'a> {
     pub timestamp_clamped: bool,
     /// The GPU was lost on this frame and the CPU backend analysed it instead.
     pub backend_changed: bool,
+    /// Where this frame's time went, milliseconds by stage.
+    pub timings_ms: crate::vision::FrameTimings,
 }
 
 /// A frame's timestamp after clamping.

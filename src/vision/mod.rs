@@ -9,6 +9,7 @@ pub mod models;
 pub mod networks;
 pub mod pipeline;
 pub mod pool;
+pub mod timings;
 pub mod weights;
 
 pub use detector::{DetectorChoice, DetectorModel};
@@ -16,3 +17,4 @@ pub use networks::{ModelWeights, Networks};
 #[cfg(all(feature = "flex", feature = "embed-models"))]
 pub use pipeline::cpu_pipeline;
 pub use pipeline::{Pipeline, PipelineOptions};
+pub use timings::FrameTimings;

@@ -8,6 +8,7 @@ use super::centerface::{self, ScanInput};
 use super::detector::{self, DetectorChoice, DetectorModel};
 use super::geometry::{self, Camera, EyeObservation};
 use super::networks::{ModelWeights, Networks};
+use super::timings::{FrameTimings, Instant, Stage, elapsed_ms};
 use crate::analysis::{
     Confirmation, FaceAnalysis, FrameAnalysis, Gender, RejectedDetection, SkipReason,
 };
@@ -335,6 +336,8 @@ pub struct Pipeline {
     /// Video mode's memory of the previous frame: face geometry only (boxes and keypoints),
     /// never pixels.
     followed: std::sync::Mutex<Followed>,
+    /// The last frame's time by stage (see [`Pipeline::last_timings`]).
+    timings: std::sync::Mutex<FrameTimings>,
 }
 
 /// The faces video mode follows, and when the detectors last ran.
@@ -526,6 +529,7 @@ impl Pipeline {
             options,
             networks: Networks::load(device, weights)?,
             followed: Default::default(),
+            timings: Default::default(),
         })
     }
 
@@ -553,6 +557,38 @@ impl Pipeline {
     /// picks (given the faces with their geometry); the others get
     /// [`SkipReason::NotScheduled`]. The audience tracker's plan skips stable tracks this way.
     pub async fn analyze_scheduled(
+        &self,
+        frame: &Frame<'_>,
+        timestamp_ms: f64,
+        schedule: impl FnOnce(&[FaceAnalysis]) -> Vec<bool>,
+    ) -> Result<FrameAnalysis> {
+        let started = Instant::now();
+        *self.lock_timings() = FrameTimings::default();
+        let analysis = self.analyze_stages(frame, timestamp_ms, schedule).await;
+        self.lock_timings().close_pipeline(elapsed_ms(started));
+        analysis
+    }
+
+    /// The last frame's time by stage (the pipeline's stages; `readPixels` and `audience` are
+    /// the host's and the engine's to add).
+    pub fn last_timings(&self) -> FrameTimings {
+        *self.lock_timings()
+    }
+
+    fn lock_timings(&self) -> std::sync::MutexGuard<'_, FrameTimings> {
+        // Timings are plain numbers: a panic elsewhere leaves nothing half-written to fear.
+        self.timings.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Times `work` as `stage` of this frame.
+    async fn timed<T>(&self, stage: Stage, work: impl std::future::Future<Output = T>) -> T {
+        let started = Instant::now();
+        let out = work.await;
+        self.lock_timings().add(stage, started);
+        out
+    }
+
+    async fn analyze_stages(
         &self,
         frame: &Frame<'_>,
         timestamp_ms: f64,
@@ -654,7 +690,8 @@ impl Pipeline {
         // their box stay boxes until the detectors run again.
         let mut analysed = self.analysis_budget(&detections, &origins);
         let (mut presence, mut meshes) = if self.options.face_mesh {
-            self.face_meshes(frame, &detections, &analysed).await?
+            self.timed(Stage::Mesh, self.face_meshes(frame, &detections, &analysed))
+                .await?
         } else {
             (vec![None; detections.len()], vec![None; detections.len()])
         };
@@ -666,7 +703,13 @@ impl Pipeline {
             .collect();
         let mut found = Vec::with_capacity(relocated.len());
         for batch in relocated.chunks(SECOND_LOOK_BATCH) {
-            found.extend(self.relocate(frame, &mut detections, batch).await?);
+            found.extend(
+                self.timed(
+                    Stage::Confirmation,
+                    self.relocate(frame, &mut detections, batch),
+                )
+                .await?,
+            );
         }
         if found.contains(&false) {
             let mut keep = vec![true; detections.len()];
@@ -721,7 +764,11 @@ impl Pipeline {
             })
             .collect();
         for batch in second_look.chunks(SECOND_LOOK_BATCH) {
-            self.second_look(frame, &mut detections, batch).await?;
+            self.timed(
+                Stage::Confirmation,
+                self.second_look(frame, &mut detections, batch),
+            )
+            .await?;
         }
         // Only confirmed faces go on: a detection neither the mesh nor both detectors call a
         // face is rejected. Faces followed from earlier frames were confirmed there (carried
@@ -812,7 +859,7 @@ impl Pipeline {
             });
         }
 
-        let eyes = self.eyes(frame, &meshes).await?;
+        let eyes = self.timed(Stage::Irises, self.eyes(frame, &meshes)).await?;
         for (i, face) in faces.iter_mut().enumerate() {
             let Some(mesh) = &meshes[i] else {
                 face.skipped.push(match unanalysed[i] {
@@ -845,8 +892,11 @@ impl Pipeline {
             let plan = schedule(&faces);
             // Faces beyond the budget are left out (their reason is already given).
             let analysed: Vec<bool> = unanalysed.iter().map(Option::is_none).collect();
-            self.age_gender(frame, &detections, &mut faces, &plan, &analysed)
-                .await?;
+            self.timed(
+                Stage::AgeGender,
+                self.age_gender(frame, &detections, &mut faces, &plan, &analysed),
+            )
+            .await?;
         }
         Ok(FrameAnalysis {
             width: frame.width(),
@@ -1188,6 +1238,7 @@ impl Pipeline {
                 .collect()
         };
         if whole_frame {
+            let started = Instant::now();
             let letterbox = RotatedRect::letterbox(frame.width(), frame.height());
             for &model in self.options.detector.models() {
                 let found = self.detect_in(frame, model, &[letterbox], floor).await?;
@@ -1195,14 +1246,17 @@ impl Pipeline {
                 by_network.push(confident_boxes(&found));
                 raw.extend(found);
             }
+            self.lock_timings().add(Stage::Detection, started);
         }
         if let Some(scan) = scan {
+            let started = Instant::now();
             let input = frame.warp_to_chw(&scan.view(), scan.width, scan.height, centerface::WARP);
             let maps = self
                 .networks
                 .centerface(input, 1, scan.height, scan.width)
                 .await?
                 .remove(0);
+            self.lock_timings().add(Stage::FineScan, started);
             let found: Vec<_> = centerface::decode(&maps, floor)
                 .into_iter()
                 .map(|d| scan.to_frame(d))

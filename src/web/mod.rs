@@ -38,6 +38,7 @@ use crate::engine::{Backend, BackendChoice, Engine, EngineOptions, EngineState, 
 use crate::error::{ErrorName, GlanceError};
 use crate::frame::Frame;
 use crate::vision::Pipeline;
+use crate::vision::timings::{Instant, elapsed_ms};
 use banner::Banner;
 use errors::{config_error, named_error, to_js_error};
 use frames::{Scratch, read_rgba};
@@ -408,7 +409,9 @@ impl AudienceEngine {
             ));
         }
         let _in_flight = InFlight(&inner.busy);
+        let read_started = Instant::now();
         let (width, height, rgba) = read_rgba(&source, &inner.scratch).map_err(js)?;
+        let read_pixels_ms = elapsed_ms(read_started);
         let frame = Frame::from_rgba(width, height, &rgba).map_err(js)?;
         let processed = inner
             .engine
@@ -422,6 +425,7 @@ impl AudienceEngine {
             backend: processed.backend.name(),
             timestamp_clamped: processed.time.clamped,
             backend_changed: processed.backend_changed,
+            timings_ms: processed.timings.with_read_pixels(read_pixels_ms),
         })
     }
 

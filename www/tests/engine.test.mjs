@@ -80,7 +80,14 @@ test("the wasm engine finds the face the CLI finds, on the CPU backend", async (
   assert.match(out.fallbackReason, /webgpu/i);
   assert.equal(out.result.faces.length, expected.length);
   assertSameFace(out.result.faces[0], expected[0]);
-  console.log(`wasm cpu: ${out.ms.toFixed(1)} ms for one 512x512 frame with one face`);
+  // Where the frame's time went: the stages that ran took time, and they add up to the total,
+  // which the round trip to the worker contains.
+  const t = out.result.timingsMs;
+  for (const stage of ["detection", "mesh", "irises", "ageGender"]) assert.ok(t[stage] > 0, `${stage}: ${JSON.stringify(t)}`);
+  const stages = t.readPixels + t.detection + t.fineScan + t.confirmation + t.mesh + t.irises + t.ageGender + t.other + t.audience;
+  assert.ok(Math.abs(t.total - stages) < 1e-6, JSON.stringify(t));
+  assert.ok(t.total <= out.ms, `${t.total} ms inside ${out.ms} ms`);
+  console.log(`wasm cpu: ${out.ms.toFixed(1)} ms for one 512x512 frame with one face; by stage ${JSON.stringify(t)}`);
   await context.close();
 });
 
