@@ -59,6 +59,7 @@ mod geometry;
 mod kalman;
 mod records;
 mod report;
+mod rollups;
 mod snapshot;
 mod state;
 mod tracker;
@@ -78,6 +79,7 @@ pub use report::{
     AdReport, AudienceReport, BandGenderReport, BucketCount, Granularity, KAnonymityInfo,
     MetricsReport, PeopleCount, PlayReport, ReportOptions, SeriesEntry,
 };
+pub use rollups::{FleetRollups, RollupAdDay, RollupBucket, fleet_report};
 pub use snapshot::{AudienceSnapshot, BandGenderCount, PersonNow};
 pub use state::{AudienceState, SCHEMA_VERSION};
 

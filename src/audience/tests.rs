@@ -1232,6 +1232,68 @@ fn fleet_records_add_up_to_the_report_exactly_across_a_reload() {
         assert_eq!(Some(p.completed), r.completed);
         assert!(p.impressions > 0, "{} had an audience", p.play_id);
     }
+
+    // The store's roll-ups of these records make the screen's own report again: the fleet
+    // report of one screen is its kiosk's report (k = 5 as published, per hour and per day).
+    for granularity in [Granularity::Hour, Granularity::Day] {
+        let options = ReportOptions {
+            granularity,
+            ..Default::default()
+        };
+        let own = agg.report(&options);
+        let rollups = FleetRollups::from_records(&records, granularity);
+        let fleet = fleet_report(config.clone(), &rollups, &options).unwrap();
+        let counts = |m: &MetricsReport| {
+            let cells: Vec<_> = m
+                .by_band_gender
+                .iter()
+                .map(|c| (c.age_band.clone(), c.gender, c.present, c.watchers))
+                .collect();
+            (
+                m.impressions,
+                m.watchers,
+                m.dwell_buckets.clone(),
+                m.attention_buckets.clone(),
+                m.distance_buckets.clone(),
+                m.group_size_buckets.clone(),
+                cells,
+            )
+        };
+        assert_eq!(
+            counts(&fleet.totals),
+            counts(&own.totals),
+            "{granularity:?}"
+        );
+        let close = |a: Option<f64>, b: Option<f64>| {
+            a.zip(b).is_some_and(|(a, b)| (a - b).abs() < 1e-9) || a == b
+        };
+        assert!(close(fleet.totals.dwell_total_s, own.totals.dwell_total_s));
+        assert!(close(
+            fleet.totals.attention_total_s,
+            own.totals.attention_total_s
+        ));
+        assert_eq!(fleet.series.len(), own.series.len(), "{granularity:?}");
+        for (f, o) in fleet.series.iter().zip(&own.series) {
+            assert_eq!(f.start_ms, o.start_ms);
+            assert_eq!(counts(&f.metrics), counts(&o.metrics));
+        }
+        let ads = |r: &AudienceReport| {
+            r.ads
+                .iter()
+                .map(|a| {
+                    (
+                        a.ad_id.clone(),
+                        a.plays,
+                        a.completed_plays,
+                        a.impressions,
+                        a.watchers,
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ads(&fleet), ads(&own));
+        assert_eq!(fleet.plays.len(), own.plays.len());
+    }
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! The HTTP side: `POST /v1/records` takes a batch, `GET /healthz` says whether ClickHouse
-//! answers. Every error is a JSON body `{"error": {"code", "message", "line"?, "field"?}}`.
+//! The HTTP side: `POST /v1/records` takes a batch, `GET /v1/fleet/report` gives readers a
+//! fleet's report (`read.rs`), `GET /healthz` says whether ClickHouse answers. Every error is a
+//! JSON body `{"error": {"code", "message", "line"?, "field"?}}`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -18,13 +19,19 @@ use tokio::sync::Mutex;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::clickhouse::{ClickHouse, StoreError};
-use crate::config::{Config, hash_token};
+use crate::config::{Config, ScreenConfig, hash_token};
 
 /// What the handlers share.
 pub struct AppState {
     /// Token hash to screen id.
-    tokens: HashMap<String, String>,
+    pub(crate) tokens: HashMap<String, String>,
+    /// Token hashes of the readers (dashboards, export jobs).
+    pub(crate) readers: HashSet<String>,
+    /// The configured screens, for choosing them by id, venue or tag.
+    pub(crate) screens: Vec<ScreenConfig>,
     store: ClickHouse,
+    /// The same server as its readonly reader: every read goes through it.
+    pub(crate) reader: ClickHouse,
     /// One batch at a time per screen, so a resend racing its original cannot store an id
     /// twice (the check for stored ids and the insert are one step).
     screen_locks: HashMap<String, Arc<Mutex<()>>>,
@@ -33,8 +40,14 @@ pub struct AppState {
 /// A refused request, as the client sees it.
 #[derive(Debug)]
 pub enum ApiError {
-    /// 401: no token, or one no screen has.
+    /// 401: no token, or one no screen (or, on the read path, no reader) has.
     BadToken,
+    /// 403: a screen's token on the read path.
+    NotAReader,
+    /// 400: a read's query string is not one the service answers.
+    BadQuery(String),
+    /// 500: the store's data could not be made into a report.
+    ReportFailed(String),
     /// 403: a record of another screen than the token's.
     WrongScreen { line: usize, screen_id: String },
     /// 400: a line that is not a valid record.
@@ -55,6 +68,27 @@ impl IntoResponse for ApiError {
                 None,
                 None,
             ),
+            ApiError::NotAReader => (
+                StatusCode::FORBIDDEN,
+                "notAReader",
+                "a screen's token can send records, not read reports: use a reader's token"
+                    .to_string(),
+                None,
+                None,
+            ),
+            ApiError::BadQuery(message) => {
+                (StatusCode::BAD_REQUEST, "badQuery", message, None, None)
+            }
+            ApiError::ReportFailed(message) => {
+                eprintln!("glance-ingest: a report failed: {message}");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "reportFailed",
+                    format!("the report could not be made: {message}"),
+                    None,
+                    None,
+                )
+            }
             ApiError::WrongScreen { line, screen_id } => (
                 StatusCode::FORBIDDEN,
                 "wrongScreen",
@@ -81,7 +115,7 @@ impl IntoResponse for ApiError {
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "storeUnavailable",
-                    "the store cannot take records now; keep the batch and send it again"
+                    "the store cannot be reached now: try again later (a screen keeps its batch and sends it again)"
                         .to_string(),
                     None,
                     None,
@@ -118,7 +152,10 @@ pub struct Ack {
 pub fn router(config: &Config) -> Router {
     let state = Arc::new(AppState {
         tokens: config.tokens(),
+        readers: config.reader_tokens(),
+        screens: config.screens.clone(),
         store: ClickHouse::new(config.clickhouse.clone()),
+        reader: ClickHouse::new(config.clickhouse.as_reader()),
         screen_locks: config
             .screens
             .iter()
@@ -132,29 +169,31 @@ pub fn router(config: &Config) -> Router {
         .collect();
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([Method::POST])
+        .allow_methods([Method::POST, Method::GET])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
     Router::new()
         .route("/v1/records", post(take_batch))
+        .route("/v1/fleet/report", get(crate::read::report))
         .route("/healthz", get(health))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(cors)
         .with_state(state)
 }
 
-fn screen_of(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
-    let token = headers
+/// The hash of the request's bearer token, if it has one.
+pub(crate) fn token_hash(headers: &HeaderMap) -> Option<String> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or(ApiError::BadToken)?;
-    state
-        .tokens
-        .get(&hash_token(token))
-        .cloned()
-        .ok_or(ApiError::BadToken)
+        .map(hash_token)
+}
+
+fn screen_of(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    let hash = token_hash(headers).ok_or(ApiError::BadToken)?;
+    state.tokens.get(&hash).cloned().ok_or(ApiError::BadToken)
 }
 
 async fn take_batch(

@@ -48,6 +48,11 @@ impl ClickHouse {
         ClickHouse { http, config }
     }
 
+    /// The database the queries name.
+    pub fn database(&self) -> &str {
+        &self.config.database
+    }
+
     /// Runs one statement: in the URL with `rows` as the body (an INSERT), or as the body.
     async fn run(&self, query: &str, rows: String) -> Result<String, StoreError> {
         let (in_url, body) = if rows.is_empty() {
@@ -57,14 +62,12 @@ impl ClickHouse {
         };
         let mut params = vec![("database", self.config.database.as_str())];
         params.extend(in_url.map(|q| ("query", q)));
+        // No settings in the URL: a readonly user may not change any. (18.16 quotes 64-bit
+        // integers in JSON and current servers do not, so reads select 32-bit numbers.)
         let response = self
             .http
             .post(&self.config.url)
             .query(&params)
-            .query(&[
-                // 18.16 quotes 64-bit integers in JSON by default; current servers do not.
-                ("output_format_json_quote_64bit_integers", "0"),
-            ])
             .header("X-ClickHouse-User", &self.config.user)
             .header("X-ClickHouse-Key", &self.config.password)
             .body(body)
@@ -122,6 +125,24 @@ impl ClickHouse {
         self.run("INSERT INTO records FORMAT JSONEachRow", body)
             .await
             .map(|_| ())
+    }
+
+    /// Runs a SELECT the service built (it ends without a FORMAT clause) and reads its rows.
+    pub async fn select<T: serde::de::DeserializeOwned>(
+        &self,
+        query: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let text = self
+            .run(&format!("{query} FORMAT JSONEachRow"), String::new())
+            .await?;
+        text.lines()
+            .map(|line| {
+                serde_json::from_str(line).map_err(|e| StoreError::Refused {
+                    status: 200,
+                    message: format!("an unexpected row ({e}): {line}"),
+                })
+            })
+            .collect()
     }
 
     /// Whether the server answers.

@@ -26,6 +26,10 @@ pub struct Config {
     /// Every screen allowed to send, with the SHA-256 of its token.
     #[serde(default)]
     pub screens: Vec<ScreenConfig>,
+    /// Dashboards and exports allowed to read the fleet's reports, with the SHA-256 of their
+    /// tokens. A reader's token cannot send records, and a screen's cannot read.
+    #[serde(default)]
+    pub readers: Vec<ReaderConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -49,6 +53,23 @@ pub struct ClickHouseConfig {
     /// Longest wait for one query, ms (default 10 s).
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// The user every read runs as: a `readonly` one restricted to the Glance database
+    /// (`glance_reader` in fleet/clickhouse/server/users.xml), so no read can change anything.
+    #[serde(default = "default_reader_user")]
+    pub reader_user: String,
+    #[serde(default)]
+    pub reader_password: String,
+}
+
+impl ClickHouseConfig {
+    /// The same server, logged in as the reader.
+    pub fn as_reader(&self) -> ClickHouseConfig {
+        ClickHouseConfig {
+            user: self.reader_user.clone(),
+            password: self.reader_password.clone(),
+            ..self.clone()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -57,6 +78,20 @@ pub struct ScreenConfig {
     pub id: String,
     /// Lower-case hex SHA-256 of the screen's token (`glance-ingest hash-token`): the token
     /// itself is never stored.
+    pub token_sha256: String,
+    /// Where the screen is, for choosing screens on a dashboard (e.g. "Mall West, food court").
+    #[serde(default)]
+    pub venue: String,
+    /// Labels for choosing groups of screens (e.g. "north", "entrance").
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReaderConfig {
+    /// Who reads (a dashboard, a buyer's export job), for the operator.
+    pub name: String,
     pub token_sha256: String,
 }
 
@@ -71,6 +106,9 @@ fn default_user() -> String {
 }
 fn default_timeout_ms() -> u64 {
     10_000
+}
+fn default_reader_user() -> String {
+    "glance_reader".into()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,23 +144,43 @@ impl Config {
             ));
         }
         let mut seen = HashMap::new();
+        let hashes = config
+            .screens
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("screens[{i}]"), &s.token_sha256))
+            .chain(
+                config
+                    .readers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (format!("readers[{i}]"), &r.token_sha256)),
+            );
+        for (at, hash) in hashes {
+            let hash_ok =
+                hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+            if !hash_ok {
+                return Err(format!(
+                    "{at}.token_sha256: 64 lower-case hex digits (glance-ingest hash-token TOKEN)"
+                ));
+            }
+            if let Some(other) = seen.insert(hash.clone(), at.clone()) {
+                return Err(format!("{at} and {other} share one token"));
+            }
+        }
         for (i, s) in config.screens.iter().enumerate() {
             glance::fleet::records::check_screen_id(&s.id)
                 .map_err(|m| format!("screens[{i}].id {:?}: {m}", s.id))?;
-            let hash_ok = s.token_sha256.len() == 64
-                && s.token_sha256
-                    .bytes()
-                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-            if !hash_ok {
-                return Err(format!(
-                    "screens[{i}].token_sha256: 64 lower-case hex digits (glance-ingest hash-token TOKEN)"
-                ));
-            }
-            if seen.insert(s.token_sha256.clone(), i).is_some() {
-                return Err(format!("screens[{i}]: two screens share one token"));
-            }
         }
         Ok(config)
+    }
+
+    /// Token hashes of the readers.
+    pub fn reader_tokens(&self) -> std::collections::HashSet<String> {
+        self.readers
+            .iter()
+            .map(|r| r.token_sha256.clone())
+            .collect()
     }
 
     /// Token hash to screen id.

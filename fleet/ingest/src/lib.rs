@@ -6,6 +6,7 @@
 pub mod app;
 pub mod clickhouse;
 pub mod config;
+pub mod read;
 
 use std::net::SocketAddr;
 

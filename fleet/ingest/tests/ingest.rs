@@ -5,80 +5,14 @@
 
 mod support;
 
-use glance::fleet::{
-    AudienceCell, AudienceMinute, CameraState, CellGender, HealthBackend, Heartbeat, ProofOfPlay,
-    RECORD_SCHEMA_VERSION, Record, ScreenHealth,
-};
+use glance::fleet::{CameraState, CellGender, HealthBackend, Heartbeat, Record, ScreenHealth};
 use serde_json::Value;
-use support::{ClickHouseServer, Service, config_toml, post, repo};
+use support::{ClickHouseServer, Service, T0, batch, cell, config_toml, minute, play, post, repo};
 
 const SCREEN: &str = "lobby-1";
 const TOKEN: &str = "token-of-lobby-1";
 const OTHER: &str = "mall-7";
 const OTHER_TOKEN: &str = "token-of-mall-7";
-/// 2026-12-01 10:00 UTC.
-const T0: i64 = 1_796_119_200_000;
-
-fn cell(band: &str, gender: CellGender, present: u32, watchers: u32) -> AudienceCell {
-    AudienceCell {
-        age_band: band.into(),
-        gender,
-        present,
-        watchers,
-        dwell_ms: present as f64 * 4000.5,
-        attention_ms: watchers as f64 * 1500.25,
-    }
-}
-
-fn minute(screen: &str, start_ms: i64, cells: Vec<AudienceCell>) -> Record {
-    let people: u32 = cells.iter().map(|c| c.present).sum();
-    let watchers: u32 = cells.iter().map(|c| c.watchers).sum();
-    Record::AudienceMinute(AudienceMinute {
-        schema_version: RECORD_SCHEMA_VERSION,
-        id: AudienceMinute::record_id(screen, start_ms),
-        screen_id: screen.into(),
-        start_ms,
-        utc_offset_minutes: 60,
-        impressions: people,
-        watchers,
-        dwell_ms: cells.iter().map(|c| c.dwell_ms).sum(),
-        attention_ms: cells.iter().map(|c| c.attention_ms).sum(),
-        attention_from_eyes_ms: 0.0,
-        attention_from_head_pose_ms: cells.iter().map(|c| c.attention_ms).sum(),
-        dwell_hist: [people, 0, 0, 0, 0],
-        attention_hist: [watchers, 0, 0, 0, 0],
-        distance_sum_m: people as f64 * 1.5,
-        distance_count: people,
-        distance_hist: [0, people, 0, 0, 0],
-        group_size_sum: people as u64,
-        group_size_hist: [people, 0, 0, 0],
-        cells,
-    })
-}
-
-fn play(
-    screen: &str,
-    play_id: &str,
-    ad_id: &str,
-    start_ms: i64,
-    cells: Vec<AudienceCell>,
-) -> Record {
-    Record::Play(ProofOfPlay {
-        schema_version: RECORD_SCHEMA_VERSION,
-        id: ProofOfPlay::record_id(screen, play_id),
-        screen_id: screen.into(),
-        play_id: play_id.into(),
-        ad_id: ad_id.into(),
-        start_ms,
-        end_ms: start_ms + 15_000,
-        utc_offset_minutes: 60,
-        completed: true,
-        impressions: cells.iter().map(|c| c.present).sum(),
-        watchers: cells.iter().map(|c| c.watchers).sum(),
-        attention_ms: cells.iter().map(|c| c.attention_ms).sum(),
-        cells,
-    })
-}
 
 fn heartbeat(screen: &str, at_ms: i64) -> Record {
     Record::Heartbeat(Heartbeat::new(
@@ -93,10 +27,6 @@ fn heartbeat(screen: &str, at_ms: i64) -> Record {
             last_ack_ms: Some(at_ms - 5_000),
         },
     ))
-}
-
-fn batch(records: &[Record]) -> String {
-    records.iter().map(|r| r.to_line() + "\n").collect()
 }
 
 fn sample() -> Vec<Record> {
@@ -232,9 +162,9 @@ fn a_batch_is_stored_once_rolled_up_and_read_alike_by_both_engines() {
     // The dashboard's queries give the same answers on 18.16 and on the current engine.
     let stored: Vec<Record> = records.iter().cloned().chain([extra]).collect();
     let on_server = run_named_queries(&clickhouse);
-    let on_chdb = run_on_chdb(&stored);
+    let on_chdb = support::run_on_chdb(&stored, &repo().join("fleet/clickhouse/queries.sql"));
     assert_eq!(on_server.as_object().unwrap().len(), 7);
-    assert_eq!(normalise(&on_server), normalise(&on_chdb));
+    assert_eq!(support::normalise(&on_server), support::normalise(&on_chdb));
 }
 
 #[test]
@@ -493,45 +423,4 @@ fn run_named_queries(clickhouse: &ClickHouseServer) -> Value {
         out.insert(name.trim().to_string(), Value::Array(clickhouse.query(sql)));
     }
     Value::Object(out)
-}
-
-fn run_on_chdb(records: &[Record]) -> Value {
-    let dir = support::TempDir::new("chdb");
-    let rows: String = records
-        .iter()
-        .map(|r| glance_ingest::clickhouse::row(r, T0).to_string() + "\n")
-        .collect();
-    let rows_path = dir.0.join("rows.ndjson");
-    std::fs::write(&rows_path, rows).unwrap();
-    let clickhouse_dir = repo().join("fleet/clickhouse");
-    let out = std::process::Command::new("python3")
-        .arg(clickhouse_dir.join("chdb_run.py"))
-        .arg(clickhouse_dir.join("schema.sql"))
-        .arg(clickhouse_dir.join("queries.sql"))
-        .arg(&rows_path)
-        .current_dir(&clickhouse_dir)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "chdb (pip install chdb-core, done by scripts/dev test): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// Numbers as f64 (18.16 and 26.x type some sums differently), everything else as it is.
-fn normalise(value: &Value) -> Value {
-    match value {
-        Value::Number(n) => serde_json::json!(n.as_f64().unwrap()),
-        Value::String(s) => match s.parse::<f64>() {
-            Ok(f) if !s.contains('-') && !s.contains(':') => serde_json::json!(f),
-            _ => value.clone(),
-        },
-        Value::Array(a) => Value::Array(a.iter().map(normalise).collect()),
-        Value::Object(o) => {
-            Value::Object(o.iter().map(|(k, v)| (k.clone(), normalise(v))).collect())
-        }
-        other => other.clone(),
-    }
 }

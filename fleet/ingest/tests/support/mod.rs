@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use glance::fleet::{
+    AudienceCell, AudienceMinute, CellGender, ProofOfPlay, RECORD_SCHEMA_VERSION, Record,
+};
 use serde_json::Value;
 
 pub fn repo() -> PathBuf {
@@ -129,7 +132,8 @@ impl Drop for ClickHouseServer {
 pub fn config_toml(clickhouse_url: &str, screens: &[(&str, &str)], extra: &str) -> String {
     let mut text = format!(
         "listen = \"127.0.0.1:0\"\nmax_body_bytes = 65536\ncors_origins = [\"http://kiosk.test\"]\n{extra}\n\
-         [clickhouse]\nurl = \"{clickhouse_url}\"\nuser = \"glance_ingest\"\npassword = \"ingest-dev-password\"\ntimeout_ms = 3000\n"
+         [clickhouse]\nurl = \"{clickhouse_url}\"\nuser = \"glance_ingest\"\npassword = \"ingest-dev-password\"\n\
+         reader_password = \"reader-dev-password\"\ntimeout_ms = 3000\n"
     );
     for (id, token) in screens {
         text.push_str(&format!(
@@ -204,5 +208,118 @@ impl Drop for Child {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// 2026-12-01 10:00 UTC.
+pub const T0: i64 = 1_796_119_200_000;
+
+/// A cell whose times are exact in binary (sums do not depend on their order).
+pub fn cell(band: &str, gender: CellGender, present: u32, watchers: u32) -> AudienceCell {
+    AudienceCell {
+        age_band: band.into(),
+        gender,
+        present,
+        watchers,
+        dwell_ms: present as f64 * 4000.5,
+        attention_ms: watchers as f64 * 1500.25,
+    }
+}
+
+pub fn minute(screen: &str, start_ms: i64, cells: Vec<AudienceCell>) -> Record {
+    let people: u32 = cells.iter().map(|c| c.present).sum();
+    let watchers: u32 = cells.iter().map(|c| c.watchers).sum();
+    Record::AudienceMinute(AudienceMinute {
+        schema_version: RECORD_SCHEMA_VERSION,
+        id: AudienceMinute::record_id(screen, start_ms),
+        screen_id: screen.into(),
+        start_ms,
+        utc_offset_minutes: 60,
+        impressions: people,
+        watchers,
+        dwell_ms: cells.iter().map(|c| c.dwell_ms).sum(),
+        attention_ms: cells.iter().map(|c| c.attention_ms).sum(),
+        attention_from_eyes_ms: 0.0,
+        attention_from_head_pose_ms: cells.iter().map(|c| c.attention_ms).sum(),
+        dwell_hist: [people, 0, 0, 0, 0],
+        attention_hist: [watchers, 0, 0, 0, 0],
+        distance_sum_m: people as f64 * 1.5,
+        distance_count: people,
+        distance_hist: [0, people, 0, 0, 0],
+        group_size_sum: people as u64,
+        group_size_hist: [people, 0, 0, 0],
+        cells,
+    })
+}
+
+pub fn play(
+    screen: &str,
+    play_id: &str,
+    ad_id: &str,
+    start_ms: i64,
+    cells: Vec<AudienceCell>,
+) -> Record {
+    Record::Play(ProofOfPlay {
+        schema_version: RECORD_SCHEMA_VERSION,
+        id: ProofOfPlay::record_id(screen, play_id),
+        screen_id: screen.into(),
+        play_id: play_id.into(),
+        ad_id: ad_id.into(),
+        start_ms,
+        end_ms: start_ms + 15_000,
+        utc_offset_minutes: 60,
+        completed: true,
+        impressions: cells.iter().map(|c| c.present).sum(),
+        watchers: cells.iter().map(|c| c.watchers).sum(),
+        attention_ms: cells.iter().map(|c| c.attention_ms).sum(),
+        cells,
+    })
+}
+
+/// Records as an NDJSON batch.
+pub fn batch(records: &[Record]) -> String {
+    records.iter().map(|r| r.to_line() + "\n").collect()
+}
+
+/// `queries` (a file of `-- name:` queries) over `records` on the current engine (chdb-core):
+/// query name to rows.
+pub fn run_on_chdb(records: &[Record], queries: &Path) -> Value {
+    let dir = TempDir::new("chdb");
+    let rows: String = records
+        .iter()
+        .map(|r| glance_ingest::clickhouse::row(r, T0).to_string() + "\n")
+        .collect();
+    let rows_path = dir.0.join("rows.ndjson");
+    std::fs::write(&rows_path, rows).unwrap();
+    let clickhouse_dir = repo().join("fleet/clickhouse");
+    let out = std::process::Command::new("python3")
+        .arg(clickhouse_dir.join("chdb_run.py"))
+        .arg(clickhouse_dir.join("schema.sql"))
+        .arg(queries)
+        .arg(&rows_path)
+        .current_dir(&clickhouse_dir)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "chdb (pip install chdb-core, done by scripts/dev test): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Numbers as f64 (18.16 and 26.x type some sums differently), everything else as it is.
+pub fn normalise(value: &Value) -> Value {
+    match value {
+        Value::Number(n) => serde_json::json!(n.as_f64().unwrap()),
+        Value::String(s) => match s.parse::<f64>() {
+            Ok(f) if !s.contains('-') && !s.contains(':') => serde_json::json!(f),
+            _ => value.clone(),
+        },
+        Value::Array(a) => Value::Array(a.iter().map(normalise).collect()),
+        Value::Object(o) => {
+            Value::Object(o.iter().map(|(k, v)| (k.clone(), normalise(v))).collect())
+        }
+        other => other.clone(),
     }
 }

@@ -1,0 +1,278 @@
+//! The read side against a real ClickHouse 18.16 server: two screens' records, read back as one
+//! fleet report per hour and per day, equal to the report made from the same records in
+//! Rust; the report's queries giving the same rows on the current engine (chdb-core); screens
+//! chosen by id, venue and tag; k-anonymity on the JSON and the CSV; a reader's token cannot
+//! send and a screen's cannot read.
+
+mod support;
+
+use glance::audience::{
+    AudienceConfig, AudienceReport, FleetRollups, Granularity, ReportOptions, fleet_report,
+};
+use glance::fleet::{CellGender, Record};
+use glance_ingest::read::ReportQueries;
+use serde_json::Value;
+use support::{ClickHouseServer, Service, T0, TempDir, batch, cell, minute, play, post};
+
+const LOBBY: (&str, &str) = ("lobby-1", "token-of-lobby-1");
+const FOOD: (&str, &str) = ("food-2", "token-of-food-2");
+const READER: &str = "token-of-the-marketing-dashboard";
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 86_400_000;
+
+fn config(clickhouse_url: &str) -> String {
+    let hash = glance_ingest::hash_token;
+    format!(
+        "listen = \"127.0.0.1:0\"\n\
+         [clickhouse]\nurl = \"{clickhouse_url}\"\nuser = \"glance_ingest\"\npassword = \"ingest-dev-password\"\n\
+         reader_password = \"reader-dev-password\"\n\
+         [[screens]]\nid = \"{}\"\ntoken_sha256 = \"{}\"\nvenue = \"Mall West\"\ntags = [\"entrance\"]\n\
+         [[screens]]\nid = \"{}\"\ntoken_sha256 = \"{}\"\nvenue = \"Mall East\"\ntags = [\"food\", \"entrance\"]\n\
+         [[readers]]\nname = \"marketing dashboard\"\ntoken_sha256 = \"{}\"\n",
+        LOBBY.0,
+        hash(LOBBY.1),
+        FOOD.0,
+        hash(FOOD.1),
+        hash(READER)
+    )
+}
+
+/// Two hours of two screens: minutes, plays of two ads, cells under and over k = 5.
+fn records(screen: &str, scale: u32) -> Vec<Record> {
+    use CellGender::*;
+    vec![
+        minute(
+            screen,
+            T0,
+            vec![
+                cell("25-34", Female, 3 * scale, scale),
+                cell("unknown", Unknown, 1, 0),
+            ],
+        ),
+        minute(
+            screen,
+            T0 + 60_000,
+            vec![
+                cell("25-34", Female, 2, 1),
+                cell("35-44", Male, 3 * scale, 2),
+            ],
+        ),
+        minute(screen, T0 + HOUR + 120_000, vec![cell("35-44", Male, 4, 4)]),
+        play(
+            screen,
+            "p-1",
+            "coffee",
+            T0 + 5_000,
+            vec![cell("25-34", Female, 3, 1)],
+        ),
+        play(
+            screen,
+            "p-2",
+            "coffee",
+            T0 + 70_000,
+            vec![
+                cell("35-44", Male, 3 * scale, 2),
+                cell("25-34", Female, 1, 1),
+            ],
+        ),
+        play(screen, "p-3", "spa", T0 + HOUR, vec![]),
+    ]
+}
+
+/// The report the same records make in Rust, summed as the roll-ups sum them.
+fn expected(
+    records: &[Record],
+    granularity: Granularity,
+    k: u32,
+    period: (i64, i64),
+) -> AudienceReport {
+    let options = ReportOptions {
+        from_ms: Some(period.0 as f64),
+        to_ms: Some(period.1 as f64),
+        granularity,
+        k,
+        ..ReportOptions::default()
+    };
+    let rollups = FleetRollups::from_records(records, granularity);
+    fleet_report(AudienceConfig::default(), &rollups, &options).unwrap()
+}
+
+fn get(url: &str, token: Option<&str>) -> (u16, String) {
+    let mut request = reqwest::blocking::Client::new().get(url);
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Bearer {token}"));
+    }
+    let response = request.send().expect("the service answers");
+    (response.status().as_u16(), response.text().unwrap())
+}
+
+#[test]
+fn a_fleet_report_is_the_sum_of_its_screens_as_the_kiosks_own_reports_make_it() {
+    let clickhouse = ClickHouseServer::start();
+    let service = Service::start(&config(&clickhouse.url()));
+    let base = service.url.replace("/v1/records", "");
+    let (lobby, food) = (records(LOBBY.0, 1), records(FOOD.0, 2));
+    for ((_, token), screen_records) in [(LOBBY, &lobby), (FOOD, &food)] {
+        let (status, ack) = post(&service.url, Some(token), &batch(screen_records));
+        assert_eq!(status, 200, "{ack}");
+    }
+    let period = (T0 - HOUR, T0 + 2 * HOUR);
+    let report_url = |query: &str| {
+        format!(
+            "{base}/v1/fleet/report?fromMs={}&toMs={}&{query}",
+            period.0, period.1
+        )
+    };
+    let read = |query: &str| -> (Vec<String>, AudienceReport) {
+        let (status, text) = get(&report_url(query), Some(READER));
+        assert_eq!(status, 200, "{query}: {text}");
+        let body: Value = serde_json::from_str(&text).unwrap();
+        let screens = body["screens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect();
+        (
+            screens,
+            serde_json::from_value(body["report"].clone()).unwrap(),
+        )
+    };
+    let both: Vec<Record> = lobby.iter().chain(&food).cloned().collect();
+
+    // Every screen, per hour and per (local) day, with k = 5 and with k = 2.
+    for (granularity, name) in [(Granularity::Hour, "hour"), (Granularity::Day, "day")] {
+        for k in [5, 2] {
+            let (screens, report) = read(&format!("granularity={name}&k={k}"));
+            assert_eq!(screens, vec![LOBBY.0, FOOD.0]);
+            let unit = if granularity == Granularity::Day {
+                DAY
+            } else {
+                HOUR
+            };
+            let want = expected(
+                &both,
+                granularity,
+                k,
+                (period.0.div_euclid(unit) * unit, period.1),
+            );
+            assert_eq!(report, want, "{name}, k = {k}");
+        }
+    }
+    let (_, report) = read("");
+    // 3+1+2+3+4 people at the lobby, 6+1+2+6+4 at the food court.
+    assert_eq!(report.totals.impressions.value, Some(13 + 19));
+    assert_eq!(report.series.len(), 2, "two hours");
+    let coffee = report.ads.iter().find(|a| a.ad_id == "coffee").unwrap();
+    assert_eq!(coffee.plays, 4);
+    assert_eq!(report.plays.len(), 6);
+    // k-anonymity: no published cell describes fewer than 5 people.
+    let published = report
+        .totals
+        .by_band_gender
+        .iter()
+        .chain(report.series.iter().flat_map(|s| &s.metrics.by_band_gender))
+        .chain(report.ads.iter().flat_map(|a| &a.by_band_gender))
+        .flat_map(|c| [c.present, c.watchers]);
+    for count in published {
+        assert!(count.value.is_none_or(|n| n == 0 || n >= 5), "{count:?}");
+    }
+    assert!(
+        report.k_anonymity.suppressed_cells > 0,
+        "the 1-person unknown cells are hidden"
+    );
+
+    // The report's queries read the same rows on the current engine.
+    for granularity in [Granularity::Hour, Granularity::Day] {
+        let queries = ReportQueries::new(
+            "glance",
+            &[LOBBY.0, FOOD.0],
+            period.0,
+            period.1,
+            granularity,
+        );
+        let dir = TempDir::new("report-queries");
+        let file = dir.0.join("queries.sql");
+        let text: String = queries
+            .named()
+            .iter()
+            .map(|(name, sql)| format!("-- name: {name}\n{sql};\n\n"))
+            .collect();
+        std::fs::write(&file, text).unwrap();
+        let on_chdb = support::run_on_chdb(&both, &file);
+        for (name, sql) in queries.named() {
+            let on_server = Value::Array(clickhouse.query(sql));
+            assert!(
+                on_server.as_array().is_some_and(|rows| !rows.is_empty()),
+                "{name}"
+            );
+            assert_eq!(
+                support::normalise(&on_server),
+                support::normalise(&on_chdb[name]),
+                "{granularity:?} {name}"
+            );
+        }
+    }
+
+    // Screens chosen by id, venue and tag.
+    let lobby_only = expected(&lobby, Granularity::Hour, 5, (period.0, period.1));
+    for query in [
+        format!("screens={}", LOBBY.0),
+        "venue=Mall%20West".into(),
+        "tag=entrance&venue=Mall%20West".into(),
+    ] {
+        let (screens, report) = read(&query);
+        assert_eq!(screens, vec![LOBBY.0], "{query}");
+        assert_eq!(report, lobby_only, "{query}");
+    }
+    let (screens, _) = read("tag=food");
+    assert_eq!(screens, vec![FOOD.0]);
+
+    // The CSV is the kiosk's, k-anonymous alike.
+    let (status, csv) = get(&report_url("format=csv"), Some(READER));
+    assert_eq!(status, 200);
+    assert!(
+        csv.starts_with("section,") && csv.contains("meta,,,,,,,,k,5,,"),
+        "{csv}"
+    );
+    assert_eq!(csv, read("").1.to_csv().unwrap());
+
+    // Who may do what: a reader cannot send, a screen cannot read, nobody else can do either.
+    let (status, body) = post(&service.url, Some(READER), &batch(&lobby[..1]));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("badToken"))
+    );
+    let (status, body) = get(&report_url(""), Some(LOBBY.1));
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("notAReader"), "{body}");
+    assert_eq!(get(&report_url(""), None).0, 401);
+    assert_eq!(get(&report_url(""), Some("a-guess")).0, 401);
+
+    // Bad questions get their reason, and nothing reaches SQL.
+    for (query, reason) in [
+        ("screens=lobby-1'%20OR%201=1", "no screen"),
+        ("venue=Nowhere", "no configured screen matches"),
+        ("granularity=minute", "minutes are not rolled up"),
+        ("k=1", "at least 2"),
+        ("format=xml", "json or csv"),
+        ("granularity=week", "granularity"),
+    ] {
+        let (status, body) = get(&report_url(query), Some(READER));
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(
+            body.contains("badQuery") && body.contains(reason),
+            "{query}: {body}"
+        );
+    }
+    let (status, body) = get(
+        &format!("{base}/v1/fleet/report?fromMs=5&toMs=1"),
+        Some(READER),
+    );
+    assert!(status == 400 && body.contains("before toMs"), "{body}");
+    let (status, body) = get(
+        &format!("{base}/v1/fleet/report?fromMs=0&toMs={}", 400 * DAY),
+        Some(READER),
+    );
+    assert!(status == 400 && body.contains("367 days"), "{body}");
+}
