@@ -4,7 +4,8 @@
 use serde::Serialize;
 pub(crate) use web_time::Instant;
 
-/// One frame's time by stage, in milliseconds; a stage that did not run is 0. Measured on the
+/// One frame's time by stage, in milliseconds; a stage that did not run is 0, and each includes
+/// cutting its own crops from the frame and decoding its outputs. Measured on the
 /// engine's thread by the platform's clock (`performance.now()` in a browser, which may round to
 /// 0.1 ms or coarser); with WebGPU a stage's time includes waiting for its results.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, schemars::JsonSchema)]
@@ -24,7 +25,7 @@ pub struct FrameTimings {
     pub irises: f64,
     /// The age/gender network on the faces scheduled for it.
     pub age_gender: f64,
-    /// The rest of the pipeline: crops, suppression, geometry, following faces between frames.
+    /// The rest of the pipeline: merging detections, geometry, following faces between frames.
     pub other: f64,
     /// Tracking, attention, aggregation and events.
     pub audience: f64,

@@ -1,5 +1,6 @@
-//! The HTTP side: `POST /v1/records` takes a batch, `GET /v1/fleet/report` gives readers a
-//! fleet's report (`read.rs`), `GET /healthz` says whether ClickHouse answers. Every error is a
+//! The HTTP side: `POST /v1/records` takes a batch, `GET /v1/fleet/report` and
+//! `GET /v1/fleet/screens` give readers a fleet's report and its screens (`read.rs`),
+//! `GET /healthz` says whether ClickHouse answers. Every error is a
 //! JSON body `{"error": {"code", "message", "line"?, "field"?}}`.
 
 use std::collections::{HashMap, HashSet};
@@ -174,6 +175,7 @@ pub fn router(config: &Config) -> Router {
     Router::new()
         .route("/v1/records", post(take_batch))
         .route("/v1/fleet/report", get(crate::read::report))
+        .route("/v1/fleet/screens", get(crate::read::screens))
         .route("/healthz", get(health))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(cors)

@@ -1,7 +1,8 @@
 //! The read side: `GET /v1/fleet/report` gives a dashboard or an export job the audience report
 //! of the screens it chose (by id, venue or tag) over a period, built from ClickHouse's hourly or
 //! daily roll-ups by the same code that makes a kiosk's own report, so k-anonymity (k = 5 by
-//! default), the CSV and the dashboard's format are the kiosk's. Readers log in with their own
+//! default), the CSV and the dashboard's format are the kiosk's. `GET /v1/fleet/screens` lists
+//! the screens with their venues, tags and latest health (from the heartbeats). Readers log in with their own
 //! tokens; every query runs as ClickHouse's readonly reader and is built here from the
 //! configuration's screen ids and whole numbers only: nothing a browser sends reaches SQL.
 
@@ -16,7 +17,7 @@ use glance::audience::{
     fleet_report,
 };
 use glance::fleet::{AudienceCell, CellGender, ProofOfPlay, RECORD_SCHEMA_VERSION};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::app::{ApiError, AppState};
@@ -25,6 +26,10 @@ use crate::config::ScreenConfig;
 
 /// Individual plays a report lists at most (the newest); totals come from the roll-ups.
 pub const MAX_LISTED_PLAYS: usize = 2000;
+
+/// Heartbeats older than this are not read for a screen's health (a screen not heard from in a
+/// week shows no health), so the health query reads a week of partitions, never the whole store.
+pub const HEALTH_WINDOW_MS: i64 = 7 * 86_400_000;
 
 /// A period at most this long (a year and a day), so one read stays one bounded query.
 const MAX_PERIOD_MS: i64 = 367 * 86_400_000;
@@ -60,6 +65,88 @@ fn check_reader(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     } else {
         Err(ApiError::BadToken)
     }
+}
+
+/// A screen as `GET /v1/fleet/screens` lists it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ScreenListing<'a> {
+    id: &'a str,
+    venue: &'a str,
+    tags: &'a [String],
+    /// From its latest heartbeat in the last week; `null`: none.
+    health: Option<HealthRow>,
+}
+
+/// A screen's latest heartbeat, and the records its outbox dropped over the week.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HealthRow {
+    #[serde(skip_serializing)]
+    screen_id: String,
+    #[serde(deserialize_with = "integer_text")]
+    last_seen_ms: i64,
+    camera: String,
+    analysed_fps: f64,
+    backend: String,
+    outbox_depth: u32,
+    records_dropped: u32,
+    #[serde(deserialize_with = "integer_text")]
+    last_ack_ms: i64,
+    engine_version: String,
+}
+
+/// The health query for `screens` (configured ids) in `database`: each screen's latest heartbeat
+/// since `since_ms`. The tests run the same text on chdb-core.
+pub fn health_query(database: &str, screens: &[&str], since_ms: i64) -> String {
+    let list: Vec<String> = screens.iter().map(|s| quote(s)).collect();
+    format!(
+        "SELECT screen_id AS screenId, toString(max(time_ms)) AS lastSeenMs, \
+         argMax(camera, time_ms) AS camera, argMax(analysed_fps, time_ms) AS analysedFps, \
+         argMax(backend, time_ms) AS backend, \
+         toUInt32(argMax(outbox_depth, time_ms)) AS outboxDepth, \
+         toUInt32(sum(outbox_dropped)) AS recordsDropped, \
+         toString(argMax(last_ack_ms, time_ms)) AS lastAckMs, \
+         argMax(engine_version, time_ms) AS engineVersion \
+         FROM {database}.records FINAL WHERE kind = 'heartbeat' AND screen_id IN ({}) \
+         AND time >= toDateTime({}) GROUP BY screen_id ORDER BY screen_id",
+        list.join(","),
+        since_ms.div_euclid(1000)
+    )
+}
+
+pub async fn screens(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    check_reader(&state, &headers)?;
+    let ids: Vec<&str> = state.screens.iter().map(|s| s.id.as_str()).collect();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut health: BTreeMap<String, HealthRow> = state
+        .reader
+        .select::<HealthRow>(&health_query(
+            state.reader.database(),
+            &ids,
+            now_ms - HEALTH_WINDOW_MS,
+        ))
+        .await
+        .map_err(ApiError::StoreUnavailable)?
+        .into_iter()
+        .map(|row| (row.screen_id.clone(), row))
+        .collect();
+    let listed: Vec<ScreenListing> = state
+        .screens
+        .iter()
+        .map(|s| ScreenListing {
+            id: &s.id,
+            venue: &s.venue,
+            tags: &s.tags,
+            health: health.remove(&s.id),
+        })
+        .collect();
+    Ok(axum::Json(json!({ "screens": listed })).into_response())
 }
 
 /// The configured screens the query chose, in configuration order.

@@ -9,8 +9,8 @@ mod support;
 use glance::audience::{
     AudienceConfig, AudienceReport, FleetRollups, Granularity, ReportOptions, fleet_report,
 };
-use glance::fleet::{CellGender, Record};
-use glance_ingest::read::ReportQueries;
+use glance::fleet::{CameraState, CellGender, HealthBackend, Heartbeat, Record, ScreenHealth};
+use glance_ingest::read::{ReportQueries, health_query};
 use serde_json::Value;
 use support::{ClickHouseServer, Service, T0, TempDir, batch, cell, minute, play, post};
 
@@ -213,6 +213,67 @@ fn a_fleet_report_is_the_sum_of_its_screens_as_the_kiosks_own_reports_make_it() 
             );
         }
     }
+
+    // The screens, with their venues, tags and health from their latest heartbeat.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let beat = |at_ms: i64, depth: u32, dropped: u64| {
+        Record::Heartbeat(Heartbeat::new(
+            LOBBY.0,
+            at_ms,
+            ScreenHealth {
+                camera: CameraState::Live,
+                analysed_fps: 7.5,
+                backend: HealthBackend::Cpu,
+                outbox_depth: depth,
+                outbox_dropped: dropped,
+                last_ack_ms: Some(at_ms - 2_000),
+            },
+        ))
+    };
+    let beats = [beat(now - 180_000, 40, 3), beat(now - 60_000, 2, 4)];
+    assert_eq!(post(&service.url, Some(LOBBY.1), &batch(&beats)).0, 200);
+    let (status, text) = get(&format!("{base}/v1/fleet/screens"), Some(READER));
+    assert_eq!(status, 200, "{text}");
+    let listed: Value = serde_json::from_str(&text).unwrap();
+    let lobby_listing = &listed["screens"][0];
+    assert_eq!(lobby_listing["id"], LOBBY.0);
+    assert_eq!(lobby_listing["venue"], "Mall West");
+    assert_eq!(lobby_listing["tags"], serde_json::json!(["entrance"]));
+    let health = &lobby_listing["health"];
+    assert_eq!(health["lastSeenMs"], now - 60_000);
+    assert_eq!(health["lastAckMs"], now - 62_000);
+    assert_eq!(
+        (health["camera"].as_str(), health["backend"].as_str()),
+        (Some("live"), Some("cpu"))
+    );
+    assert_eq!(
+        (
+            health["outboxDepth"].as_u64(),
+            health["recordsDropped"].as_u64()
+        ),
+        (Some(2), Some(7))
+    );
+    assert_eq!(health["analysedFps"], 7.5);
+    assert_eq!(listed["screens"][1]["id"], FOOD.0);
+    assert!(
+        listed["screens"][1]["health"].is_null(),
+        "no heartbeat from the food court"
+    );
+    assert_eq!(
+        get(&format!("{base}/v1/fleet/screens"), Some(FOOD.1)).0,
+        403
+    );
+    let sql = health_query("glance", &[LOBBY.0, FOOD.0], now - 7 * DAY);
+    let dir = TempDir::new("health-query");
+    std::fs::write(dir.0.join("q.sql"), format!("-- name: health\n{sql};\n")).unwrap();
+    let on_chdb = support::run_on_chdb(&beats, &dir.0.join("q.sql"));
+    assert_eq!(
+        support::normalise(&Value::Array(clickhouse.query(&sql))),
+        support::normalise(&on_chdb["health"])
+    );
 
     // Screens chosen by id, venue and tag.
     let lobby_only = expected(&lobby, Granularity::Hour, 5, (period.0, period.1));
