@@ -1,6 +1,7 @@
 // @ts-check
 // Glance audience dashboard. It reads the kiosk's saved aggregates from IndexedDB (or a file
-// from another screen), asks the engine for a k-anonymous report and draws it. Every number
+// from another screen), asks the engine for a k-anonymous report and draws it; or it reads a
+// network's report from the fleet's ingest service (fleet.js), which makes it the same way. Every number
 // on the page and in the exports comes from that report: suppressed counts have no value to
 // show, so they appear as "<k" and never as digits.
 // This module is the view (the DOM, Chart.js and the engine); what can be tested without them
@@ -14,6 +15,7 @@ import {
 } from './format.js';
 import { adCharts, timeCharts } from './charts-data.js';
 import { SUGGESTED, anchorOf, hasData, parseFile, reportOptions, sourceDescription, stateAudience } from './source.js';
+import { choicesOf, endpoint, healthRows, readFleet, reportQuery } from './fleet.js';
 
 const REFRESH_MS = 10_000;
 /** Plays listed in the table (the exports have them all). */
@@ -39,6 +41,14 @@ const ui = {
   empty: $('#empty'),
   emptyText: $('#empty-text'),
   report: $('#report'),
+  fleetConnect: /** @type {HTMLFormElement} */ ($('#fleet-connect')),
+  fleetUrl: /** @type {HTMLInputElement} */ ($('#fleet-url')),
+  fleetToken: /** @type {HTMLInputElement} */ ($('#fleet-token')),
+  fleetFilters: $('#fleet-filters'),
+  fleetVenue: /** @type {HTMLSelectElement} */ ($('#fleet-venue')),
+  fleetTag: /** @type {HTMLSelectElement} */ ($('#fleet-tag')),
+  fleetScreens: /** @type {HTMLSelectElement} */ ($('#fleet-screens')),
+  health: $('#health'),
 };
 
 /** Where the figures come from (see source.js). @type {import('./source.js').Source} */
@@ -420,12 +430,91 @@ async function openFile(file) {
 function useDevice() {
   showError('');
   source = { kind: 'device', state: null, savedAtMs: null };
+  ui.health.hidden = true;
+  ui.fleetFilters.hidden = true;
   current = { report: null, json: '' };
   ui.useDevice.hidden = true;
   ui.period.disabled = false;
   ui.granularity.disabled = false;
   ui.file.value = '';
   loadDevice();
+}
+
+// ---------------------------------------------------------------------------------------------
+// A network's screens, through the ingest service's read endpoints.
+
+/**
+ * `select`'s options: the first (everything) kept, then one per value.
+ * @param {HTMLSelectElement} select
+ * @param {string[]} values
+ * @param {(value: string) => string} [label]
+ */
+function fillOptions(select, values, label = (v) => v) {
+  const keep = select.multiple ? [] : [select.options[0]];
+  select.replaceChildren(...keep, ...values.map((v) => new Option(label(v), v)));
+}
+
+function drawHealth(screens) {
+  const tbody = ui.health.querySelector('tbody');
+  tbody.replaceChildren();
+  for (const cells of healthRows(screens)) row(tbody, cells);
+  ui.health.hidden = false;
+}
+
+async function connectFleet(event) {
+  event.preventDefault();
+  showError('');
+  const url = ui.fleetUrl.value.trim();
+  const token = ui.fleetToken.value;
+  let listed;
+  try {
+    listed = await readFleet(endpoint(url, '/v1/fleet/screens'), token);
+  } catch (e) {
+    showError(`The network cannot be read: ${e.message}`);
+    return;
+  }
+  const { venues, tags } = choicesOf(listed.screens);
+  fillOptions(ui.fleetVenue, venues);
+  fillOptions(ui.fleetTag, tags);
+  fillOptions(ui.fleetScreens, listed.screens.map((s) => s.id), (id) => {
+    const venue = listed.screens.find((s) => s.id === id)?.venue;
+    return venue ? `${id} (${venue})` : id;
+  });
+  ui.fleetFilters.hidden = false;
+  source = { kind: 'fleet', url, token, screens: listed.screens, report: null, screenIds: [] };
+  current = { report: null, json: '' };
+  ui.useDevice.hidden = false;
+  ui.period.disabled = false;
+  ui.granularity.disabled = false;
+  drawHealth(listed.screens);
+  await loadFleet();
+}
+
+/** The latest report asked for: an answer to an older question is dropped. */
+let fleetQuestion = 0;
+
+/** Asks the service for the chosen screens' report and draws it. */
+async function loadFleet() {
+  if (source.kind !== 'fleet') return;
+  const asked = source;
+  const question = ++fleetQuestion;
+  const query = reportQuery({
+    period: ui.period.value,
+    granularity: ui.granularity.value,
+    venue: ui.fleetVenue.value,
+    tag: ui.fleetTag.value,
+    screens: [...ui.fleetScreens.selectedOptions].map((o) => o.value),
+  }, Date.now());
+  let body;
+  try {
+    body = await readFleet(endpoint(asked.url, `/v1/fleet/report?${query}`), asked.token);
+  } catch (e) {
+    if (question === fleetQuestion) showError(`The network's report cannot be read: ${e.message}`);
+    return;
+  }
+  if (source.kind !== 'fleet' || question !== fleetQuestion) return;
+  source = { ...asked, report: body.report, screenIds: body.screens };
+  render();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -458,11 +547,16 @@ async function main() {
   window.Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
   window.Chart.defaults.color = '#3b4350';
 
+  // A network's report comes from the service, anything else is made here.
+  const refresh = () => (source.kind === 'fleet' ? loadFleet() : render());
   ui.period.addEventListener('change', () => {
     ui.granularity.value = SUGGESTED[ui.period.value];
-    render();
+    refresh();
   });
-  ui.granularity.addEventListener('change', render);
+  ui.granularity.addEventListener('change', refresh);
+  ui.fleetConnect.addEventListener('submit', connectFleet);
+  for (const filter of [ui.fleetVenue, ui.fleetTag, ui.fleetScreens]) filter.addEventListener('change', loadFleet);
+  $('#fleet-filters').addEventListener('submit', (e) => e.preventDefault());
   ui.csv.addEventListener('click', exportCsv);
   ui.json.addEventListener('click', exportJson);
   ui.file.addEventListener('change', () => {
@@ -475,6 +569,7 @@ async function main() {
   // The kiosk saves as it goes; polling is the only signal across tabs of the same origin.
   setInterval(() => {
     if (source.kind === 'device' && !document.hidden) loadDevice();
+    if (source.kind === 'fleet' && !document.hidden) loadFleet();
   }, REFRESH_MS);
   document.addEventListener('visibilitychange', () => {
     if (source.kind === 'device' && !document.hidden) loadDevice();

@@ -5,14 +5,20 @@ import { dateTimeText } from './format.js';
 
 /**
  * Where the figures come from. `device`: IndexedDB, polled. `file`: a state (`state` set) or a
- * finished report (`report` set) opened by the user; `anchorMs` ends its periods.
+ * finished report (`report` set) opened by the user; `anchorMs` ends its periods. `fleet`: a
+ * network's report (`report`) from its ingest service (`url`, a reader's `token`), for the
+ * screens `screenIds`.
  * @typedef {object} Source
- * @property {'device' | 'file'} kind
+ * @property {'device' | 'file' | 'fleet'} kind
  * @property {string | null} [state] a saved state's JSON text
  * @property {any} [report] a finished report
  * @property {number | null} [savedAtMs] when the device's state was saved
  * @property {number | null} [anchorMs] when a file's periods end
  * @property {string} [name] the file's name
+ * @property {string} [url] the ingest service
+ * @property {string} [token] a reader's token
+ * @property {any[]} [screens] the network's screens as the service lists them
+ * @property {string[]} [screenIds] the screens the report covers
  */
 
 const HOUR = 3_600_000;
@@ -119,6 +125,12 @@ export function anchorOf(source, nowMs) {
  */
 export function sourceDescription(source, report, period, nowMs) {
   const parts = [];
+  if (source.kind === 'fleet') {
+    const ids = source.screenIds ?? [];
+    parts.push(`The network’s ${ids.length === 1 ? 'screen' : `${ids.length} screens`} ${ids.join(', ')}, from its ingest service.`);
+    if (report) parts.push(`Showing ${PERIOD_TEXT[/** @type {keyof PERIOD_TEXT} */ (period)]} up to now, by ${report.granularity}.`);
+    return parts.join(' ');
+  }
   if (source.kind === 'device') {
     parts.push(source.savedAtMs != null
       ? `This device’s kiosk data, saved ${dateTimeText(source.savedAtMs)}.`

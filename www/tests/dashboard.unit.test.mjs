@@ -12,6 +12,7 @@ import {
 import { MAX_FILLED, UNIT, adCharts, baseOptions, countDataset, secondsDataset, timeCharts, timeline } from "../dashboard/charts-data.js";
 import { PERIODS, SUGGESTED, anchorOf, hasData, parseFile, reportOptions, sourceDescription, stateAudience } from "../dashboard/source.js";
 import { sameOriginMediaUrl } from "../lib/media.js";
+import { choicesOf, endpoint, healthRows, reportQuery } from "../dashboard/fleet.js";
 
 const STATE = readFileSync(new URL("fixtures/audience-state.json", import.meta.url), "utf8");
 const MIN = 60_000;
@@ -284,4 +285,29 @@ test("media URLs: only the page's own origin", () => {
   assert.equal(sameOriginMediaUrl("http://localhost:9090/a.svg", base), null, "another port is another origin");
   assert.equal(sameOriginMediaUrl("http://[broken", base), null);
   assert.equal(sameOriginMediaUrl("/a.svg"), null, "no page, no origin");
+});
+
+test("a network's report is asked for the chosen period, granularity and screens; minutes are asked as hours", () => {
+  const now = 1_796_119_200_000;
+  const ask = (choice) => Object.fromEntries(new URLSearchParams(reportQuery(choice, now)));
+  assert.deepEqual(ask({ period: "day", granularity: "hour" }), { fromMs: String(now - 24 * HOUR), toMs: String(now), granularity: "hour" });
+  assert.deepEqual(ask({ period: "hour", granularity: "minute", tag: "mall", venue: "Mall west", screens: ["a", "b"] }),
+    { fromMs: String(now - HOUR), toMs: String(now), granularity: "hour", tag: "mall", venue: "Mall west", screens: "a,b" });
+  // "All" is the last year the service answers (at most 367 days).
+  assert.equal(ask({ period: "all", granularity: "day" }).fromMs, String(now - 366 * 24 * HOUR));
+  assert.equal(endpoint("https://ingest.example/", "/v1/fleet/screens"), "https://ingest.example/v1/fleet/screens");
+  assert.equal(endpoint("https://ingest.example", "/v1/fleet/screens"), "https://ingest.example/v1/fleet/screens");
+});
+
+test("the screens' venues and tags are offered once each, and each screen's health is one row of text", () => {
+  const screens = [
+    { id: "w", venue: "Mall west", tags: ["mall", "entrance"], health: { lastSeenMs: 1_796_119_200_000, camera: "live", analysedFps: 7.25, backend: "cpu", outboxDepth: 2, recordsDropped: 7 } },
+    { id: "e", venue: "Mall east", tags: ["mall"], health: null },
+    { id: "x", venue: "", tags: [], health: null },
+  ];
+  assert.deepEqual(choicesOf(screens), { venues: ["Mall east", "Mall west"], tags: ["entrance", "mall"] });
+  const rows = healthRows(screens);
+  assert.deepEqual(rows[0], ["w", "Mall west", "mall, entrance", dateTimeText(1_796_119_200_000), "live", "7.3", "cpu", "2", "7"]);
+  assert.deepEqual(rows[1].slice(0, 4), ["e", "Mall east", "mall", "not in the last 7 days"]);
+  assert.equal(rows.length, 3);
 });

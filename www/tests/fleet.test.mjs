@@ -2,7 +2,8 @@
 // and goes) sends its records through the real ingest service (glance-ingest) into a real
 // ClickHouse 18.16 server, both started here. ClickHouse is stopped in the middle of sending
 // and the kiosk reloaded meanwhile; at the end ClickHouse's totals equal the kiosk's own report
-// exactly: nothing lost, nothing counted twice.
+// exactly: nothing lost, nothing counted twice. And the dashboard reads the network through the
+// service: two screens' totals, equal to the sum of their own reports.
 // Needs pkg/ built, ffmpeg, clickhouse-server, and the ingest service built (GLANCE_INGEST_BIN,
 // set by scripts/dev test; default target/release/glance-ingest).
 import { test, before, after } from "node:test";
@@ -14,13 +15,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHash } from "node:crypto";
-import { startServer, launchPersistent, collectErrors } from "./browser.mjs";
+import { startServer, launch, launchPersistent, collectErrors } from "./browser.mjs";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const ASTRONAUT = join(ROOT, "tests", "fixtures", "astronaut.jpg");
 const INGEST = process.env.GLANCE_INGEST_BIN ?? join(ROOT, "target", "release", "glance-ingest");
 const SCREEN = "kiosk-test-1";
 const TOKEN = "a-test-token-for-kiosk-test-1";
+const GLANCE = process.env.GLANCE_BIN ?? join(ROOT, "target", "release", "glance");
+/** Two more screens, measured by the CLI, and a dashboard's reader token. */
+const MALL_SCREENS = [["mall-west", "a-test-token-for-mall-west"], ["mall-east", "a-test-token-for-mall-east"]];
+const READER = "a-test-token-for-the-dashboard";
+const sha256 = (text) => createHash("sha256").update(text).digest("hex");
 
 let work;
 let server;
@@ -96,9 +102,14 @@ before(async () => {
     'user = "glance_ingest"',
     'password = "ingest-dev-password"',
     "timeout_ms = 3000",
+    'reader_password = "reader-dev-password"',
     "[[screens]]",
     `id = "${SCREEN}"`,
-    `token_sha256 = "${createHash("sha256").update(TOKEN).digest("hex")}"`,
+    `token_sha256 = "${sha256(TOKEN)}"`,
+    ...MALL_SCREENS.flatMap(([id, token]) => ["[[screens]]", `id = "${id}"`, `token_sha256 = "${sha256(token)}"`, `venue = "Mall ${id.split("-")[1]}"`, 'tags = ["mall"]']),
+    "[[readers]]",
+    'name = "dashboard test"',
+    `token_sha256 = "${sha256(READER)}"`,
     "",
   ].join("\n"));
   const child = spawn(INGEST, ["serve", config], { stdio: ["ignore", "ignore", "pipe"] });
@@ -245,5 +256,67 @@ test("the kiosk's records reach ClickHouse through an outage and a reload, nothi
     assert.deepEqual(errors.filter((e) => !/Failed to load resource|net::ERR/.test(e)), []);
   } finally {
     await context.close();
+  }
+});
+
+/** The astronaut for 3 s of every 5, for 30 s at 5 fps: six visits. */
+function makeVisitsClip(path) {
+  execFileSync("ffmpeg", [
+    "-loglevel", "error", "-y",
+    "-f", "lavfi", "-i", "color=c=gray:s=640x480:r=5",
+    "-loop", "1", "-i", ASTRONAUT,
+    "-filter_complex", "[1]scale=420:420[p];[0][p]overlay=x=110:y=30:enable='lt(mod(t,5),3)'",
+    "-t", "30", "-pix_fmt", "yuv420p", path,
+  ]);
+}
+
+test("the dashboard reads a network through the ingest service: two screens' totals are the sum of their own reports", { timeout: 300_000 }, async () => {
+  const clip = join(work, "six-visits.y4m");
+  makeVisitsClip(clip);
+  // Each screen measured by the CLI from the clip, its records pushed; timed to end a minute
+  // ago, so every record is in the dashboard's last hour.
+  const own = MALL_SCREENS.map(([screen, token]) => {
+    const startMs = String(Date.now() - 90_000);
+    const out = execFileSync(GLANCE, ["audience", clip, "--push", ingest.url, "--screen", screen, "--token", token, "--start-ms", startMs], { maxBuffer: 1 << 26 });
+    return JSON.parse(String(out).trim().split("\n").at(-1)).report;
+  });
+  const people = own.map((r) => r.totals.impressions.value);
+  assert.ok(people.every((n) => n >= 5), `each screen counted at least k = 5 people: ${people}`);
+
+  const browser = await launch();
+  try {
+    const page = await browser.newPage();
+    const errors = collectErrors(page);
+    await page.goto(`${server.url}/dashboard/`);
+    await page.waitForFunction(() => document.documentElement.dataset.ready);
+    const base = ingest.url.replace("/v1/records", "");
+    // A screen's token cannot read: the page says why.
+    await page.click("#fleet-panel summary");
+    await page.fill("#fleet-url", base);
+    await page.fill("#fleet-token", MALL_SCREENS[0][1]);
+    await page.click("#fleet-connect button[type=submit]");
+    await page.waitForFunction(() => !document.querySelector("#error").hidden);
+    assert.match(await page.textContent("#error"), /screen's token can send records, not read reports/);
+
+    await page.fill("#fleet-token", READER);
+    await page.click("#fleet-connect button[type=submit]");
+    await page.waitForFunction(() => /network/.test(document.querySelector("#source").textContent) && !document.querySelector("#report").hidden);
+    // The two mall screens, by their tag, over the last hour.
+    await page.selectOption("#period", "hour");
+    await page.selectOption("#fleet-tag", "mall");
+    await page.waitForFunction(() => /2 screens mall-west, mall-east/.test(document.querySelector("#source").textContent));
+    const shown = await page.evaluate(() => ({
+      impressions: document.querySelector('.tile[data-metric="impressions"] .value').textContent,
+      source: document.querySelector("#source").textContent,
+      health: [...document.querySelectorAll("#health-table tbody tr")].map((tr) => [...tr.cells].map((c) => c.textContent)),
+    }));
+    assert.equal(Number(shown.impressions.replace(/\D/g, "")), people[0] + people[1], JSON.stringify(shown));
+    assert.deepEqual(shown.health.map((r) => r[0]), [SCREEN, ...MALL_SCREENS.map(([id]) => id)]);
+    const west = shown.health[1];
+    assert.deepEqual([west[1], west[2], west[4]], ["Mall west", "mall", "live"], "venue, tags and the CLI's heartbeat");
+    // Only the refused read (403) may have left an error in the console.
+    assert.deepEqual(errors.filter((e) => !/403/.test(e)), []);
+  } finally {
+    await browser.close();
   }
 });
