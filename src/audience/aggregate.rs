@@ -111,6 +111,15 @@ pub(crate) fn cell_mut(
     &mut cells[i]
 }
 
+/// Adds `c`'s people and times to its (band, gender) cell of `cells`.
+pub(crate) fn add_cell(cells: &mut Vec<CellAgg>, c: &CellAgg) {
+    let m = cell_mut(cells, c.band, c.gender);
+    m.present += c.present;
+    m.watchers += c.watchers;
+    m.dwell_ms += c.dwell_ms;
+    m.attention_ms += c.attention_ms;
+}
+
 /// Additive totals of the visits that started in one time bucket.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -177,11 +186,7 @@ impl Aggregate {
             self.group_hist[i] += o.group_hist[i];
         }
         for c in &o.cells {
-            let m = cell_mut(&mut self.cells, c.band, c.gender);
-            m.present += c.present;
-            m.watchers += c.watchers;
-            m.dwell_ms += c.dwell_ms;
-            m.attention_ms += c.attention_ms;
+            add_cell(&mut self.cells, c);
         }
     }
 }
@@ -258,6 +263,20 @@ pub(crate) struct AdDay {
     pub watchers: u32,
     pub attention_ms: f64,
     pub cells: Vec<CellAgg>,
+}
+
+impl AdDay {
+    pub fn merge(&mut self, o: &AdDay) {
+        self.plays += o.plays;
+        self.completed += o.completed;
+        self.played_ms += o.played_ms;
+        self.impressions += o.impressions;
+        self.watchers += o.watchers;
+        self.attention_ms += o.attention_ms;
+        for c in &o.cells {
+            add_cell(&mut self.cells, c);
+        }
+    }
 }
 
 /// Adds one visit's part in a play to the play (if still kept) and to its ad's day.

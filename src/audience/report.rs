@@ -537,19 +537,7 @@ impl AudienceAggregator {
             let mut ads: BTreeMap<&str, super::aggregate::AdDay> = BTreeMap::new();
             for ((ad, day), v) in &self.ad_days {
                 if *day >= day_from && *day < to {
-                    let e = ads.entry(ad.as_str()).or_default();
-                    e.plays += v.plays;
-                    e.completed += v.completed;
-                    e.played_ms += v.played_ms;
-                    e.impressions += v.impressions;
-                    e.watchers += v.watchers;
-                    e.attention_ms += v.attention_ms;
-                    for c in &v.cells {
-                        let m = super::aggregate::cell_mut(&mut e.cells, c.band, c.gender);
-                        m.present += c.present;
-                        m.watchers += c.watchers;
-                        m.attention_ms += c.attention_ms;
-                    }
+                    ads.entry(ad.as_str()).or_default().merge(v);
                 }
             }
             for (ad, v) in ads {

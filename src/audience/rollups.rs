@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::aggregate::{Aggregate, CellAgg, PlayRecord, cell_mut};
+use super::aggregate::{AdDay, Aggregate, CellAgg, PlayRecord, add_cell};
 use super::{AudienceAggregator, AudienceConfig, AudienceError, AudienceReport, ReportOptions};
 use crate::analysis::Gender;
 use crate::fleet::records::{AudienceCell, CellGender, ProofOfPlay, Record, UNKNOWN_BAND};
@@ -178,18 +178,15 @@ pub fn fleet_report(
             .ad_days
             .entry((day.ad_id.clone(), day.day_start_ms))
             .or_default();
-        totals.plays += day.plays;
-        totals.completed += day.completed_plays;
-        totals.played_ms += day.played_ms;
-        totals.impressions += day.impressions;
-        totals.watchers += day.watchers;
-        totals.attention_ms += day.attention_ms;
-        for cell in cells_of(&day.cells, &bands)? {
-            let slot = cell_mut(&mut totals.cells, cell.band, cell.gender);
-            slot.present += cell.present;
-            slot.watchers += cell.watchers;
-            slot.attention_ms += cell.attention_ms;
-        }
+        totals.merge(&AdDay {
+            plays: day.plays,
+            completed: day.completed_plays,
+            played_ms: day.played_ms,
+            impressions: day.impressions,
+            watchers: day.watchers,
+            attention_ms: day.attention_ms,
+            cells: cells_of(&day.cells, &bands)?,
+        });
     }
     let mut plays = rollups.plays.clone();
     plays.sort_by(|a, b| (a.start_ms, &a.id).cmp(&(b.start_ms, &b.id)));
@@ -250,11 +247,17 @@ fn cells_of(cells: &[AudienceCell], bands: &[String]) -> Result<Vec<CellAgg>, Au
             CellGender::Male => Some(Gender::Male),
             CellGender::Unknown => None,
         };
-        let slot = cell_mut(&mut out, band, gender);
-        slot.present += cell.present;
-        slot.watchers += cell.watchers;
-        slot.dwell_ms += cell.dwell_ms;
-        slot.attention_ms += cell.attention_ms;
+        add_cell(
+            &mut out,
+            &CellAgg {
+                band,
+                gender,
+                present: cell.present,
+                watchers: cell.watchers,
+                dwell_ms: cell.dwell_ms,
+                attention_ms: cell.attention_ms,
+            },
+        );
     }
     Ok(out)
 }

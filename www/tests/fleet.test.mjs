@@ -33,14 +33,17 @@ let server;
 let clickhouse; // { dir, port }
 let ingest; // { url, process }
 
-/** The astronaut for 3 s, nobody for 2 s, looping at 5 fps: visits that end. */
-function makeClip(path) {
+/**
+ * The astronaut for 3 s of every 5 at 5 fps, for `seconds`: one visit every 5 s (the kiosk's
+ * fake camera loops the 5 s clip).
+ */
+function makeClip(path, seconds = 5) {
   execFileSync("ffmpeg", [
     "-loglevel", "error", "-y",
     "-f", "lavfi", "-i", "color=c=gray:s=640x480:r=5",
     "-loop", "1", "-i", ASTRONAUT,
-    "-filter_complex", "[1]scale=420:420[p];[0][p]overlay=x=110:y=30:enable='lt(t,3)'",
-    "-t", "5", "-pix_fmt", "yuv420p", path,
+    "-filter_complex", "[1]scale=420:420[p];[0][p]overlay=x=110:y=30:enable='lt(mod(t,5),3)'",
+    "-t", String(seconds), "-pix_fmt", "yuv420p", path,
   ]);
 }
 
@@ -259,20 +262,9 @@ test("the kiosk's records reach ClickHouse through an outage and a reload, nothi
   }
 });
 
-/** The astronaut for 3 s of every 5, for 30 s at 5 fps: six visits. */
-function makeVisitsClip(path) {
-  execFileSync("ffmpeg", [
-    "-loglevel", "error", "-y",
-    "-f", "lavfi", "-i", "color=c=gray:s=640x480:r=5",
-    "-loop", "1", "-i", ASTRONAUT,
-    "-filter_complex", "[1]scale=420:420[p];[0][p]overlay=x=110:y=30:enable='lt(mod(t,5),3)'",
-    "-t", "30", "-pix_fmt", "yuv420p", path,
-  ]);
-}
-
 test("the dashboard reads a network through the ingest service: two screens' totals are the sum of their own reports", { timeout: 300_000 }, async () => {
   const clip = join(work, "six-visits.y4m");
-  makeVisitsClip(clip);
+  makeClip(clip, 30);
   // Each screen measured by the CLI from the clip, its records pushed; timed to end a minute
   // ago, so every record is in the dashboard's last hour.
   const own = MALL_SCREENS.map(([screen, token]) => {

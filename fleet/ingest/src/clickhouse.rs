@@ -39,6 +39,15 @@ pub fn quote(value: &str) -> String {
     out
 }
 
+/// Values as a list of string literals, for `IN (...)`.
+pub fn quote_list(values: &[&str]) -> String {
+    values
+        .iter()
+        .map(|v| quote(v))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 impl ClickHouse {
     pub fn new(config: ClickHouseConfig) -> Self {
         let http = reqwest::Client::builder()
@@ -98,11 +107,10 @@ impl ClickHouse {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let list: Vec<String> = ids.iter().map(|id| quote(id)).collect();
         let query = format!(
             "SELECT DISTINCT id FROM records WHERE screen_id = {} AND id IN ({}) FORMAT JSONEachRow",
             quote(screen_id),
-            list.join(",")
+            quote_list(ids)
         );
         let text = self.run(&query, String::new()).await?;
         Ok(text

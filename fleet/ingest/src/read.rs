@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::app::{ApiError, AppState};
-use crate::clickhouse::{ClickHouse, StoreError, quote};
+use crate::clickhouse::{ClickHouse, StoreError, quote_list};
 use crate::config::ScreenConfig;
 
 /// Individual plays a report lists at most (the newest); totals come from the roll-ups.
@@ -99,7 +99,6 @@ struct HealthRow {
 /// The health query for `screens` (configured ids) in `database`: each screen's latest heartbeat
 /// since `since_ms`. The tests run the same text on chdb-core.
 pub fn health_query(database: &str, screens: &[&str], since_ms: i64) -> String {
-    let list: Vec<String> = screens.iter().map(|s| quote(s)).collect();
     format!(
         "SELECT screen_id AS screenId, toString(max(time_ms)) AS lastSeenMs, \
          argMax(camera, time_ms) AS camera, argMax(analysed_fps, time_ms) AS analysedFps, \
@@ -110,7 +109,7 @@ pub fn health_query(database: &str, screens: &[&str], since_ms: i64) -> String {
          argMax(engine_version, time_ms) AS engineVersion \
          FROM {database}.records FINAL WHERE kind = 'heartbeat' AND screen_id IN ({}) \
          AND time >= toDateTime({}) GROUP BY screen_id ORDER BY screen_id",
-        list.join(","),
+        quote_list(screens),
         since_ms.div_euclid(1000)
     )
 }
@@ -276,7 +275,6 @@ impl Period {
 
     /// The WHERE clause of a roll-up table for `screens`: its time column against the period.
     fn filter(&self, screens: &[&str], time_column: &str) -> String {
-        let list: Vec<String> = screens.iter().map(|s| quote(s)).collect();
         let range = if self.granularity == Granularity::Day {
             // Dates as days since the epoch: no time zone is involved.
             format!(
@@ -291,7 +289,7 @@ impl Period {
                 (self.to_ms + 999).div_euclid(1000)
             )
         };
-        format!("screen_id IN ({}) AND {range}", list.join(","))
+        format!("screen_id IN ({}) AND {range}", quote_list(screens))
     }
 
     /// A bucket's start in seconds since the epoch (a 32-bit number: see [`BucketRow`]), from a
@@ -498,7 +496,6 @@ impl ReportQueries {
              FROM {database}.play_cells_daily WHERE {day_filter} \
              GROUP BY ad_id, day, age_band, gender ORDER BY ad_id, day, age_band, gender"
         );
-        let list: Vec<String> = screens.iter().map(|s| quote(s)).collect();
         let plays = format!(
             "SELECT id, screen_id AS screenId, play_id AS playId, ad_id AS adId, \
              toString(time_ms) AS startMs, toString(end_ms) AS endMs, \
@@ -509,7 +506,7 @@ impl ReportQueries {
              FROM {database}.records FINAL WHERE kind = 'play' AND screen_id IN ({}) \
              AND time_ms >= {} AND time_ms < {} \
              ORDER BY time_ms DESC, id LIMIT {MAX_LISTED_PLAYS}",
-            list.join(","),
+            quote_list(screens),
             period.from_ms,
             period.to_ms
         );
