@@ -69,6 +69,27 @@ mod cli {
             #[command(flatten)]
             push: PushArgs,
         },
+        /// Write a report's plays (the JSON of `glance audience` or the dashboard) in a format
+        /// buyers' systems read, on stdout: broadsign-pop, xibo-stats, openrtb-qty or csv.
+        Export {
+            report: PathBuf,
+            #[arg(long)]
+            format: String,
+            /// The screen the report measured.
+            #[arg(long)]
+            screen: String,
+            #[arg(long, default_value = "")]
+            venue: String,
+            /// The screen's offset from UTC, minutes (Broadsign and Xibo give local times).
+            #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+            utc_offset_minutes: i32,
+            /// The screen's Broadsign ids, for broadsign-pop: PLAYER,DISPLAY_UNIT,FRAME.
+            #[arg(long)]
+            broadsign_ids: Option<String>,
+            /// The measurement vendor's domain, for openrtb-qty (imp.qty.vendor).
+            #[arg(long)]
+            vendor: Option<String>,
+        },
         /// Write the embedded model weights as `<name>.bpk` files (for the web package).
         ExportModels { dir: PathBuf },
         /// Write the JSON Schema of everything the engine takes and gives (options, results,
@@ -377,6 +398,49 @@ mod cli {
         Ok(())
     }
 
+    /// What `glance export` was asked for besides the report and screen.
+    struct ExportTarget<'a> {
+        format: &'a str,
+        utc_offset_minutes: i32,
+        broadsign_ids: Option<&'a str>,
+        vendor: Option<&'a str>,
+    }
+
+    /// A saved report's plays in the target's format.
+    fn export(
+        report: &Path,
+        mut screen: glance::audience::ExportScreen,
+        target: &ExportTarget,
+    ) -> Result<String, String> {
+        use glance::audience::{
+            AudienceReport, BroadsignIds, ExportFormat, export_plays, plays_at,
+        };
+        let format = ExportFormat::from_name(target.format).map_err(|e| e.to_string())?;
+        if let Some(ids) = target.broadsign_ids {
+            let numbers: Vec<u64> = ids
+                .split(',')
+                .map(|n| n.trim().parse::<u64>())
+                .collect::<Result<_, _>>()
+                .map_err(|_| format!("--broadsign-ids \"{ids}\": PLAYER,DISPLAY_UNIT,FRAME"))?;
+            let [player_id, display_unit_id, frame_id] = numbers[..] else {
+                return Err(format!(
+                    "--broadsign-ids \"{ids}\": PLAYER,DISPLAY_UNIT,FRAME (three numbers)"
+                ));
+            };
+            screen.broadsign = Some(BroadsignIds {
+                player_id,
+                display_unit_id,
+                frame_id,
+            });
+        }
+        let text =
+            std::fs::read_to_string(report).map_err(|e| format!("{}: {e}", report.display()))?;
+        let report_json: AudienceReport = serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not a Glance report: {e}", report.display()))?;
+        let plays = plays_at(&report_json, &screen, target.utc_offset_minutes);
+        export_plays(&plays, format, target.vendor).map_err(|e| e.to_string())
+    }
+
     pub fn main() -> ExitCode {
         let cli = Cli::parse();
         match cli.command {
@@ -401,6 +465,37 @@ mod cli {
                     Err(e) => {
                         eprintln!("glance: {}: {e}", video.display());
                         ExitCode::FAILURE
+                    }
+                }
+            }
+            Command::Export {
+                report,
+                format,
+                screen,
+                venue,
+                utc_offset_minutes,
+                broadsign_ids,
+                vendor,
+            } => {
+                let screen = glance::audience::ExportScreen {
+                    id: screen,
+                    venue,
+                    broadsign: None,
+                };
+                let target = ExportTarget {
+                    format: &format,
+                    utc_offset_minutes,
+                    broadsign_ids: broadsign_ids.as_deref(),
+                    vendor: vendor.as_deref(),
+                };
+                match export(&report, screen, &target) {
+                    Ok(text) => {
+                        print!("{text}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("glance export: {e}");
+                        ExitCode::from(2)
                     }
                 }
             }

@@ -55,6 +55,7 @@ pub mod attributes;
 mod config;
 mod edges;
 mod error;
+mod exports;
 mod geometry;
 mod kalman;
 mod records;
@@ -74,12 +75,16 @@ use serde::{Deserialize, Serialize};
 
 pub use config::{AttributeConfig, AudienceConfig, RetentionConfig, ScreenGeometry, TrackerConfig};
 pub use error::AudienceError;
+pub use exports::{
+    BroadsignIds, ExportError, ExportFormat, ExportScreen, PLAYS_CSV_HEADER, PlayAt, export_plays,
+    fleet_plays_at, plays_at,
+};
 pub use geometry::{GazeSource, LookModel, LookResult, head_pose_direction};
 pub use report::{
     AdReport, AudienceReport, BandGenderReport, BucketCount, Granularity, KAnonymityInfo,
     MetricsReport, PeopleCount, PlayReport, ReportOptions, SeriesEntry,
 };
-pub use rollups::{FleetRollups, RollupAdDay, RollupBucket, fleet_report};
+pub use rollups::{FleetRollups, RollupAdDay, RollupBucket, fleet_play_id, fleet_report};
 pub use snapshot::{AudienceSnapshot, BandGenderCount, PersonNow};
 pub use state::{AudienceState, SCHEMA_VERSION};
 

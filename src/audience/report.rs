@@ -884,7 +884,7 @@ impl AudienceReport {
 /// A text cell a spreadsheet will not run: ids come from rules documents, and a cell starting
 /// with `=`, `+`, `-`, `@`, a tab or a carriage return is a formula to Excel or Calc (CSV
 /// injection); such a cell gets a leading apostrophe, as OWASP advises.
-fn spreadsheet_text(text: &str) -> std::borrow::Cow<'_, str> {
+pub(super) fn spreadsheet_text(text: &str) -> std::borrow::Cow<'_, str> {
     if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}").into()
     } else {

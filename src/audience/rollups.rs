@@ -193,8 +193,7 @@ pub fn fleet_report(
     for (serial, play) in (1..).zip(plays) {
         fleet.plays.push_back(PlayRecord {
             serial,
-            // Play ids are unique per screen only.
-            play_id: format!("{}:{}", play.screen_id, play.play_id),
+            play_id: fleet_play_id(&play.screen_id, &play.play_id),
             ad_id: play.ad_id,
             start_ms: play.start_ms as f64,
             end_ms: Some(play.end_ms as f64),
@@ -208,6 +207,11 @@ pub fn fleet_report(
         fleet.next_serial = serial + 1;
     }
     Ok(fleet.report(options))
+}
+
+/// A play's id in a fleet report: play ids are unique per screen only.
+pub fn fleet_play_id(screen_id: &str, play_id: &str) -> String {
+    format!("{screen_id}:{play_id}")
 }
 
 fn aggregate_of(bucket: &RollupBucket, bands: &[String]) -> Result<Aggregate, AudienceError> {

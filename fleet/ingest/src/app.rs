@@ -30,6 +30,8 @@ pub struct AppState {
     pub(crate) readers: HashSet<String>,
     /// The configured screens, for choosing them by id, venue or tag.
     pub(crate) screens: Vec<ScreenConfig>,
+    /// OpenRTB's `imp.qty.vendor` for the exports.
+    pub(crate) exports_vendor: Option<String>,
     store: ClickHouse,
     /// The same server as its readonly reader: every read goes through it.
     pub(crate) reader: ClickHouse,
@@ -155,6 +157,7 @@ pub fn router(config: &Config) -> Router {
         tokens: config.tokens(),
         readers: config.reader_tokens(),
         screens: config.screens.clone(),
+        exports_vendor: config.exports.vendor.clone(),
         store: ClickHouse::new(config.clickhouse.clone()),
         reader: ClickHouse::new(config.clickhouse.as_reader()),
         screen_locks: config
@@ -176,6 +179,7 @@ pub fn router(config: &Config) -> Router {
         .route("/v1/records", post(take_batch))
         .route("/v1/fleet/report", get(crate::read::report))
         .route("/v1/fleet/screens", get(crate::read::screens))
+        .route("/v1/fleet/export", get(crate::read::export))
         .route("/healthz", get(health))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(cors)

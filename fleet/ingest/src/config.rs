@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use glance::audience::BroadsignIds;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -30,6 +31,16 @@ pub struct Config {
     /// tokens. A reader's token cannot send records, and a screen's cannot read.
     #[serde(default)]
     pub readers: Vec<ReaderConfig>,
+    #[serde(default)]
+    pub exports: ExportsConfig,
+}
+
+/// What the exports say about who measured.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportsConfig {
+    /// The measurement vendor's domain, OpenRTB's `imp.qty.vendor` (e.g. "audience.example.com").
+    pub vendor: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -85,6 +96,9 @@ pub struct ScreenConfig {
     /// Labels for choosing groups of screens (e.g. "north", "entrance").
     #[serde(default)]
     pub tags: Vec<String>,
+    /// The screen's Broadsign Control ids, for the `broadsign-pop` export.
+    #[serde(default)]
+    pub broadsign: Option<BroadsignIds>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -13,8 +13,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use glance::audience::{
-    AudienceConfig, FleetRollups, Granularity, ReportOptions, RollupAdDay, RollupBucket,
-    fleet_report,
+    AudienceConfig, AudienceReport, ExportFormat, ExportScreen, FleetRollups, Granularity,
+    ReportOptions, RollupAdDay, RollupBucket, export_plays, fleet_plays_at, fleet_report,
 };
 use glance::fleet::{AudienceCell, CellGender, ProofOfPlay, RECORD_SCHEMA_VERSION};
 use serde::{Deserialize, Serialize};
@@ -26,6 +26,9 @@ use crate::config::ScreenConfig;
 
 /// Individual plays a report lists at most (the newest); totals come from the roll-ups.
 pub const MAX_LISTED_PLAYS: usize = 2000;
+
+/// Plays an export lists at most: a longer period is refused, never cut short.
+pub const MAX_EXPORTED_PLAYS: usize = 100_000;
 
 /// Heartbeats older than this are not read for a screen's health (a screen not heard from in a
 /// week shows no health), so the health query reads a week of partitions, never the whole store.
@@ -148,12 +151,15 @@ pub async fn screens(
     Ok(axum::Json(json!({ "screens": listed })).into_response())
 }
 
-/// The configured screens the query chose, in configuration order.
+/// The configured screens a query chose (ids comma-separated, a venue, a tag), in
+/// configuration order.
 fn chosen_screens<'a>(
     screens: &'a [ScreenConfig],
-    query: &ReportQuery,
+    named: Option<&str>,
+    venue: Option<&str>,
+    tag: Option<&str>,
 ) -> Result<Vec<&'a ScreenConfig>, ApiError> {
-    let named: Option<Vec<&str>> = query.screens.as_deref().map(|list| {
+    let named: Option<Vec<&str>> = named.map(|list| {
         list.split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
@@ -175,8 +181,8 @@ fn chosen_screens<'a>(
                 .as_ref()
                 .is_none_or(|ids| ids.contains(&s.id.as_str()))
         })
-        .filter(|s| query.venue.as_ref().is_none_or(|v| &s.venue == v))
-        .filter(|s| query.tag.as_ref().is_none_or(|t| s.tags.contains(t)))
+        .filter(|s| venue.is_none_or(|v| s.venue == v))
+        .filter(|s| tag.is_none_or(|t| s.tags.iter().any(|x| x == t)))
         .collect();
     if chosen.is_empty() {
         return Err(ApiError::BadQuery("no configured screen matches".into()));
@@ -184,47 +190,38 @@ fn chosen_screens<'a>(
     Ok(chosen)
 }
 
-pub async fn report(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    query: Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ApiError> {
-    check_reader(&state, &headers)?;
-    let Query(query) = query.map_err(|e| ApiError::BadQuery(e.body_text()))?;
-    if !(query.from_ms < query.to_ms && query.to_ms - query.from_ms <= MAX_PERIOD_MS) {
+/// A period a read may cover, and its k: checked as every read path checks them.
+fn checked_period_and_k(from_ms: i64, to_ms: i64, k: Option<u32>) -> Result<u32, ApiError> {
+    if !(from_ms < to_ms && to_ms - from_ms <= MAX_PERIOD_MS) {
         return Err(ApiError::BadQuery(format!(
             "fromMs must come before toMs, at most {} days apart",
             MAX_PERIOD_MS / 86_400_000
         )));
     }
-    let granularity = query.granularity.unwrap_or(Granularity::Hour);
-    if granularity == Granularity::Minute {
-        return Err(ApiError::BadQuery(
-            "granularity is hour or day: minutes are not rolled up".into(),
-        ));
-    }
-    let k = query.k.unwrap_or(5);
+    let k = k.unwrap_or(5);
     if k < 2 {
         return Err(ApiError::BadQuery("k must be at least 2".into()));
     }
-    let csv = match query.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(other) => {
-            return Err(ApiError::BadQuery(format!(
-                "format \"{other}\": json or csv"
-            )));
-        }
-    };
-    let chosen = chosen_screens(&state.screens, &query)?;
-    let ids: Vec<&str> = chosen.iter().map(|s| s.id.as_str()).collect();
-    let period = Period::new(query.from_ms, query.to_ms, granularity);
+    Ok(k)
+}
+
+/// The report of `ids` over a period, made from the roll-ups (and at most `listed_plays` plays)
+/// as ClickHouse's reader reads them; also the plays as stored.
+async fn read_fleet_report(
+    state: &AppState,
+    ids: &[&str],
+    (from_ms, to_ms): (i64, i64),
+    granularity: Granularity,
+    k: u32,
+    listed_plays: usize,
+) -> Result<(AudienceReport, Vec<ProofOfPlay>), ApiError> {
+    let period = Period::new(from_ms, to_ms, granularity);
     let queries = ReportQueries::new(
         state.reader.database(),
-        &ids,
-        query.from_ms,
-        query.to_ms,
+        ids,
+        (from_ms, to_ms),
         granularity,
+        listed_plays,
     );
     let rollups = read_rollups(&state.reader, &queries)
         .await
@@ -238,6 +235,48 @@ pub async fn report(
     };
     let report = fleet_report(AudienceConfig::default(), &rollups, &options)
         .map_err(|e| ApiError::ReportFailed(e.to_string()))?;
+    Ok((report, rollups.plays))
+}
+
+pub async fn report(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    query: Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    check_reader(&state, &headers)?;
+    let Query(query) = query.map_err(|e| ApiError::BadQuery(e.body_text()))?;
+    let k = checked_period_and_k(query.from_ms, query.to_ms, query.k)?;
+    let granularity = query.granularity.unwrap_or(Granularity::Hour);
+    if granularity == Granularity::Minute {
+        return Err(ApiError::BadQuery(
+            "granularity is hour or day: minutes are not rolled up".into(),
+        ));
+    }
+    let csv = match query.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError::BadQuery(format!(
+                "format \"{other}\": json or csv"
+            )));
+        }
+    };
+    let chosen = chosen_screens(
+        &state.screens,
+        query.screens.as_deref(),
+        query.venue.as_deref(),
+        query.tag.as_deref(),
+    )?;
+    let ids: Vec<&str> = chosen.iter().map(|s| s.id.as_str()).collect();
+    let (report, _) = read_fleet_report(
+        &state,
+        &ids,
+        (query.from_ms, query.to_ms),
+        granularity,
+        k,
+        MAX_LISTED_PLAYS,
+    )
+    .await?;
     if csv {
         let text = report
             .to_csv()
@@ -250,6 +289,72 @@ pub async fn report(
             .into_response());
     }
     Ok(axum::Json(json!({ "screens": ids, "report": report })).into_response())
+}
+
+/// The query string of `GET /v1/fleet/export`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportQuery {
+    /// `broadsign-pop`, `xibo-stats`, `openrtb-qty` or `csv`.
+    pub format: String,
+    pub screens: Option<String>,
+    pub venue: Option<String>,
+    pub tag: Option<String>,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub k: Option<u32>,
+}
+
+/// The plays of the chosen screens over a period, in a format buyers' systems read; counts as the
+/// fleet report gives them (k-anonymous), every play of the period or a request to narrow it.
+pub async fn export(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    query: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    check_reader(&state, &headers)?;
+    let Query(query) = query.map_err(|e| ApiError::BadQuery(e.body_text()))?;
+    let format =
+        ExportFormat::from_name(&query.format).map_err(|e| ApiError::BadQuery(e.to_string()))?;
+    let k = checked_period_and_k(query.from_ms, query.to_ms, query.k)?;
+    let chosen = chosen_screens(
+        &state.screens,
+        query.screens.as_deref(),
+        query.venue.as_deref(),
+        query.tag.as_deref(),
+    )?;
+    let ids: Vec<&str> = chosen.iter().map(|s| s.id.as_str()).collect();
+    let (report, stored) = read_fleet_report(
+        &state,
+        &ids,
+        (query.from_ms, query.to_ms),
+        Granularity::Day,
+        k,
+        MAX_EXPORTED_PLAYS + 1,
+    )
+    .await?;
+    if stored.len() > MAX_EXPORTED_PLAYS {
+        return Err(ApiError::BadQuery(format!(
+            "the period holds more than {MAX_EXPORTED_PLAYS} plays: ask for a shorter one or fewer screens"
+        )));
+    }
+    let screens: Vec<ExportScreen> = chosen
+        .iter()
+        .map(|s| ExportScreen {
+            id: s.id.clone(),
+            venue: s.venue.clone(),
+            broadsign: s.broadsign,
+        })
+        .collect();
+    let plays = fleet_plays_at(&report, &stored, &screens);
+    let text = export_plays(&plays, format, state.exports_vendor.as_deref())
+        .map_err(|e| ApiError::BadQuery(e.to_string()))?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, format.content_type())],
+        text,
+    )
+        .into_response())
 }
 
 /// The period in the roll-ups' units: UTC hours, or local days by their date.
@@ -433,13 +538,14 @@ pub struct ReportQueries {
 
 impl ReportQueries {
     /// The queries for `screens` (configured ids, quoted here) in `database` over a period
-    /// (ms since the epoch) in hours or days.
+    /// (ms since the epoch, from inclusive, to exclusive) in hours or days, listing at most
+    /// `listed_plays` plays (the newest).
     pub fn new(
         database: &str,
         screens: &[&str],
-        from_ms: i64,
-        to_ms: i64,
+        (from_ms, to_ms): (i64, i64),
         granularity: Granularity,
+        listed_plays: usize,
     ) -> Self {
         let period = Period::new(from_ms, to_ms, granularity);
         let (audience, cells, time) = if granularity == Granularity::Day {
@@ -505,7 +611,7 @@ impl ReportQueries {
              cells.watchers AS cellWatchers, cells.attention_ms AS cellAttentionMs \
              FROM {database}.records FINAL WHERE kind = 'play' AND screen_id IN ({}) \
              AND time_ms >= {} AND time_ms < {} \
-             ORDER BY time_ms DESC, id LIMIT {MAX_LISTED_PLAYS}",
+             ORDER BY time_ms DESC, id LIMIT {listed_plays}",
             quote_list(screens),
             period.from_ms,
             period.to_ms

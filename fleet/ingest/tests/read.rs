@@ -187,9 +187,9 @@ fn a_fleet_report_is_the_sum_of_its_screens_as_the_kiosks_own_reports_make_it() 
         let queries = ReportQueries::new(
             "glance",
             &[LOBBY.0, FOOD.0],
-            period.0,
-            period.1,
+            period,
             granularity,
+            glance_ingest::read::MAX_LISTED_PLAYS,
         );
         let dir = TempDir::new("report-queries");
         let file = dir.0.join("queries.sql");
@@ -336,4 +336,133 @@ fn a_fleet_report_is_the_sum_of_its_screens_as_the_kiosks_own_reports_make_it() 
         Some(READER),
     );
     assert!(status == 400 && body.contains("367 days"), "{body}");
+}
+
+/// The test's screens with their Broadsign ids, and the vendor the OpenRTB export names.
+fn config_with_exports(clickhouse_url: &str) -> String {
+    config(clickhouse_url)
+        .replace(
+            "venue = \"Mall West\"\n",
+            "venue = \"Mall West\"\nbroadsign = { player_id = 12345, display_unit_id = 4456, frame_id = 4457 }\n",
+        )
+        .replace(
+            "venue = \"Mall East\"\n",
+            "venue = \"Mall East\"\nbroadsign = { player_id = 12346, display_unit_id = 4458, frame_id = 4459 }\n",
+        )
+        + "[exports]\nvendor = \"audience.example.com\"\n"
+}
+
+#[test]
+fn exports_from_the_service_are_the_exports_of_the_stored_plays() {
+    use CellGender::*;
+    use glance::audience::{
+        BroadsignIds, ExportFormat, ExportScreen, export_plays, fleet_plays_at,
+    };
+    use glance::fleet::ProofOfPlay;
+
+    let clickhouse = ClickHouseServer::start();
+    let service = Service::start(&config_with_exports(&clickhouse.url()));
+    let base = service.url.replace("/v1/records", "");
+    // Ads by their CMS's numeric ids: 7, 3 (under k) and 12 people at the lobby, 6 and 0 at the
+    // food court; three days later an ad named by text.
+    let people = |n: u32| vec![cell("25-34", Female, n, n / 2)];
+    let lobby = vec![
+        play(LOBBY.0, "p-1", "5001", T0, people(7)),
+        play(LOBBY.0, "p-2", "5001", T0 + 60_000, people(3)),
+        play(LOBBY.0, "p-3", "5002", T0 + 120_000, people(12)),
+        play(LOBBY.0, "p-4", "coffee", T0 + 3 * DAY, people(8)),
+    ];
+    let food = vec![
+        play(FOOD.0, "p-1", "5001", T0 + 30_000, people(6)),
+        play(FOOD.0, "p-2", "5002", T0 + 90_000, vec![]),
+    ];
+    for ((_, token), screen_records) in [(LOBBY, &lobby), (FOOD, &food)] {
+        let (status, ack) = post(&service.url, Some(token), &batch(screen_records));
+        assert_eq!(status, 200, "{ack}");
+    }
+    let period = (T0 - HOUR, T0 + DAY);
+    let export_url = |format: &str, (from, to): (i64, i64)| {
+        format!("{base}/v1/fleet/export?format={format}&fromMs={from}&toMs={to}")
+    };
+
+    // What the same plays give in Rust: the day report, its plays at their screens.
+    let both: Vec<Record> = lobby[..3].iter().chain(&food).cloned().collect();
+    let stored: Vec<ProofOfPlay> = both
+        .iter()
+        .filter_map(|r| match r {
+            Record::Play(p) => Some(p.clone()),
+            _ => None,
+        })
+        .collect();
+    let report = expected(
+        &both,
+        Granularity::Day,
+        5,
+        (period.0.div_euclid(DAY) * DAY, period.1),
+    );
+    let screen = |id: &str, venue: &str, ids: (u64, u64, u64)| ExportScreen {
+        id: id.into(),
+        venue: venue.into(),
+        broadsign: Some(BroadsignIds {
+            player_id: ids.0,
+            display_unit_id: ids.1,
+            frame_id: ids.2,
+        }),
+    };
+    let screens = [
+        screen(LOBBY.0, "Mall West", (12345, 4456, 4457)),
+        screen(FOOD.0, "Mall East", (12346, 4458, 4459)),
+    ];
+    let plays = fleet_plays_at(&report, &stored, &screens);
+    assert_eq!(plays.len(), 5);
+    for format in ExportFormat::ALL {
+        let response = reqwest::blocking::Client::new()
+            .get(export_url(format.name(), period))
+            .header("Authorization", format!("Bearer {READER}"))
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{format:?}");
+        assert_eq!(
+            response.headers()["content-type"].to_str().unwrap(),
+            format.content_type()
+        );
+        let want = export_plays(&plays, format, Some("audience.example.com")).unwrap();
+        assert_eq!(response.text().unwrap(), want, "{format:?}");
+    }
+    // Under k nowhere: the 3-person play is in the CSV without its count.
+    let (_, csv) = get(&export_url("csv", period), Some(READER));
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with("lobby-1,Mall West,p-2,"))
+        .unwrap();
+    assert!(row.ends_with(",,,,true"), "{row}");
+
+    // One screen, by tag or id, as the report chooses them.
+    let (status, text) = get(
+        &format!("{}&screens={}", export_url("openrtb-qty", period), FOOD.0),
+        Some(READER),
+    );
+    assert_eq!(status, 200, "{text}");
+    let requests: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(requests.as_array().unwrap().len(), 2);
+
+    // Refusals say why.
+    let later = (T0 + 3 * DAY, T0 + 4 * DAY);
+    let (status, text) = get(&export_url("xibo-stats", later), Some(READER));
+    assert_eq!(status, 400);
+    assert!(
+        text.contains("\\\"coffee\\\" is not a whole number"),
+        "{text}"
+    );
+    let (status, text) = get(&export_url("csv", later), Some(READER));
+    assert_eq!(status, 200);
+    assert!(text.contains(",p-4,coffee,"), "{text}");
+    let (status, text) = get(&export_url("pdf", period), Some(READER));
+    assert_eq!(status, 400);
+    assert!(
+        text.contains("broadsign-pop, xibo-stats, openrtb-qty or csv"),
+        "{text}"
+    );
+    assert_eq!(get(&export_url("csv", period), Some(LOBBY.1)).0, 403);
+    assert_eq!(get(&export_url("csv", period), None).0, 401);
 }
