@@ -286,6 +286,7 @@ mod cli {
                         outbox_depth: 0,
                         outbox_dropped: 0,
                         last_ack_ms: None,
+                        rules: None,
                     },
                 );
                 self.pusher.send(vec![Record::Heartbeat(heartbeat)]);

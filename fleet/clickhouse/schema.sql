@@ -52,11 +52,29 @@ CREATE TABLE IF NOT EXISTS glance.records
     outbox_depth UInt32,
     outbox_dropped UInt64,
     last_ack_ms Int64,
-    engine_version String
+    engine_version String,
+    rules_source String,
+    rules_etag String,
+    rules_problem String
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMMDD(time)
 ORDER BY (screen_id, kind, id);
+
+-- Rules documents published to screens (`screen:<id>`), a tag's screens (`tag:<tag>`) or the
+-- whole fleet (`fleet`), kept as history: a target's rules are its newest document.
+CREATE TABLE IF NOT EXISTS glance.rules_published
+(
+    target String,
+    published DateTime('UTC'),
+    published_ms Int64,
+    etag String,
+    document String,
+    publisher String
+)
+ENGINE = MergeTree
+PARTITION BY toYYYYMM(published)
+ORDER BY (target, published_ms);
 
 -- Audience per screen per hour (UTC) and per local day: sums and the four distributions.
 CREATE TABLE IF NOT EXISTS glance.audience_hourly

@@ -12,5 +12,6 @@ pub mod records;
 
 pub use records::{
     AudienceCell, AudienceMinute, CameraState, CellGender, HealthBackend, Heartbeat, ProofOfPlay,
-    RECORD_SCHEMA_VERSION, Record, RecordError, ScreenHealth, parse_batch,
+    RECORD_SCHEMA_VERSION, Record, RecordError, RulesHealth, RulesSource, ScreenHealth,
+    parse_batch,
 };

@@ -169,7 +169,38 @@ pub struct ScreenHealth {
     pub outbox_dropped: u64,
     /// When the ingest service last acknowledged a batch, ms; `null`: never.
     pub last_ack_ms: Option<i64>,
+    /// The rules the screen plays by, and why it refused newer ones; `null`: not told.
+    #[serde(default)]
+    pub rules: Option<RulesHealth>,
 }
+
+/// The rules a screen plays by.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RulesHealth {
+    pub source: RulesSource,
+    /// The fleet document's ETag, when the rules came from the fleet.
+    #[serde(default)]
+    pub etag: Option<String>,
+    /// Why the newest document the screen fetched was refused (it kept the rules it had).
+    #[serde(default)]
+    pub problem: Option<String>,
+}
+
+/// Where a screen's rules came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum RulesSource {
+    /// Published to the screen (or its group) through the ingest service.
+    Fleet,
+    /// Saved by the rules editor on the screen's own browser.
+    Editor,
+    /// The kiosk's configuration file.
+    Config,
+}
+
+/// Longest rules problem a heartbeat carries, bytes.
+pub const MAX_RULES_PROBLEM_BYTES: usize = 2048;
 
 /// The camera as the host sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -488,6 +519,18 @@ impl Heartbeat {
         )?;
         if let Some(ack) = self.health.last_ack_ms {
             check_time(ack, "health.lastAckMs")?;
+        }
+        if let Some(rules) = &self.health.rules {
+            if let Some(etag) = &rules.etag {
+                check_label(etag).map_err(|m| field("health.rules.etag", m))?;
+            }
+            if let Some(problem) = &rules.problem {
+                check(
+                    problem.len() <= MAX_RULES_PROBLEM_BYTES,
+                    "health.rules.problem",
+                    &format!("must be at most {MAX_RULES_PROBLEM_BYTES} bytes"),
+                )?;
+            }
         }
         check_label(&self.version).map_err(|m| field("version", m))
     }

@@ -57,6 +57,12 @@ const ui = {
   simFrom: $('#sim-from'),
   simTo: $('#sim-to'),
   rowTemplate: /** @type {HTMLTemplateElement} */ ($('#row-template')),
+  publishForm: $('#publish'),
+  publishUrl: /** @type {HTMLInputElement} */ ($('#publish-url')),
+  publishToken: /** @type {HTMLInputElement} */ ($('#publish-token')),
+  publishTarget: /** @type {HTMLInputElement} */ ($('#publish-target')),
+  publishButton: /** @type {HTMLButtonElement} */ ($('#publish-button')),
+  publishStatus: $('#publish-status'),
 };
 
 /** Everything the page knows; `draft` is the raw text (the single source of truth). */
@@ -384,6 +390,14 @@ function onRawInput() {
   rawTimer = setTimeout(() => setDraft(ui.raw.value, 'raw'), 250);
 }
 
+/** Takes the JSON view's text now, not after the typing pause: what Apply or Publish acts on. */
+function takeRawInput() {
+  if (ui.raw.value !== state.draftText) {
+    clearTimeout(rawTimer);
+    setDraft(ui.raw.value, 'raw');
+  }
+}
+
 const isValid = () => state.draftDoc !== null && state.issues.length === 0;
 const isApplied = () => state.live !== null && state.draftDoc !== null && canonical(state.draftDoc) === canonical(state.live);
 
@@ -458,6 +472,7 @@ function announce(text) {
 }
 
 async function apply() {
+  takeRawInput();
   // Check again at the moment of saving: only a document the engine accepts becomes live.
   const issues = validate(state.draftText);
   if (state.draftDoc === null || issues.length) {
@@ -478,6 +493,49 @@ async function apply() {
     announce(`Could not store the rules: ${error.message}`);
   }
   renderStatus();
+}
+
+/**
+ * Publishes the draft to screens through the ingest service (`PUT /v1/fleet/rules`): only a
+ * draft without problems, as Apply; the service checks it again and says which screens it
+ * reaches.
+ * @param {Event} event
+ */
+async function publish(event) {
+  event.preventDefault();
+  takeRawInput();
+  const issues = validate(state.draftText);
+  const say = (text) => { ui.publishStatus.textContent = text; announce(text); };
+  if (state.draftDoc === null || issues.length) {
+    say('Fix the problems before publishing.');
+    return;
+  }
+  const base = ui.publishUrl.value.trim().replace(/\/+$/, '');
+  const target = ui.publishTarget.value.trim();
+  if (!base || !ui.publishToken.value || !target) {
+    say('Give the ingest service, an editor token and whom to publish to.');
+    return;
+  }
+  ui.publishButton.disabled = true;
+  try {
+    const response = await fetch(`${base}/v1/fleet/rules?target=${encodeURIComponent(target)}`, {
+      method: 'PUT',
+      headers: { Authorization: `Bearer ${ui.publishToken.value}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify(state.draftDoc),
+    });
+    const body = await response.json().catch(() => null);
+    if (response.ok) {
+      const screens = body.screens.length ? body.screens.join(', ') : 'no screen now (each has newer rules of its own)';
+      say(`Published ${body.etag} to ${body.target}: ${screens}.`);
+    } else {
+      const problems = body?.error?.issues?.map((i) => `${i.path} ${i.message}`).join('; ');
+      say(`Not published (${response.status}): ${body?.error?.message ?? response.statusText}${problems ? `: ${problems}` : ''}`);
+    }
+  } catch (error) {
+    say(`Not published: the ingest service could not be reached (${error.message}).`);
+  } finally {
+    ui.publishButton.disabled = false;
+  }
 }
 
 function revert() {
@@ -763,6 +821,7 @@ async function main() {
   ui.exportButton.addEventListener('click', exportJson);
   ui.importFile.addEventListener('change', importJson);
   ui.simForm.addEventListener('submit', runSimulation);
+  ui.publishForm.addEventListener('submit', publish);
   ui.addRow.addEventListener('click', () => addRow().querySelector('input').focus());
   // Drafts live only in this page (only applied rules are stored): ask before dropping edits.
   window.addEventListener('beforeunload', (event) => {

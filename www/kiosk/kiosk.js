@@ -20,6 +20,7 @@ import {
   KEYS, countRecords, load, oldestRecords, queueRecords, removeRecords, save, saveWithRecords, takeDroppedCount, trimRecords,
 } from '/lib/store.js';
 import { Outbox } from './outbox.js';
+import { FleetRules } from './fleet-rules.js';
 import { AdPlayer } from './player.js';
 import { CameraSource } from './camera.js';
 import { Installer } from './installer.js';
@@ -35,6 +36,10 @@ const MAX_PLAYS_KEPT = 50;
 /** While the engine starts, the first ad stays up this long rather than the loop running ahead of it. */
 const HOLD_FOR_ENGINE_MS = 30_000;
 const HEARTBEAT_EVERY_MS = 60_000;
+/** How often published rules are asked for, unless the fleet settings say (`rulesPollS`). */
+const FLEET_RULES_POLL_MS = 60_000;
+/** The longest rules problem a heartbeat carries (the record allows 2048 bytes). */
+const MAX_RULES_PROBLEM_CHARS = 500;
 /** Records taken from the engine whose save failed wait in memory for the next save, at most this many. */
 const MAX_PENDING_RECORDS = 10_000;
 
@@ -47,8 +52,13 @@ const state = {
   phase: 'starting',
   config: null,
   rules: null,
+  /** @type {'fleet' | 'editor' | 'config' | null} */
   rulesSource: null,
   rulesProblem: null,
+  /** The ETag of the fleet document played by, when `rulesSource` is 'fleet'. */
+  rulesEtag: null,
+  /** @type {FleetRules | null} */
+  fleetRules: null,
   screen: null,
   deviceId: null,
   /** @type {typeof import('/pkg/glance.js') | null} */
@@ -127,18 +137,27 @@ async function start() {
   await registerServiceWorker();
 
   state.config = await loadConfig();
-  const [stored, installation] = await Promise.all([
+  const [stored, installation, published] = await Promise.all([
     load(KEYS.rules).catch(() => undefined),
     load(KEYS.kioskConfig).catch(() => undefined),
+    load(KEYS.fleetRules).catch(() => undefined),
   ]);
   state.screen = { ...(state.config.audience?.screen ?? {}), ...(installation?.screen ?? {}) };
   state.deviceId = installation?.cameraDeviceId ?? null;
   camera.deviceId = state.deviceId;
   if (installer.isOpen) installer.fill(state.screen, state.deviceId);
-  // The editor's last good rules win; config.json's are the fallback (and the first run's).
-  state.rules = stored ?? state.config.rules;
-  state.rulesSource = stored ? 'editor' : 'config';
-  startFleet(installation?.fleet ?? state.config.fleet ?? null);
+  // Rules published to this screen win, then the editor's last good ones; config.json's are the
+  // fallback (and the first run's).
+  const fleet = installation?.fleet ?? state.config.fleet ?? null;
+  if (published && fleet) {
+    state.rules = published.rules;
+    state.rulesSource = 'fleet';
+    state.rulesEtag = published.etag;
+  } else {
+    state.rules = stored ?? state.config.rules;
+    state.rulesSource = stored ? 'editor' : 'config';
+  }
+  startFleet(fleet);
   state.phase = 'playing';
   advance(); // the default loop plays at once, engine or not
 
@@ -171,6 +190,68 @@ function startFleet(fleet) {
   });
   state.outbox.kick();
   setInterval(heartbeat, HEARTBEAT_EVERY_MS);
+  state.fleetRules = new FleetRules({ endpoint: fleet.endpoint, token: fleet.token, etag: state.rulesEtag });
+  const pollMs = Number.isFinite(fleet.rulesPollS) && fleet.rulesPollS > 0 ? fleet.rulesPollS * 1000 : FLEET_RULES_POLL_MS;
+  setInterval(pollFleetRules, pollMs);
+  pollFleetRules();
+}
+
+/**
+ * Asks the ingest service for newer rules; takes them only when they pass every check a kiosk
+ * can make (the engine's validation, every creative loadable), else keeps what it plays by and
+ * says why (status, and at once in a heartbeat). Offline, nothing changes.
+ */
+async function pollFleetRules() {
+  const fleetRules = state.fleetRules;
+  if (!fleetRules || fleetRules.busy || !state.glance) return;
+  fleetRules.busy = true;
+  try {
+    const fetched = await fleetRules.fetchNewer();
+    if (!fetched) return;
+    const problem = await rulesProblem(fetched.rules);
+    fleetRules.decided(fetched.etag);
+    if (problem) {
+      state.rulesProblem = `published rules ${fetched.etag} refused, playing by the previous ones: ${problem}`.slice(0, MAX_RULES_PROBLEM_CHARS);
+      console.warn(`Glance kiosk: ${state.rulesProblem}`);
+    } else {
+      state.rules = fetched.rules;
+      state.rulesSource = 'fleet';
+      state.rulesEtag = fetched.etag;
+      state.rulesProblem = null;
+      await save(KEYS.fleetRules, { etag: fetched.etag, rules: fetched.rules, savedAtMs: Date.now() }).catch(() => undefined);
+      cacheForOffline();
+    }
+    heartbeat();
+  } finally {
+    fleetRules.busy = false;
+  }
+}
+
+/**
+ * Why a rules document cannot be played by here, or null after it was put in force: the
+ * engine's validation, then each creative fetched, then the running engine's swap.
+ */
+async function rulesProblem(rules) {
+  const issues = state.glance.validateRules(rules);
+  if (issues.length) return issues.map((i) => `${i.path} ${i.message}`).join('; ');
+  for (const ad of rules.ads ?? []) {
+    const url = new URL(ad.media, location.href).href;
+    try {
+      const response = await fetch(url, { cache: 'no-store' });
+      response.body?.cancel();
+      if (!response.ok) return `ad "${ad.id}": its media ${ad.media} answered ${response.status}`;
+    } catch (error) {
+      return `ad "${ad.id}": its media ${ad.media} could not be loaded (${error?.message ?? error})`;
+    }
+  }
+  if (state.engine && !state.recreating) {
+    try {
+      await state.engine.setRules(rules);
+    } catch (error) {
+      return error.issues?.map((i) => `${i.path} ${i.message}`).join('; ') ?? error.message;
+    }
+  }
+  return null;
 }
 
 /** The camera as a heartbeat tells it. */
@@ -198,6 +279,7 @@ async function heartbeat() {
       outboxDepth: state.outbox.depth + state.pendingRecords.length,
       outboxDropped: dropped,
       lastAckMs: state.outbox.lastAckMs === null ? null : Math.floor(state.outbox.lastAckMs),
+      rules: state.rulesSource ? { source: state.rulesSource, etag: state.rulesEtag, problem: state.rulesProblem } : null,
     });
     await queueRecords([record]);
     state.outbox.kick();
@@ -267,12 +349,14 @@ async function createEngine(screen) {
   try {
     return await AudienceEngine.create(engineOptions(state.rules, screen));
   } catch (error) {
-    // Rules from the editor that this engine rejects must not stop the kiosk: config.json's play.
-    if (error?.name !== 'RulesValidationError' || state.rulesSource !== 'editor') throw error;
+    // Stored rules (the editor's, or published ones kept from an earlier version) that this
+    // engine rejects must not stop the kiosk: config.json's play.
+    if (error?.name !== 'RulesValidationError' || state.rulesSource === 'config') throw error;
     state.rulesProblem = `stored rules rejected: ${error.issues?.map((i) => `${i.path} ${i.message}`).join('; ') ?? error.message}`;
     console.warn(`Glance kiosk: ${state.rulesProblem}; using config.json's rules`);
     state.rules = state.config.rules;
     state.rulesSource = 'config';
+    state.rulesEtag = null;
     return AudienceEngine.create(engineOptions(state.rules, screen));
   }
 }
@@ -284,6 +368,7 @@ async function startEngine() {
       if (!state.glance) {
         // create() downloads the one engine module this kiosk's backend needs.
         state.glance = await import('/pkg/glance.js');
+        pollFleetRules(); // published rules are checked with the module, engine or not
       }
       state.engine = await createEngine(state.screen);
       watchEngine(state.engine);
@@ -668,7 +753,8 @@ function tick() {
 
 async function refreshRules() {
   const { engine } = state;
-  if (!engine || state.recreating) return;
+  // Rules published to this screen win over the editor's.
+  if (!engine || state.recreating || state.rulesSource === 'fleet') return;
   let stored;
   try { stored = await load(KEYS.rules); } catch { return; }
   const wanted = stored ?? state.config.rules;
@@ -793,7 +879,7 @@ function status() {
     camera: { state: camera.state, detail: camera.detail, retries: camera.retries, nextRetryAtMs: camera.nextRetryAtMs, source: camera.demoUrl ? 'clip' : 'camera' },
     engine: { ready: Boolean(engine), recreating: state.recreating, backend, fallbackReason, error: state.engineError, attempts: state.engineAttempts, backendChanged: state.backendChanged, backendChangedReason: state.backendChangedReason },
     disclosure: state.disclosure ? { ...state.disclosure } : null,
-    rules: { source: state.rulesSource, problem: state.rulesProblem },
+    rules: { source: state.rulesSource, etag: state.rulesEtag, problem: state.rulesProblem },
     audience: state.audience ? { ...state.audience } : null,
     currentAd: state.current ? { adId: state.current.adId, playId: state.current.playId, startedAtMs: state.current.startedAtMs, why: state.current.why, reported: state.current.reported } : null,
     plays: state.plays.map((p) => ({ ...p })),

@@ -22,6 +22,7 @@ const SHELL = [
   `${SCOPE}camera.js`,
   `${SCOPE}installer.js`,
   `${SCOPE}outbox.js`,
+  `${SCOPE}fleet-rules.js`,
   `${SCOPE}config.json`,
   '/lib/store.js',
   '/lib/media.js',

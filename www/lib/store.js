@@ -27,6 +27,12 @@ export const KEYS = Object.freeze({
   kioskConfig: 'kioskConfig',
   /** Records the outbox dropped (over its cap) and no heartbeat has reported yet: a number. */
   outboxDropped: 'outboxDropped',
+  /**
+   * `{ etag: string, rules: object, savedAtMs: number }`: the last rules document published to
+   * this screen through the ingest service that the kiosk accepted (they win over the editor's
+   * and config.json's).
+   */
+  fleetRules: 'fleetRules',
 });
 
 /** @type {Promise<IDBDatabase> | null} */

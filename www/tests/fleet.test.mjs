@@ -26,6 +26,9 @@ const GLANCE = process.env.GLANCE_BIN ?? join(ROOT, "target", "release", "glance
 /** Two more screens, measured by the CLI, and a dashboard's reader token. */
 const MALL_SCREENS = [["mall-west", "a-test-token-for-mall-west"], ["mall-east", "a-test-token-for-mall-east"]];
 const READER = "a-test-token-for-the-dashboard";
+/** Two kiosks of one group (the tag "north"), and the marketing team's editor token. */
+const GROUP_SCREENS = [["north-1", "a-test-token-for-north-1"], ["north-2", "a-test-token-for-north-2"]];
+const EDITOR = "a-test-token-for-the-rules-editor";
 const sha256 = (text) => createHash("sha256").update(text).digest("hex");
 
 let work;
@@ -110,9 +113,13 @@ before(async () => {
     `id = "${SCREEN}"`,
     `token_sha256 = "${sha256(TOKEN)}"`,
     ...MALL_SCREENS.flatMap(([id, token]) => ["[[screens]]", `id = "${id}"`, `token_sha256 = "${sha256(token)}"`, `venue = "Mall ${id.split("-")[1]}"`, 'tags = ["mall"]']),
+    ...GROUP_SCREENS.flatMap(([id, token]) => ["[[screens]]", `id = "${id}"`, `token_sha256 = "${sha256(token)}"`, 'tags = ["north"]']),
     "[[readers]]",
     'name = "dashboard test"',
     `token_sha256 = "${sha256(READER)}"`,
+    "[[editors]]",
+    'name = "marketing"',
+    `token_sha256 = "${sha256(EDITOR)}"`,
     "",
   ].join("\n"));
   const child = spawn(INGEST, ["serve", config], { stdio: ["ignore", "ignore", "pipe"] });
@@ -174,9 +181,10 @@ test("the kiosk's records reach ClickHouse through an outage and a reload, nothi
   makeClip(camera);
   const context = await launchPersistent({ camera, permissions: ["camera"], userDataDir: mkdtempSync(join(work, "profile-")) });
   try {
-    // Only the kiosk's own server and the ingest service are reached.
+    // Only the kiosk's own server and the ingest service (records, rules) are reached.
     const foreign = [];
-    await context.route((url) => !url.href.startsWith(server.url) && !url.href.startsWith(ingest.url), (route) => {
+    const service = new URL(ingest.url).origin;
+    await context.route((url) => !url.href.startsWith(server.url) && url.origin !== service, (route) => {
       foreign.push(route.request().url());
       return route.abort();
     });
@@ -303,12 +311,107 @@ test("the dashboard reads a network through the ingest service: two screens' tot
       health: [...document.querySelectorAll("#health-table tbody tr")].map((tr) => [...tr.cells].map((c) => c.textContent)),
     }));
     assert.equal(Number(shown.impressions.replace(/\D/g, "")), people[0] + people[1], JSON.stringify(shown));
-    assert.deepEqual(shown.health.map((r) => r[0]), [SCREEN, ...MALL_SCREENS.map(([id]) => id)]);
+    assert.deepEqual(shown.health.map((r) => r[0]), [SCREEN, ...MALL_SCREENS.map(([id]) => id), ...GROUP_SCREENS.map(([id]) => id)]);
     const west = shown.health[1];
     assert.deepEqual([west[1], west[2], west[4]], ["Mall west", "mall", "live"], "venue, tags and the CLI's heartbeat");
     // Only the refused read (403) may have left an error in the console.
     assert.deepEqual(errors.filter((e) => !/403/.test(e)), []);
   } finally {
     await browser.close();
+  }
+});
+
+/** What the group's kiosks are sent: two ads their own rules do not have, in a short loop. */
+const GROUP_RULES = {
+  version: 1,
+  timeZone: "UTC",
+  minOnScreenS: 1,
+  ads: [
+    { id: "brand-a", media: "/ads/brand-a.svg", kind: "image", durationS: 1.5 },
+    { id: "menu-salad", media: "/ads/menu-salad.svg", kind: "image", durationS: 1.5 },
+  ],
+  defaultLoop: ["brand-a", "menu-salad"],
+  rules: [],
+};
+const GROUP_ADS = new Set(GROUP_RULES.ads.map((a) => a.id));
+
+test("rules published for a group reach both of its kiosks and change what they play; one they cannot play changes nothing and is reported", { timeout: 420_000 }, async (t) => {
+  const base = ingest.url.replace("/v1/records", "");
+  const contexts = [];
+  try {
+    // Two kiosks of the group, playing their own rules (coffee and brand-b), polling every second.
+    const kiosks = [];
+    for (const [screenId, token] of GROUP_SCREENS) {
+      const context = await launchPersistent({ userDataDir: mkdtempSync(join(work, "profile-")) });
+      contexts.push(context);
+      const page = await context.newPage();
+      await page.goto(`${server.url}/tests/blank.html`);
+      await page.evaluate(async ({ rules, fleet }) => {
+        const { KEYS, save } = await import("/lib/store.js");
+        await save(KEYS.rules, rules);
+        await save(KEYS.kioskConfig, { screen: {}, fleet, savedAtMs: Date.now() });
+      }, { rules: FAST_RULES, fleet: { endpoint: ingest.url, screenId, token, rulesPollS: 1 } });
+      await page.goto(`${server.url}/kiosk/`);
+      await until(page, (s) => s.engine.ready && s.rules.source === "editor" && s.currentAd !== null);
+      kiosks.push({ context, page });
+    }
+
+    // The editor publishes to the tag.
+    const editorContext = await launchPersistent({ userDataDir: mkdtempSync(join(work, "profile-")) });
+    contexts.push(editorContext);
+    const editor = await editorContext.newPage();
+    await editor.goto(`${server.url}/editor/`);
+    await editor.waitForSelector("body[data-ready=true]");
+    await editor.locator("#raw").fill(`${JSON.stringify(GROUP_RULES, null, 2)}\n`);
+    await editor.fill("#publish-url", base);
+    await editor.fill("#publish-token", EDITOR);
+    await editor.fill("#publish-target", "tag:north");
+    await editor.click("#publish-button");
+    await editor.waitForFunction(() => /^Published/.test(document.querySelector("#publish-status").textContent), null, { timeout: 30_000 });
+    const said = await editor.textContent("#publish-status");
+    assert.match(said, /to tag:north: north-1, north-2\./);
+    const etag = said.match(/Published ("[0-9a-f]+")/)[1];
+
+    // Both kiosks take it and play by it.
+    for (const { page } of kiosks) {
+      await until(page, `(s) => s.rules.source === "fleet" && s.rules.etag === ${JSON.stringify(etag)} && s.rules.problem === null`, 60_000);
+      // What the kiosk plays changed: its latest plays are the group's ads only.
+      await until(page, (s) => s.plays.length >= 3 && s.plays.slice(-3).every((p) => p.adId === "brand-a" || p.adId === "menu-salad"), 60_000);
+    }
+
+    // A document the service accepts but the kiosks cannot play (its creative is missing).
+    const missing = { ...GROUP_RULES, ads: [...GROUP_RULES.ads, { ...GROUP_RULES.ads[0], id: "ghost", media: "/ads/ghost-missing.svg" }], defaultLoop: ["ghost", "brand-a"] };
+    const response = await fetch(`${base}/v1/fleet/rules?target=tag:north`, {
+      method: "PUT",
+      headers: { Authorization: `Bearer ${EDITOR}`, "Content-Type": "application/json" },
+      body: JSON.stringify(missing),
+    });
+    assert.equal(response.status, 200, await response.clone().text());
+    const refusedEtag = (await response.json()).etag;
+    for (const { page } of kiosks) {
+      await until(page, (s) => /ghost-missing\.svg answered 404/.test(s.rules.problem ?? ""), 60_000);
+      const s = await status(page);
+      assert.equal(s.rules.etag, etag, "still the last good rules");
+      assert.ok(s.rules.problem.includes(refusedEtag), s.rules.problem);
+      const started = s.counters.adsStarted;
+      await until(page, `(s) => s.counters.adsStarted >= ${started + 2}`, 60_000);
+      assert.ok((await status(page)).plays.slice(-3).every((p) => GROUP_ADS.has(p.adId)), "nothing changed");
+    }
+    // ...and their heartbeats say why (a heartbeat is kept once a minute: the next one).
+    const health = await waitFor("the refusal in both screens' health", async () => {
+      const listed = await (await fetch(`${base}/v1/fleet/screens`, { headers: { Authorization: `Bearer ${READER}` } })).json();
+      const group = listed.screens.filter((s) => GROUP_SCREENS.some(([id]) => id === s.id));
+      return group.every((s) => /ghost-missing\.svg/.test(s.health?.rules?.problem ?? "")) ? group : null;
+    }, 180_000);
+    for (const screen of health) assert.equal(screen.health.rules.etag, etag);
+    t.diagnostic(`reported: ${health[0].health.rules.problem}`);
+
+    // Offline, a kiosk starts again on the rules it was sent.
+    const [{ context, page }] = kiosks;
+    await context.route((url) => url.href.startsWith(base), (route) => route.abort());
+    await page.reload();
+    await until(page, `(s) => s.rules.source === "fleet" && s.rules.etag === ${JSON.stringify(etag)} && ["brand-a", "menu-salad"].includes(s.currentAd?.adId)`, 60_000);
+  } finally {
+    for (const context of contexts) await context.close();
   }
 });

@@ -12,7 +12,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use glance::fleet::{Record, RecordError, parse_batch};
 use serde::Serialize;
 use serde_json::json;
@@ -28,11 +28,15 @@ pub struct AppState {
     pub(crate) tokens: HashMap<String, String>,
     /// Token hashes of the readers (dashboards, export jobs).
     pub(crate) readers: HashSet<String>,
+    /// Token hash to the name of an editor (who publishes rules).
+    pub(crate) editors: HashMap<String, String>,
+    /// The rules documents published now.
+    pub(crate) rules: crate::rules::RulesCache,
     /// The configured screens, for choosing them by id, venue or tag.
     pub(crate) screens: Vec<ScreenConfig>,
     /// OpenRTB's `imp.qty.vendor` for the exports.
     pub(crate) exports_vendor: Option<String>,
-    store: ClickHouse,
+    pub(crate) store: ClickHouse,
     /// The same server as its readonly reader: every read goes through it.
     pub(crate) reader: ClickHouse,
     /// One batch at a time per screen, so a resend racing its original cannot store an id
@@ -47,6 +51,12 @@ pub enum ApiError {
     BadToken,
     /// 403: a screen's token on the read path.
     NotAReader,
+    /// 403: a screen's or a reader's token where rules are published.
+    NotAnEditor,
+    /// 400: a rules document a kiosk would refuse, with every issue.
+    InvalidRules(Vec<glance::rules::ValidationIssue>),
+    /// 404: no rules are published for the screen (it keeps its own).
+    NoRules,
     /// 400: a read's query string is not one the service answers.
     BadQuery(String),
     /// 500: the store's data could not be made into a report.
@@ -63,7 +73,34 @@ pub enum ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let ApiError::InvalidRules(issues) = &self {
+            let error = json!({
+                "code": "invalidRules",
+                "message": format!("the rules document has {} problem(s); a kiosk would refuse it", issues.len()),
+                "issues": issues,
+            });
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({ "error": error })),
+            )
+                .into_response();
+        }
         let (status, code, message, line, field) = match self {
+            ApiError::InvalidRules(_) => unreachable!("answered above"),
+            ApiError::NotAnEditor => (
+                StatusCode::FORBIDDEN,
+                "notAnEditor",
+                "only an editor's token publishes rules".to_string(),
+                None,
+                None,
+            ),
+            ApiError::NoRules => (
+                StatusCode::NOT_FOUND,
+                "noRules",
+                "no rules are published for this screen: it plays by its own".to_string(),
+                None,
+                None,
+            ),
             ApiError::BadToken => (
                 StatusCode::UNAUTHORIZED,
                 "badToken",
@@ -156,6 +193,8 @@ pub fn router(config: &Config) -> Router {
     let state = Arc::new(AppState {
         tokens: config.tokens(),
         readers: config.reader_tokens(),
+        editors: config.editor_tokens(),
+        rules: crate::rules::RulesCache::default(),
         screens: config.screens.clone(),
         exports_vendor: config.exports.vendor.clone(),
         store: ClickHouse::new(config.clickhouse.clone()),
@@ -173,13 +212,20 @@ pub fn router(config: &Config) -> Router {
         .collect();
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([Method::POST, Method::GET])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+        .allow_methods([Method::POST, Method::GET, Method::PUT])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+        ])
+        .expose_headers([header::ETAG]);
     Router::new()
         .route("/v1/records", post(take_batch))
         .route("/v1/fleet/report", get(crate::read::report))
         .route("/v1/fleet/screens", get(crate::read::screens))
         .route("/v1/fleet/export", get(crate::read::export))
+        .route("/v1/fleet/rules", put(crate::rules::publish))
+        .route("/v1/rules", get(crate::rules::for_screen))
         .route("/healthz", get(health))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(cors)

@@ -135,6 +135,14 @@ impl ClickHouse {
             .map(|_| ())
     }
 
+    /// Stores rows (JSON objects of `table`'s columns) in one INSERT.
+    pub async fn insert_rows(&self, table: &str, rows: &[Value]) -> Result<(), StoreError> {
+        let body: String = rows.iter().map(|r| r.to_string() + "\n").collect();
+        self.run(&format!("INSERT INTO {table} FORMAT JSONEachRow"), body)
+            .await
+            .map(|_| ())
+    }
+
     /// Runs a SELECT the service built (it ends without a FORMAT clause) and reads its rows.
     pub async fn select<T: serde::de::DeserializeOwned>(
         &self,
@@ -220,6 +228,9 @@ pub fn row(record: &Record, received_ms: i64) -> Value {
             "outbox_dropped": h.health.outbox_dropped,
             "last_ack_ms": h.health.last_ack_ms.unwrap_or(0),
             "engine_version": h.version,
+            "rules_source": h.health.rules.as_ref().map_or(json!(""), |r| json!(r.source)),
+            "rules_etag": h.health.rules.as_ref().and_then(|r| r.etag.as_deref()).unwrap_or(""),
+            "rules_problem": h.health.rules.as_ref().and_then(|r| r.problem.as_deref()).unwrap_or(""),
         }),
     };
     let (Value::Object(row_map), Value::Object(fields)) = (&mut row, fields) else {

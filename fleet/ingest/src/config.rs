@@ -30,7 +30,11 @@ pub struct Config {
     /// Dashboards and exports allowed to read the fleet's reports, with the SHA-256 of their
     /// tokens. A reader's token cannot send records, and a screen's cannot read.
     #[serde(default)]
-    pub readers: Vec<ReaderConfig>,
+    pub readers: Vec<NamedToken>,
+    /// Who publishes rules to screens (the rules editor), with the SHA-256 of their tokens. An
+    /// editor's token neither sends records nor reads reports.
+    #[serde(default)]
+    pub editors: Vec<NamedToken>,
     #[serde(default)]
     pub exports: ExportsConfig,
 }
@@ -103,8 +107,9 @@ pub struct ScreenConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ReaderConfig {
-    /// Who reads (a dashboard, a buyer's export job), for the operator.
+pub struct NamedToken {
+    /// Who holds it (a dashboard, a buyer's export job, a marketing team), for the operator and
+    /// the rules' history.
     pub name: String,
     pub token_sha256: String,
 }
@@ -194,6 +199,14 @@ impl Config {
         self.readers
             .iter()
             .map(|r| r.token_sha256.clone())
+            .collect()
+    }
+
+    /// Token hash to editor name.
+    pub fn editor_tokens(&self) -> HashMap<String, String> {
+        self.editors
+            .iter()
+            .map(|e| (e.token_sha256.clone(), e.name.clone()))
             .collect()
     }
 

@@ -7,6 +7,7 @@ pub mod app;
 pub mod clickhouse;
 pub mod config;
 pub mod read;
+pub mod rules;
 
 use std::net::SocketAddr;
 

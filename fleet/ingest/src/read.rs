@@ -97,6 +97,30 @@ struct HealthRow {
     #[serde(deserialize_with = "integer_text")]
     last_ack_ms: i64,
     engine_version: String,
+    #[serde(skip_serializing)]
+    rules_source: String,
+    #[serde(skip_serializing)]
+    rules_etag: String,
+    #[serde(skip_serializing)]
+    rules_problem: String,
+    /// The rules the screen played by at its latest heartbeat; `null`: not told.
+    #[serde(skip_deserializing)]
+    rules: Option<serde_json::Value>,
+}
+
+impl HealthRow {
+    /// The rules columns as the heartbeat gave them (empty text: not given).
+    fn with_rules(mut self) -> Self {
+        let text = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        self.rules = text(&self.rules_source).map(|source| {
+            json!({
+                "source": source,
+                "etag": text(&self.rules_etag),
+                "problem": text(&self.rules_problem),
+            })
+        });
+        self
+    }
 }
 
 /// The health query for `screens` (configured ids) in `database`: each screen's latest heartbeat
@@ -109,7 +133,9 @@ pub fn health_query(database: &str, screens: &[&str], since_ms: i64) -> String {
          toUInt32(argMax(outbox_depth, time_ms)) AS outboxDepth, \
          toUInt32(sum(outbox_dropped)) AS recordsDropped, \
          toString(argMax(last_ack_ms, time_ms)) AS lastAckMs, \
-         argMax(engine_version, time_ms) AS engineVersion \
+         argMax(engine_version, time_ms) AS engineVersion, \
+         argMax(rules_source, time_ms) AS rulesSource, argMax(rules_etag, time_ms) AS rulesEtag, \
+         argMax(rules_problem, time_ms) AS rulesProblem \
          FROM {database}.records FINAL WHERE kind = 'heartbeat' AND screen_id IN ({}) \
          AND time >= toDateTime({}) GROUP BY screen_id ORDER BY screen_id",
         quote_list(screens),
@@ -136,7 +162,7 @@ pub async fn screens(
         .await
         .map_err(ApiError::StoreUnavailable)?
         .into_iter()
-        .map(|row| (row.screen_id.clone(), row))
+        .map(|row| (row.screen_id.clone(), row.with_rules()))
         .collect();
     let listed: Vec<ScreenListing> = state
         .screens

@@ -25,6 +25,7 @@ fn heartbeat(screen: &str, at_ms: i64) -> Record {
             outbox_depth: 3,
             outbox_dropped: 0,
             last_ack_ms: Some(at_ms - 5_000),
+            rules: None,
         },
     ))
 }

@@ -230,6 +230,7 @@ fn a_fleet_report_is_the_sum_of_its_screens_as_the_kiosks_own_reports_make_it() 
                 outbox_depth: depth,
                 outbox_dropped: dropped,
                 last_ack_ms: Some(at_ms - 2_000),
+                rules: None,
             },
         ))
     };
