@@ -89,6 +89,11 @@ fn minute_records(t0: i64, screen: usize, minute: i64, plays_per_minute: usize) 
         cell("35-44", CellGender::Male, people / 3),
         cell("unknown", CellGender::Unknown, people - 2 * (people / 3)),
     ];
+    // The totals are the cells' sums, as the service checks.
+    let people: u32 = cells.iter().map(|c| c.present).sum();
+    let watchers: u32 = cells.iter().map(|c| c.watchers).sum();
+    let dwell_ms: f64 = cells.iter().map(|c| c.dwell_ms).sum();
+    let attention_ms: f64 = cells.iter().map(|c| c.attention_ms).sum();
     let mut records = vec![Record::AudienceMinute(AudienceMinute {
         schema_version: RECORD_SCHEMA_VERSION,
         id: AudienceMinute::record_id(&id, start),
@@ -96,13 +101,13 @@ fn minute_records(t0: i64, screen: usize, minute: i64, plays_per_minute: usize) 
         start_ms: start,
         utc_offset_minutes: 60,
         impressions: people,
-        watchers: people / 2,
-        dwell_ms: f64::from(people) * 8_000.0,
-        attention_ms: f64::from(people) * 2_000.0,
-        attention_from_eyes_ms: f64::from(people) * 1_500.0,
-        attention_from_head_pose_ms: f64::from(people) * 500.0,
+        watchers,
+        dwell_ms,
+        attention_ms,
+        attention_from_eyes_ms: attention_ms * 0.75,
+        attention_from_head_pose_ms: attention_ms * 0.25,
         dwell_hist: [people, 0, 0, 0, 0],
-        attention_hist: [people / 2, 0, 0, 0, 0],
+        attention_hist: [watchers, 0, 0, 0, 0],
         distance_sum_m: f64::from(people) * 2.5,
         distance_count: people,
         distance_hist: [0, people, 0, 0, 0],
@@ -125,8 +130,8 @@ fn minute_records(t0: i64, screen: usize, minute: i64, plays_per_minute: usize) 
             utc_offset_minutes: 60,
             completed: true,
             impressions: people,
-            watchers: people / 2,
-            attention_ms: f64::from(people) * 1_000.0,
+            watchers,
+            attention_ms,
             cells: cells.clone(),
         }));
     }
@@ -205,13 +210,19 @@ fn send_all(url: &str, screens: usize, day: Day, concurrency: usize) -> (u64, u6
                                 .body(body.clone())
                                 .send()
                                 .await;
-                            match response.map(|r| r.status().as_u16()) {
-                                Ok(200) => break,
-                                Ok(503) | Err(_) => {
+                            match response {
+                                Ok(r) if r.status().as_u16() == 200 => break,
+                                Ok(r) if r.status().as_u16() != 503 => {
+                                    let status = r.status();
+                                    panic!(
+                                        "the service refused a batch: {status} {}",
+                                        r.text().await.unwrap_or_default()
+                                    )
+                                }
+                                _ => {
                                     retries.fetch_add(1, Ordering::Relaxed);
                                     tokio::time::sleep(Duration::from_millis(500)).await;
                                 }
-                                Ok(status) => panic!("the service refused a batch: {status}"),
                             }
                         }
                         let done = sent.fetch_add(lines, Ordering::Relaxed) + lines;
@@ -294,8 +305,21 @@ fn main() {
         sent as f64 / seconds
     );
 
-    // Let ClickHouse finish its merges before measuring the disk.
-    clickhouse.query("OPTIMIZE TABLE glance.records FINAL");
+    // Let ClickHouse finish its merges (records deduplicated, roll-ups summed) before measuring
+    // the disk.
+    let merging = Instant::now();
+    for row in clickhouse.query(
+        "SELECT name FROM system.tables WHERE database = 'glance' AND engine LIKE '%MergeTree'",
+    ) {
+        clickhouse.query(&format!(
+            "OPTIMIZE TABLE glance.{} FINAL",
+            row["name"].as_str().unwrap()
+        ));
+    }
+    println!(
+        "merged every table in {:.1} s",
+        merging.elapsed().as_secs_f64()
+    );
     let stored = clickhouse.count("FROM glance.records");
     assert_eq!(stored, sent, "every record stored once");
     let screen_days = screens as f64 * hours as f64 / 24.0;
