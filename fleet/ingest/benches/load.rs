@@ -392,4 +392,34 @@ fn main() {
             Err(why) => println!("  {what:<36} failed: {why}"),
         }
     }
+
+    // Where a fleet-wide read's time goes: each query of the every-screen report by hour, and
+    // the health query, run alone.
+    let ids: Vec<String> = (0..screens).map(screen_id).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let queries = glance_ingest::read::ReportQueries::new(
+        "glance",
+        &ids,
+        (from, to),
+        glance::audience::Granularity::Hour,
+        glance_ingest::read::MAX_LISTED_PLAYS,
+    );
+    let health = glance_ingest::read::health_query(
+        "glance",
+        &ids,
+        now_ms - glance_ingest::read::HEALTH_WINDOW_MS,
+    );
+    println!("the every-screen report's queries, and the health query, alone:");
+    for (name, sql) in queries
+        .named()
+        .into_iter()
+        .chain([("health", health.as_str())])
+    {
+        let start = Instant::now();
+        let rows = clickhouse.query(sql).len();
+        println!(
+            "  {name:<10} {:>9.1} ms  ({rows} rows)",
+            start.elapsed().as_secs_f64() * 1000.0
+        );
+    }
 }
