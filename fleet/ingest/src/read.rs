@@ -453,7 +453,7 @@ struct AdDayRow {
 }
 
 /// A 64-bit integer column selected as text (`toString`), for either server's JSON.
-fn integer_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+pub(crate) fn integer_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     let text = String::deserialize(d)?;
     text.parse().map_err(serde::de::Error::custom)
 }

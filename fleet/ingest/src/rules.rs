@@ -73,13 +73,8 @@ pub struct Published {
     pub target: String,
     pub etag: String,
     pub document: String,
-    #[serde(deserialize_with = "integer_text")]
+    #[serde(deserialize_with = "crate::read::integer_text")]
     pub published_ms: i64,
-}
-
-fn integer_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    let text = String::deserialize(d)?;
-    text.parse().map_err(serde::de::Error::custom)
 }
 
 /// The query for every target's newest document (the tests run it on chdb-core too).
