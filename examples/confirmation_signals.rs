@@ -1,9 +1,12 @@
 //! How the second signal that confirms a far-field detection was chosen: every CenterFace
-//! detection on WIDER FACE dev (`../shared/eval`, or GLANCE_EVAL) at full resolution, labelled
-//! against the ground truth, with each candidate signal: the face mesh's presence on its crop,
-//! the full-range BlazeFace's best score on windows 3 and 4 times its size, and CenterFace's own
-//! on a window 4 times its size scaled to 128 px. CSV on stdout.
-//! Run: `cargo run --release --example confirmation_signals > signals.csv` (about 5 minutes).
+//! detection (score 0.2 or more) on WIDER FACE dev (`../shared/eval`, or GLANCE_EVAL) at full
+//! resolution, labelled against the ground truth (with the matched face's height), with each
+//! candidate signal: the face mesh's presence on its crop, the full-range BlazeFace's best score
+//! on windows 3 and 4 times its size, and CenterFace's own best score of that face on a window
+//! 4 times its size at 128 px (`center4`, the second look), 3 times at 128 px, 4 times mirrored,
+//! 6 times, 4 times at 192 px and twice at 64 px (the looks the pipeline adds were chosen from
+//! these). CSV on stdout.
+//! Run: `cargo run --release --example confirmation_signals > signals.csv` (about 4 minutes).
 use glance::frame::{Border, RotatedRect, WarpOptions};
 use glance::media::load_image;
 use glance::vision::centerface::{self, ScanInput};
@@ -63,7 +66,9 @@ fn main() {
         range: (-1.0, 1.0),
         flip_horizontal: false,
     };
-    println!("file,label,height,score,presence,blaze3,blaze4,center4");
+    println!(
+        "file,label,height,truth_height,score,presence,blaze3,blaze4,center4,c3,c4f,c6,c4_192,c2_64"
+    );
     for image in read_csv(&dir.join("images.csv")) {
         let truth: Vec<([f32; 4], bool)> = boxes
             .iter()
@@ -80,7 +85,7 @@ fn main() {
         let maps = pollster::block_on(nets.centerface(input, 1, scan.height, scan.width))
             .unwrap()
             .remove(0);
-        let found: Vec<Detection> = centerface::decode(&maps, 0.3)
+        let found: Vec<Detection> = centerface::decode(&maps, 0.2)
             .into_iter()
             .map(|d| scan.to_frame(d))
             .collect();
@@ -131,21 +136,49 @@ fn main() {
                 .collect()
         };
         let (blaze3, blaze4) = (blaze(3.0), blaze(4.0));
-        let center4: Vec<f32> = found
-            .iter()
-            .map(|d| {
-                let v = square(d.bbox, 4.0, 0.0);
-                let input = frame.warp_to_chw(&v, 128, 128, centerface::WARP);
-                let maps = pollster::block_on(nets.centerface(input, 1, 128, 128))
-                    .unwrap()
-                    .remove(0);
-                best_match(&centerface::decode(&maps, 0.05), &v, 128.0, d.bbox)
-            })
-            .collect();
-        for (i, d) in found.iter().enumerate() {
-            let tp = truth
+        let look = |scale: f32, px: usize, flip: bool| -> Vec<f32> {
+            found
                 .iter()
-                .any(|(t, valid)| *valid && box_iou(*t, d.bbox) >= 0.4);
+                .map(|d| {
+                    let v = square(d.bbox, scale, 0.0);
+                    let warp = WarpOptions {
+                        flip_horizontal: flip,
+                        ..centerface::WARP
+                    };
+                    let input = frame.warp_to_chw(&v, px, px, warp);
+                    let maps = pollster::block_on(nets.centerface(input, 1, px, px))
+                        .unwrap()
+                        .remove(0);
+                    let size = px as f32;
+                    centerface::decode(&maps, 0.05)
+                        .iter()
+                        .map(|c| {
+                            let [ax, y0] = v.to_frame(c.bbox[0] / size, c.bbox[1] / size, flip);
+                            let [bx, y1] = v.to_frame(c.bbox[2] / size, c.bbox[3] / size, flip);
+                            let b = [ax.min(bx), y0, ax.max(bx), y1];
+                            (detector::boxes_agree(b, d.bbox, 0.5), c.score)
+                        })
+                        .filter(|(agree, _)| *agree)
+                        .map(|(_, s)| s)
+                        .fold(0.0, f32::max)
+                })
+                .collect()
+        };
+        let center4 = look(4.0, 128, false);
+        let signals = [
+            look(3.0, 128, false),
+            look(4.0, 128, true),
+            look(6.0, 128, false),
+            look(4.0, 192, false),
+            look(2.0, 64, false),
+        ];
+        for (i, d) in found.iter().enumerate() {
+            let matched = truth
+                .iter()
+                .filter(|(t, valid)| *valid && box_iou(*t, d.bbox) >= 0.4)
+                .max_by(|a, b| box_iou(a.0, d.bbox).total_cmp(&box_iou(b.0, d.bbox)));
+            let tp = matched.is_some();
+            let truth_height = matched.map_or(0.0, |(t, _)| t[3] - t[1]);
             let fp = !truth.iter().any(|(t, _)| box_iou(*t, d.bbox) > 0.0);
             let label = if tp {
                 "tp"
@@ -155,14 +188,19 @@ fn main() {
                 "other"
             };
             println!(
-                "{},{label},{:.1},{:.3},{:.3},{:.3},{:.3},{:.3}",
+                "{},{label},{:.1},{truth_height},{:.3},{:.3},{:.3},{:.3},{:.3},{}",
                 image["file"],
                 d.bbox[3] - d.bbox[1],
                 d.score,
                 1.0 / (1.0 + (-presence[i]).exp()),
                 blaze3[i],
                 blaze4[i],
-                center4[i]
+                center4[i],
+                signals
+                    .iter()
+                    .map(|s| format!("{:.3}", s[i]))
+                    .collect::<Vec<_>>()
+                    .join(",")
             );
         }
     }
