@@ -166,6 +166,7 @@ class MainThreadCore {
 
   get backend() { return this.#engine.backend; }
   get fallbackReason() { return this.#engine.fallbackReason; }
+  get memoryBytes() { return this.#engine.memoryBytes; }
   get busy() { return this.#engine.busy; }
   get disclosure() { return this.#engine.disclosure; }
 }
@@ -250,6 +251,8 @@ class WorkerCore {
   #nextId = 1;
   #backend = null;
   #fallbackReason = null;
+  /** The worker's WebAssembly memory, as of its last answer. */
+  #memoryBytes = 0;
   #busy = false;
   #closed = false;
   #crashed = null;
@@ -321,6 +324,7 @@ class WorkerCore {
     if (data.backend) {
       this.#backend = data.backend;
       this.#fallbackReason = data.fallbackReason;
+      this.#memoryBytes = data.memoryBytes;
     }
     call.resolve(data);
   }
@@ -469,6 +473,7 @@ class WorkerCore {
 
   get backend() { return this.#backend; }
   get fallbackReason() { return this.#fallbackReason ?? undefined; }
+  get memoryBytes() { return this.#memoryBytes; }
   get busy() { return this.#busy; }
   get disclosure() { return this.#closed ? { visible: false, reason: "the engine was closed" } : this.#notice.status(); }
 }
@@ -594,6 +599,8 @@ export class AudienceEngine extends EventTarget {
   async close() { this.#core.close(); }
   get backend() { return this.#core.backend; }
   get fallbackReason() { return this.#core.fallbackReason; }
+  /** The engine module's WebAssembly memory in bytes (from the worker's last answer there). */
+  get memoryBytes() { return this.#core.memoryBytes; }
   get busy() { return this.#core.busy; }
   get disclosure() { return this.#core.disclosure; }
   /** Where the networks run: "worker" or "main" (the page's thread). */

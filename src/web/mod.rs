@@ -603,6 +603,18 @@ impl AudienceEngine {
         self.inner.engine.fallback_reason()
     }
 
+    /// Bytes of WebAssembly memory the engine's module holds (in the worker, where it runs
+    /// there). It grows to the largest frame's and crowd's need and is never given back, so it
+    /// levels off: one that keeps growing over a steady camera is a leak.
+    #[wasm_bindgen(getter, js_name = memoryBytes)]
+    pub fn memory_bytes(&self) -> f64 {
+        wasm_bindgen::memory()
+            .unchecked_into::<js_sys::WebAssembly::Memory>()
+            .buffer()
+            .unchecked_into::<js_sys::ArrayBuffer>()
+            .byte_length() as f64
+    }
+
     /// A frame is being processed.
     #[wasm_bindgen(getter)]
     pub fn busy(&self) -> bool {

@@ -11,7 +11,8 @@
 //               { id, method: "processFrame", frame, timestampMs, notice };
 //               { id, method, args } for the engine's other methods.
 // Messages out: { type: "progress", progress }; { id, value } or { id, error } with the
-//               engine's `backend` and `fallbackReason`, and for frames the engine's events.
+//               engine's `backend`, `fallbackReason` and `memoryBytes`, and for frames the
+//               engine's events.
 
 import { openModels } from "./glance_weights.js";
 
@@ -37,7 +38,7 @@ function errorData(error) {
 }
 
 function engineState() {
-  return engine ? { backend: engine.backend, fallbackReason: engine.fallbackReason ?? null } : {};
+  return engine ? { backend: engine.backend, fallbackReason: engine.fallbackReason ?? null, memoryBytes: engine.memoryBytes } : {};
 }
 
 async function create({ options }) {

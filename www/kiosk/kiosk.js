@@ -867,9 +867,11 @@ function status() {
   const { engine } = state;
   let backend = null;
   let fallbackReason = null;
+  let memoryBytes = null;
   try {
     backend = engine?.backend ?? null;
     fallbackReason = engine?.fallbackReason ?? null;
+    memoryBytes = engine?.memoryBytes ?? null;
   } catch { /* closed */ }
   return {
     phase: state.phase,
@@ -877,7 +879,7 @@ function status() {
     fps: state.fps,
     counters: { ...state.counters },
     camera: { state: camera.state, detail: camera.detail, retries: camera.retries, nextRetryAtMs: camera.nextRetryAtMs, source: camera.demoUrl ? 'clip' : 'camera' },
-    engine: { ready: Boolean(engine), recreating: state.recreating, backend, fallbackReason, error: state.engineError, attempts: state.engineAttempts, backendChanged: state.backendChanged, backendChangedReason: state.backendChangedReason },
+    engine: { ready: Boolean(engine), recreating: state.recreating, backend, fallbackReason, memoryBytes, error: state.engineError, attempts: state.engineAttempts, backendChanged: state.backendChanged, backendChangedReason: state.backendChangedReason },
     disclosure: state.disclosure ? { ...state.disclosure } : null,
     rules: { source: state.rulesSource, etag: state.rulesEtag, problem: state.rulesProblem },
     audience: state.audience ? { ...state.audience } : null,

@@ -638,7 +638,7 @@ test("thread: \"main\" runs the engine on the page's thread, with the same resul
       const engine = await glance.AudienceEngine.create({ backend: "cpu", thread, models: { baseUrl: "/pkg/models" }, banner: { controller: { name: "t", contact: "t@localhost" }, noticeUrl: "/p" } });
       const frames = [];
       for (let t = 0; t <= 300; t += 100) frames.push(await engine.processFrame(face, t));
-      results[thread] = { thread: engine.thread, reason: engine.threadReason ?? null, frames, snapshot: await engine.snapshot(), faceStillUsable: face.width };
+      results[thread] = { thread: engine.thread, reason: engine.threadReason ?? null, frames, snapshot: await engine.snapshot(), faceStillUsable: face.width, memoryBytes: engine.memoryBytes };
       await engine.close();
     }
     return results;
@@ -647,6 +647,11 @@ test("thread: \"main\" runs the engine on the page's thread, with the same resul
   assert.equal(out.worker.thread, "worker");
   assert.equal(out.main.reason, null);
   assert.equal(out.worker.faceStillUsable, 512, "the page's own bitmap is not taken from it");
+  // The module's memory, read where it runs: whole 64 KiB pages, more than the weights take.
+  for (const thread of ["main", "worker"]) {
+    const bytes = out[thread].memoryBytes;
+    assert.ok(bytes > 8e6 && bytes % 65536 === 0, `${thread}: memoryBytes ${bytes}`);
+  }
   // The same module, the same frames: the same faces and the same audience.
   // Track ids are random per engine (ephemeral by design).
   const strip = (s) => ({ ...s, people: s.people.map((p) => ({ ...p, trackId: undefined })) });
