@@ -156,8 +156,9 @@ fn analyse(picture: &Path, options: Option<&PathBuf>) -> Run {
         std::mem::forget(child);
     }
     let mut status = 0;
-    // SAFETY: plain system call on our own child; `usage` is written by the kernel.
+    // SAFETY: `rusage` is plain integers, for which all zeroes is a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a plain system call on our own child; the kernel writes `status` and `usage`.
     let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(reaped, pid, "wait4");
     let faces = stdout

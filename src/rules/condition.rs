@@ -452,4 +452,178 @@ mod tests {
             Some(0.0)
         );
     }
+
+    /// The traced evaluator (run for the winning rule, to explain it) and the fast one (run for
+    /// every rule) must never disagree: random condition trees over every kind of leaf, random
+    /// audiences and times. The trace also names every leaf once, short-circuit or not.
+    mod traced_agrees_with_fast {
+        use super::super::*;
+        use crate::analysis::Gender;
+        use crate::rules::RuleSet;
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        const BANDS: [&str; 3] = ["18-24", "25-34", "35-44"];
+
+        /// Values on a grid of `step` (whole numbers for counts of people), so `eq` and `in`
+        /// meet the measured values.
+        fn comparison(step: f64) -> impl Strategy<Value = (String, Value)> {
+            let ops = ["eq", "neq", "lt", "lte", "gt", "gte", "between", "in"];
+            (0..ops.len(), prop::collection::vec(0..8u32, 1..4)).prop_map(move |(op, steps)| {
+                let values: Vec<f64> = steps.iter().map(|&v| f64::from(v) * step).collect();
+                let value = match ops[op] {
+                    // Nothing is less than 0: the validator refuses a condition that never holds.
+                    "lt" => json!(values[0].max(step)),
+                    "between" => {
+                        let (a, b) = (values[0], values[values.len() - 1]);
+                        json!([a.min(b), a.max(b)])
+                    }
+                    "in" => json!(values),
+                    _ => json!(values[0]),
+                };
+                (ops[op].to_string(), value)
+            })
+        }
+
+        fn metric_leaf() -> impl Strategy<Value = Value> {
+            let counts =
+                prop::sample::select(vec!["present", "watchers", "lookingNow", "groupSize"]);
+            let measures = prop::sample::select(vec!["attentionS", "distanceM"]);
+            prop_oneof![(counts, comparison(1.0)), (measures, comparison(0.5))]
+                .prop_map(|(metric, (op, value))| json!({ metric: {"op": op, "value": value} }))
+        }
+
+        fn audience_leaf() -> impl Strategy<Value = Value> {
+            (
+                any::<bool>(),
+                any::<bool>(),
+                prop::sample::subsequence(BANDS.to_vec(), 0..=3),
+                prop::option::of(prop::sample::select(vec!["female", "male"])),
+                comparison(1.0),
+                comparison(1.0 / 8.0),
+            )
+                .prop_map(|(share, present, bands, gender, count_cmp, share_cmp)| {
+                    let (op, value) = if share { share_cmp } else { count_cmp };
+                    let mut filter = json!({
+                        "among": if present { "present" } else { "watchers" },
+                        "ageBands": bands,
+                        "op": op,
+                        "value": value,
+                    });
+                    if let Some(gender) = gender {
+                        filter["gender"] = json!(gender);
+                    }
+                    json!({ if share { "share" } else { "count" }: filter })
+                })
+        }
+
+        fn clock_leaf() -> impl Strategy<Value = Value> {
+            let days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+            prop_oneof![
+                // Windows of 15 minutes to 23 h 45 (one from a time to itself is refused),
+                // across midnight or not.
+                (0..96u32, 1..96u32).prop_map(|(start, length)| {
+                    let at = |q: u32| format!("{:02}:{:02}", q / 4, q % 4 * 15);
+                    json!({"timeOfDay": {"start": at(start), "end": at((start + length) % 96)}})
+                }),
+                Just(json!({"daypart": "lunch"})),
+                prop::sample::subsequence(days.to_vec(), 1..=7)
+                    .prop_map(|d| json!({"daysOfWeek": d})),
+                (1..15u32, 0..6u32).prop_map(|(from, span)| json!({
+                    "dateRange": {
+                        "from": format!("2026-12-{from:02}"),
+                        "to": format!("2026-12-{:02}", from + span),
+                    }
+                })),
+            ]
+        }
+
+        fn condition() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![metric_leaf(), audience_leaf(), clock_leaf()];
+            leaf.prop_recursive(4, 32, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 1..4).prop_map(|c| json!({"all": c})),
+                    prop::collection::vec(inner.clone(), 1..4).prop_map(|c| json!({"any": c})),
+                    inner.prop_map(|c| json!({"not": c})),
+                ]
+            })
+        }
+
+        fn leaves(condition: &Value) -> usize {
+            match condition.as_object().and_then(|o| o.iter().next()) {
+                Some((key, Value::Array(children))) if key == "all" || key == "any" => {
+                    children.iter().map(leaves).sum()
+                }
+                Some((key, inner)) if key == "not" => leaves(inner),
+                _ => 1,
+            }
+        }
+
+        fn audience() -> impl Strategy<Value = AudienceSnapshot> {
+            let cell = (
+                prop::option::of(prop::sample::select(BANDS.to_vec())),
+                prop::option::of(prop::sample::select(vec![Gender::Female, Gender::Male])),
+                0..3u32,
+                0..3u32,
+            )
+                .prop_map(|(band, gender, present, watchers)| BandGenderCount {
+                    age_band: band.map(str::to_string),
+                    gender,
+                    present: present + watchers,
+                    watchers,
+                });
+            (
+                prop::collection::vec(cell, 0..5),
+                0..4u32,
+                0..12u32,
+                prop::option::of(0..12u32),
+            )
+                .prop_map(|(cells, looking, attention, distance)| {
+                    let present: u32 = cells.iter().map(|c| c.present).sum();
+                    let watchers: u32 = cells.iter().map(|c| c.watchers).sum();
+                    AudienceSnapshot {
+                        present,
+                        watchers,
+                        looking_now: looking.min(watchers),
+                        group_size: present.min(3),
+                        longest_attention_s: attention as f32 / 2.0,
+                        nearest_distance_m: distance.map(|d| d as f32 / 2.0),
+                        by_band_gender: cells,
+                        ..AudienceSnapshot::default()
+                    }
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+            #[test]
+            fn on_any_condition_audience_and_time(
+                when in condition(),
+                snapshot in audience(),
+                // Local times across two weeks of December 2026, by the quarter hour.
+                quarter in 0..(14 * 96i64),
+            ) {
+                let document = json!({
+                    "version": 1,
+                    "timeZone": "Europe/Paris",
+                    "ads": [{"id": "a", "media": "a.png", "kind": "image", "durationS": 5}],
+                    "defaultLoop": ["a"],
+                    "dayparts": {"lunch": {"start": "11:30", "end": "14:00"}},
+                    "rules": [{"id": "r", "when": when, "play": {"ad": "a"}}],
+                });
+                let rules = RuleSet::from_json(&document.to_string());
+                prop_assert!(rules.is_ok(), "{when}: {:?}", rules.err());
+                let rules = rules.unwrap();
+                let cond = rules.rules[0].when.as_ref().unwrap();
+                // 2026-12-01 00:00 UTC.
+                let now_ms = 1_796_083_200_000 + quarter * 15 * 60_000;
+                let fast = holds(cond, &mut EvalContext::new(&snapshot, now_ms, rules.time_zone), None);
+                let mut trace = Vec::new();
+                let mut ctx = EvalContext::new(&snapshot, now_ms, rules.time_zone);
+                let traced = holds_traced(cond, &mut ctx, None, &mut trace);
+                prop_assert_eq!(fast, traced, "{}", when);
+                prop_assert_eq!(trace.len(), leaves(&when), "{}", when);
+            }
+        }
+    }
 }

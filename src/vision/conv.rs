@@ -3,7 +3,7 @@
 //! - a spatial kernel over few input channels (the first layer of every network: 3 colour
 //!   channels, stride 2), where burn-flex is 3-5x slower than one matrix product: im2col +
 //!   burn's matmul;
-//! - 3x3 depthwise convolutions (most layers of every network): see [`depthwise_3x3`].
+//! - 3x3 depthwise convolutions (most layers of every network): see `depthwise_3x3`.
 //!
 //! Everything else, and every other backend, is burn's own `Conv2d::forward`.
 

@@ -99,8 +99,8 @@ fn stride_2_max_simd(src: &[f32], dst: &mut [f32], three: bool) -> usize {
     // Block i reads src[8i .. 8i + 8], and src[8i + 2 .. 8i + 10] for the third value.
     let reach = if three { 10 } else { 8 };
     let blocks = (dst.len() / 4).min((src.len() + 8).saturating_sub(reach) / 8);
-    // SAFETY (all three): 8i + reach <= src.len() and 4i + 4 <= dst.len() for i < blocks, by
-    // the line above; Wasm allows unaligned access.
+    // SAFETY: every load below reads src[at..at + 4] with at + 4 <= 8i + reach <= src.len()
+    // for i < blocks, by the line above; Wasm allows unaligned access.
     let load = |at: usize| unsafe { (src.as_ptr().add(at) as *const v128).read_unaligned() };
     for i in 0..blocks {
         let (lo, hi) = (load(8 * i), load(8 * i + 4));
@@ -112,6 +112,7 @@ fn stride_2_max_simd(src: &[f32], dst: &mut [f32], three: bool) -> usize {
             let next = i32x4_shuffle::<0, 2, 4, 6>(load(8 * i + 2), load(8 * i + 6));
             max = f32x4_pmax(max, next);
         }
+        // SAFETY: 4i + 4 <= dst.len() for i < blocks (see above).
         unsafe { v128_store(dst.as_mut_ptr().add(4 * i) as *mut v128, max) };
     }
     4 * blocks

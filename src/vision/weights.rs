@@ -26,7 +26,7 @@ const QUANTIZE_MIN_ELEMENTS: usize = 1024;
 /// The largest finite f16; a tensor holding anything larger stays f32.
 const F16_MAX: f32 = 65504.0;
 
-/// How a network's large kernels (at least [`QUANTIZE_MIN_ELEMENTS`] values) are stored. At
+/// How a network's large kernels (at least `QUANTIZE_MIN_ELEMENTS` values) are stored. At
 /// either precision a kernel with at most 256 distinct values (weights that were quantized
 /// before they were published, as face-api's are) is stored exactly, as a table of them and one
 /// byte per value.
