@@ -456,6 +456,8 @@ mod tests {
     /// The traced evaluator (run for the winning rule, to explain it) and the fast one (run for
     /// every rule) must never disagree: random condition trees over every kind of leaf, random
     /// audiences and times. The trace also names every leaf once, short-circuit or not.
+    /// (proptest is a native-only dev-dependency: the wasm32 tests run in a browser.)
+    #[cfg(not(target_arch = "wasm32"))]
     mod traced_agrees_with_fast {
         use super::super::*;
         use crate::analysis::Gender;

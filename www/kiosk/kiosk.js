@@ -455,8 +455,21 @@ function isCrash(error) {
   return error?.name === 'EngineCrashedError' && !error.restarting;
 }
 
-/** The engine's worker was replaced (`restarted`, with the audience since the last save lost), or could not be. */
+/**
+ * The engine's events: who is present (no round trip to the worker per frame), visits ending
+ * (saved at once), and its worker replaced (`restarted`, with the audience since the last save
+ * lost) or not replaceable.
+ */
 function watchEngine(engine) {
+  engine.addEventListener('audiencechange', ({ detail }) => {
+    if (engine !== state.engine) return;
+    state.audience = { present: detail.present, watchers: detail.watchers, lookingNow: detail.lookingNow, groupSize: detail.groupSize };
+  });
+  // Someone left: their visit just went into the totals, so save them now rather than in up to
+  // 10 s (a write when the page goes away is not guaranteed to land).
+  engine.addEventListener('visitend', () => {
+    if (engine === state.engine) persist('visit ended');
+  });
   engine.addEventListener('error', ({ detail }) => {
     if (detail?.name !== 'EngineCrashedError' || engine !== state.engine) return;
     if (!detail.restarted) { crashed(); return; }
@@ -511,13 +524,10 @@ async function analyse() {
       state.backendChanged = true;
       state.backendChangedReason = engine.fallbackReason ?? null;
     }
-    const snapshot = await engine.snapshot();
-    // Someone left: their visit just went into the totals, so save them now rather than in
-    // up to 10 s (a write when the page goes away is not guaranteed to land).
-    if (state.audience && snapshot.present < state.audience.present) persist('visit ended');
-    state.audience = { present: snapshot.present, watchers: snapshot.watchers, lookingNow: snapshot.lookingNow, groupSize: snapshot.groupSize };
-    // A result that arrives after analysis stopped (notice hidden meanwhile) is not drawn.
-    if (state.analysing) installer.draw(result, snapshot, state.fps, result.backend);
+    // Who is present comes with the engine's events (watchEngine); the installer's drawing
+    // also wants every person's place on this frame. A result that arrives after analysis
+    // stopped (notice hidden meanwhile) is not drawn.
+    if (installer.isOpen && state.analysing) installer.draw(result, await engine.snapshot(), state.fps, result.backend);
   } catch (error) {
     onFrameError(error);
   } finally {
