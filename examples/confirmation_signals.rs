@@ -12,22 +12,7 @@ use glance::media::load_image;
 use glance::vision::centerface::{self, ScanInput};
 use glance::vision::detector::{self, Detection, box_iou};
 use glance::vision::{DetectorModel, ModelWeights, Networks};
-use std::path::PathBuf;
-
-fn read_csv(path: &std::path::Path) -> Vec<std::collections::HashMap<String, String>> {
-    let text = std::fs::read_to_string(path).expect("csv");
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    lines
-        .map(|l| {
-            header
-                .iter()
-                .zip(l.split(','))
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
-}
+mod wider_dev;
 
 fn square(b: [f32; 4], scale: f32, rotation: f32) -> RotatedRect {
     let side = (b[2] - b[0]).max(b[3] - b[1]) * scale;
@@ -54,12 +39,7 @@ fn best_match(found: &[Detection], view: &RotatedRect, size: f32, target: [f32; 
 }
 
 fn main() {
-    let eval = std::env::var("GLANCE_EVAL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from("../shared/eval"));
-    let dir = eval.join("wider-dev");
     let nets = Networks::load(&burn::tensor::Device::flex(), &ModelWeights::embedded()).unwrap();
-    let boxes = read_csv(&dir.join("boxes.csv"));
     // BlazeFace's input: RGB in [-1, 1], black past the frame's edge.
     let blaze_warp = WarpOptions {
         border: Border::Zero,
@@ -69,16 +49,8 @@ fn main() {
     println!(
         "file,label,height,truth_height,score,presence,blaze3,blaze4,center4,c3,c4f,c6,c4_192,c2_64"
     );
-    for image in read_csv(&dir.join("images.csv")) {
-        let truth: Vec<([f32; 4], bool)> = boxes
-            .iter()
-            .filter(|b| b["file"] == image["file"])
-            .map(|b| {
-                let [x, y, w, h] = ["x", "y", "w", "h"].map(|k| b[k].parse::<f32>().unwrap());
-                ([x, y, x + w, y + h], b["invalid"] == "0")
-            })
-            .collect();
-        let picture = load_image(&dir.join(&image["file"])).unwrap();
+    for wider_dev::Photo { file, path, truth } in wider_dev::photos() {
+        let picture = load_image(&path).unwrap();
         let frame = picture.frame().unwrap();
         let scan = ScanInput::for_frame(frame.width(), frame.height(), 16.0);
         let input = frame.warp_to_chw(&scan.view(), scan.width, scan.height, centerface::WARP);
@@ -189,7 +161,7 @@ fn main() {
             };
             println!(
                 "{},{label},{:.1},{truth_height},{:.3},{:.3},{:.3},{:.3},{:.3},{}",
-                image["file"],
+                file,
                 d.bbox[3] - d.bbox[1],
                 d.score,
                 1.0 / (1.0 + (-presence[i]).exp()),

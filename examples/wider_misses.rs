@@ -1,34 +1,18 @@
 //! Why WIDER dev faces are missed: per valid face of 16 px or more, the best overlap of the
 //! pipeline's faces, of its rejected detections and of raw CenterFace detections (score >= 0.1)
-//! at the fine scan's scale. CSV on stdout.
+//! at the fine scan's scale (`../shared/eval/wider-dev`, or GLANCE_EVAL's). CSV on stdout.
 use glance::analysis::FaceAnalysis;
 use glance::media::load_image;
 use glance::vision::centerface::{self, ScanInput};
 use glance::vision::detector::{Detection, box_iou};
 use glance::vision::{ModelWeights, Networks, PipelineOptions, cpu_pipeline};
-use std::path::PathBuf;
-
-fn read_csv(path: &std::path::Path) -> Vec<std::collections::HashMap<String, String>> {
-    let text = std::fs::read_to_string(path).expect("csv");
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    lines
-        .map(|l| {
-            header
-                .iter()
-                .zip(l.split(','))
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
-}
+mod wider_dev;
 
 fn xyxy(b: [f32; 4]) -> [f32; 4] {
     [b[0], b[1], b[0] + b[2], b[1] + b[3]]
 }
 
 fn main() {
-    let dir = PathBuf::from("../shared/eval/wider-dev");
     let options: PipelineOptions = match std::env::var("GLANCE_OPTIONS") {
         Ok(json) => serde_json::from_str(&json).unwrap(),
         Err(_) => PipelineOptions::default(),
@@ -41,27 +25,15 @@ fn main() {
     })
     .unwrap();
     let nets = Networks::load(&burn::tensor::Device::flex(), &ModelWeights::embedded()).unwrap();
-    let boxes = read_csv(&dir.join("boxes.csv"));
     println!(
         "file,h,w,face_iou,face_score,face_h,face_dy,rejected_iou,rejected_score,rejected_presence,center_iou,center_score,center_h,center_best_score"
     );
     let only = std::env::var("GLANCE_ONLY").ok();
-    for image in read_csv(&dir.join("images.csv")) {
-        if only
-            .as_ref()
-            .is_some_and(|o| !image["file"].contains(o.as_str()))
-        {
+    for wider_dev::Photo { file, path, truth } in wider_dev::photos() {
+        if only.as_ref().is_some_and(|o| !file.contains(o.as_str())) {
             continue;
         }
-        let truth: Vec<([f32; 4], bool)> = boxes
-            .iter()
-            .filter(|b| b["file"] == image["file"])
-            .map(|b| {
-                let [x, y, w, h] = ["x", "y", "w", "h"].map(|k| b[k].parse::<f32>().unwrap());
-                ([x, y, x + w, y + h], b["invalid"] == "0")
-            })
-            .collect();
-        let picture = load_image(&dir.join(&image["file"])).unwrap();
+        let picture = load_image(&path).unwrap();
         let frame = picture.frame().unwrap();
         let analysis = pollster::block_on(pipeline.analyze(&frame, 0.0)).unwrap();
         let faces: Vec<&FaceAnalysis> = analysis.faces.iter().collect();
@@ -116,7 +88,7 @@ fn main() {
                 .fold(0.0, f32::max);
             println!(
                 "{},{h},{},{fi:.3},{fs:.3},{fh:.1},{fdy:.3},{ri:.3},{rs:.3},{rp:.3},{ci:.3},{cs:.3},{ch:.1},{best_any:.3}",
-                image["file"],
+                file,
                 t[2] - t[0]
             );
         }

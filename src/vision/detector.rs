@@ -291,8 +291,8 @@ const REFINE_AGREE_IOU: f32 = 0.5;
 /// well (box shorter than `resolved_height`), its place and keypoints are taken from the
 /// surest `finer` detection of it (same face: overlap above `iou_threshold`, or nested), kept in
 /// the preferred network's framing, unless its own box agrees with that placement; its score is
-/// the higher one. Returns, per preferred
-/// detection, whether it was refined (two networks saw that face).
+/// the higher one. Returns, per preferred detection, whether it was refined (two networks saw
+/// that face).
 pub fn refine_small_faces(
     preferred: &mut [Detection],
     finer: &[Detection],
