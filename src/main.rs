@@ -188,12 +188,9 @@ mod cli {
         let name = path.display().to_string();
         if is_y4m(path) {
             let mut video = Y4mReader::open(path)?;
-            let rate = video.frame_rate();
             let mut index = 0u64;
-            while let Some(image) = video.next_frame()? {
-                let analysis = pollster::block_on(
-                    pipeline.analyze(&image.frame()?, index as f64 * 1000.0 / rate),
-                )?;
+            while let Some((timestamp_ms, image)) = video.next_timed_frame(0.0)? {
+                let analysis = pollster::block_on(pipeline.analyze(&image.frame()?, timestamp_ms))?;
                 print_line(&name, index, &analysis);
                 index += 1;
             }
@@ -324,9 +321,7 @@ mod cli {
         let mut sender = RecordSender::start(push)?;
         let start_ms = sender.as_ref().map_or(0, |(_, start)| *start) as f64;
         let mut reader = Y4mReader::open(video).map_err(|e| e.to_string())?;
-        let rate = reader.frame_rate();
-        let (mut index, mut last_second) = (0u64, None);
-        let mut end_ms = 0.0;
+        let mut last_second = None;
         let mut result = Ok(());
         let print_visits = || {
             if visits {
@@ -336,8 +331,8 @@ mod cli {
             }
         };
         loop {
-            let image = match reader.next_frame() {
-                Ok(Some(image)) => image,
+            let (timestamp_ms, image) = match reader.next_timed_frame(start_ms) {
+                Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 // Report what was measured up to the damage, then fail.
                 Err(e) => {
@@ -345,7 +340,6 @@ mod cli {
                     break;
                 }
             };
-            let timestamp_ms = start_ms + index as f64 * 1000.0 / rate;
             let frame = image.frame().map_err(|e| e.to_string())?;
             pollster::block_on(engine.process_frame(&frame, timestamp_ms))
                 .map_err(|e| e.to_string())?;
@@ -361,9 +355,8 @@ mod cli {
             if let Some((sender, _)) = &mut sender {
                 sender.after_frame(&mut engine.state_mut(), timestamp_ms, false);
             }
-            end_ms = timestamp_ms + 1000.0 / rate;
-            index += 1;
         }
+        let end_ms = reader.end_ms(start_ms);
         engine.state_mut().finish(end_ms);
         print_visits();
         let report = engine.state().report(&ReportOptions {
@@ -443,8 +436,7 @@ mod cli {
     }
 
     pub fn main() -> ExitCode {
-        let cli = Cli::parse();
-        match cli.command {
+        match Cli::parse().command {
             Command::Audience {
                 video,
                 config,
@@ -489,16 +481,7 @@ mod cli {
                     broadsign_ids: broadsign_ids.as_deref(),
                     vendor: vendor.as_deref(),
                 };
-                match export(&report, screen, &target) {
-                    Ok(text) => {
-                        print!("{text}");
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => {
-                        eprintln!("glance export: {e}");
-                        ExitCode::from(2)
-                    }
-                }
+                run_export(&report, screen, &target)
             }
             Command::ExportModels { dir } => match export_models(&dir) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -507,53 +490,72 @@ mod cli {
                     ExitCode::FAILURE
                 }
             },
-            Command::Schema { file } => {
-                let text = serde_json::to_string_pretty(&glance::schema::api_schema())
-                    .expect("a JSON value serialises");
-                match std::fs::write(&file, text + "\n") {
-                    Ok(()) => ExitCode::SUCCESS,
-                    Err(e) => {
-                        eprintln!("glance schema: {}: {e}", file.display());
-                        ExitCode::FAILURE
-                    }
-                }
+            Command::Schema { file } => run_schema(&file),
+            Command::Simulate { rules, timeline } => run_simulate(&rules, &timeline),
+            Command::Analyze { options, files } => run_analyze(options.as_deref(), &files),
+        }
+    }
+
+    fn run_export(
+        report: &Path,
+        screen: glance::audience::ExportScreen,
+        target: &ExportTarget,
+    ) -> ExitCode {
+        match export(report, screen, target) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
             }
-            Command::Simulate { rules, timeline } => {
-                match glance::rules::run_simulate_cli(
-                    &rules,
-                    &timeline,
-                    &mut std::io::stdout().lock(),
-                ) {
-                    Ok(_) => ExitCode::SUCCESS,
-                    Err(e) => {
-                        for issue in e.issues() {
-                            eprintln!("glance simulate: {}: {}", issue.path, issue.message);
-                        }
-                        ExitCode::from(2)
-                    }
-                }
+            Err(e) => {
+                eprintln!("glance export: {e}");
+                ExitCode::from(2)
             }
-            Command::Analyze { options, files } => {
-                let pipeline = match read_json(options.as_deref()).and_then(cpu_pipeline) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        eprintln!("glance: {e}");
-                        return ExitCode::from(2);
-                    }
-                };
-                let mut failed = 0;
-                for path in &files {
-                    if let Err(e) = analyze_file(&pipeline, path) {
-                        eprintln!("glance: {}: {e}", path.display());
-                        failed += 1;
-                    }
-                }
-                if failed > 0 {
-                    ExitCode::FAILURE
-                } else {
-                    ExitCode::SUCCESS
-                }
+        }
+    }
+
+    fn run_schema(file: &Path) -> ExitCode {
+        let text = serde_json::to_string_pretty(&glance::schema::api_schema())
+            .expect("a JSON value serialises");
+        match std::fs::write(file, text + "\n") {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("glance schema: {}: {e}", file.display());
+                ExitCode::FAILURE
             }
+        }
+    }
+
+    fn run_simulate(rules: &Path, timeline: &Path) -> ExitCode {
+        match glance::rules::run_simulate_cli(rules, timeline, &mut std::io::stdout().lock()) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                for issue in e.issues() {
+                    eprintln!("glance simulate: {}: {}", issue.path, issue.message);
+                }
+                ExitCode::from(2)
+            }
+        }
+    }
+
+    fn run_analyze(options: Option<&Path>, files: &[PathBuf]) -> ExitCode {
+        let pipeline = match read_json(options).and_then(cpu_pipeline) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("glance: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let mut failed = 0;
+        for path in files {
+            if let Err(e) = analyze_file(&pipeline, path) {
+                eprintln!("glance: {}: {e}", path.display());
+                failed += 1;
+            }
+        }
+        if failed > 0 {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
         }
     }
 }

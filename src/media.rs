@@ -230,6 +230,25 @@ impl Y4mReader {
         self.decoder.get_height() as u32
     }
 
+    /// The next frame with its time, as a camera started at `start_ms` would give it: frame `i`
+    /// at `start_ms + i / frame rate` (ms). The one clock of the CLI and the benches.
+    pub fn next_timed_frame(&mut self, start_ms: f64) -> Result<Option<(f64, RgbImage)>> {
+        let index = self.frames_read;
+        let timestamp_ms = start_ms + index as f64 * 1000.0 / self.frame_rate;
+        Ok(self.next_frame()?.map(|image| (timestamp_ms, image)))
+    }
+
+    /// When the frames read so far end: the last one's time plus one frame (`start_ms` before
+    /// the first).
+    pub fn end_ms(&self, start_ms: f64) -> f64 {
+        match self.frames_read.checked_sub(1) {
+            Some(last) => {
+                start_ms + last as f64 * 1000.0 / self.frame_rate + 1000.0 / self.frame_rate
+            }
+            None => start_ms,
+        }
+    }
+
     /// The next frame, `Ok(None)` at a clean end of file, an error for a truncated frame.
     pub fn next_frame(&mut self) -> Result<Option<RgbImage>> {
         let (w, h) = (self.decoder.get_width(), self.decoder.get_height());

@@ -286,6 +286,22 @@ impl AudienceConfig {
 
     /// Checks the values that would otherwise make results meaningless.
     pub fn validate(&self) -> Result<(), AudienceError> {
+        self.check_age_bands()?;
+        // Every number's valid range: what a screen, a camera and a person can be (wide
+        // enough for any real set-up; outside it results would be meaningless).
+        let ranges = self
+            .ranges()
+            .into_iter()
+            .chain(self.tracker.ranges())
+            .chain(self.attributes.ranges())
+            .chain(self.screen.ranges());
+        for (v, name, lo, hi) in ranges {
+            check_range(v, name, lo, hi)?;
+        }
+        self.retention.validate()
+    }
+
+    fn check_age_bands(&self) -> Result<(), AudienceError> {
         let bad = |m: &str| Err(AudienceError::Config(m.to_string()));
         if self.age_bands.first() != Some(&0) {
             return bad("ageBands must start at 0");
@@ -299,15 +315,11 @@ impl AudienceConfig {
         if self.age_bands.iter().any(|&start| start > 120) {
             return bad("ageBands: a band may start at most at 120 years");
         }
-        let (t, a, sc, r) = (
-            &self.tracker,
-            &self.attributes,
-            &self.screen,
-            &self.retention,
-        );
-        // Every number's valid range: what a screen, a camera and a person can be (wide
-        // enough for any real set-up; outside it results would be meaningless).
-        let ranges: [(f64, &str, f64, f64); 36] = [
+        Ok(())
+    }
+
+    fn ranges(&self) -> [NumberRange; 4] {
+        [
             (self.min_glance_ms, "minGlanceMs", 0.0, 60_000.0),
             (self.look_gap_bridge_ms, "lookGapBridgeMs", 0.0, 10_000.0),
             (self.group_distance_m.into(), "groupDistanceM", 0.01, 20.0),
@@ -318,164 +330,206 @@ impl AudienceConfig {
                 -720.0,
                 840.0,
             ),
-            (t.min_hits.into(), "tracker.minHits", 1.0, 100.0),
+        ]
+    }
+
+    /// Labels of the configured age bands: "0-12", …, "65+".
+    pub fn age_band_labels(&self) -> Vec<String> {
+        band_labels(&self.age_bands)
+    }
+}
+
+/// A number's valid range: its value, its path in the configuration, and the bounds.
+type NumberRange = (f64, &'static str, f64, f64);
+
+fn check_range(v: f64, name: &str, lo: f64, hi: f64) -> Result<(), AudienceError> {
+    // Most fields are f32: a bound written as 0.01 arrives as 0.00999999977, so the
+    // bounds are compared at f32 precision too (exact for the f64 fields' bounds).
+    let (lo32, hi32) = (lo as f32 as f64, hi as f32 as f64);
+    // NaN fails both comparisons.
+    if v >= lo32 && v <= hi32 {
+        Ok(())
+    } else {
+        Err(AudienceError::Config(format!(
+            "{name} must be between {lo} and {hi}, got {}",
+            v as f32
+        )))
+    }
+}
+
+impl TrackerConfig {
+    fn ranges(&self) -> [NumberRange; 11] {
+        [
+            (self.min_hits.into(), "tracker.minHits", 1.0, 100.0),
             (
-                t.tentative_max_misses.into(),
+                self.tentative_max_misses.into(),
                 "tracker.tentativeMaxMisses",
                 0.0,
                 100.0,
             ),
-            (t.max_age_ms, "tracker.maxAgeMs", 0.0, 60_000.0),
-            (t.min_match_score.into(), "tracker.minMatchScore", 0.0, 1.0),
+            (self.max_age_ms, "tracker.maxAgeMs", 0.0, 60_000.0),
             (
-                t.max_center_distance.into(),
+                self.min_match_score.into(),
+                "tracker.minMatchScore",
+                0.0,
+                1.0,
+            ),
+            (
+                self.max_center_distance.into(),
                 "tracker.maxCenterDistance",
                 0.01,
                 10.0,
             ),
             (
-                t.gate_growth_per_s.into(),
+                self.gate_growth_per_s.into(),
                 "tracker.gateGrowthPerS",
                 0.0,
                 100.0,
             ),
-            (t.accel_noise.into(), "tracker.accelNoise", 0.001, 1000.0),
+            (self.accel_noise.into(), "tracker.accelNoise", 0.001, 1000.0),
             (
-                t.measurement_noise.into(),
+                self.measurement_noise.into(),
                 "tracker.measurementNoise",
                 0.001,
                 10.0,
             ),
-            (t.edge_margin.into(), "tracker.edgeMargin", 0.0, 10.0),
+            (self.edge_margin.into(), "tracker.edgeMargin", 0.0, 10.0),
             (
-                t.min_edge_speed.into(),
+                self.min_edge_speed.into(),
                 "tracker.minEdgeSpeed",
                 0.001,
                 1000.0,
             ),
             (
-                t.max_edge_extension_ms,
+                self.max_edge_extension_ms,
                 "tracker.maxEdgeExtensionMs",
                 0.0,
                 10_000.0,
             ),
+        ]
+    }
+}
+
+impl AttributeConfig {
+    fn ranges(&self) -> [NumberRange; 9] {
+        [
             (
-                a.age_sigma_years.into(),
+                self.age_sigma_years.into(),
                 "attributes.ageSigmaYears",
                 0.1,
                 50.0,
             ),
             (
-                a.age_sigma_per_year.into(),
+                self.age_sigma_per_year.into(),
                 "attributes.ageSigmaPerYear",
                 0.0,
                 1.0,
             ),
             (
-                a.frame_correlation.into(),
+                self.frame_correlation.into(),
                 "attributes.frameCorrelation",
                 0.0,
                 0.999,
             ),
             (
-                a.min_gender_confidence.into(),
+                self.min_gender_confidence.into(),
                 "attributes.minGenderConfidence",
                 0.5,
                 1.0,
             ),
             (
-                a.min_age_band_confidence.into(),
+                self.min_age_band_confidence.into(),
                 "attributes.minAgeBandConfidence",
                 0.0,
                 1.0,
             ),
             (
-                a.full_weight_face_px.into(),
+                self.full_weight_face_px.into(),
                 "attributes.fullWeightFacePx",
                 1.0,
                 4096.0,
             ),
             (
-                a.min_weight_to_report.into(),
+                self.min_weight_to_report.into(),
                 "attributes.minWeightToReport",
                 0.0,
                 1000.0,
             ),
             (
-                a.stable_weight.into(),
+                self.stable_weight.into(),
                 "attributes.stableWeight",
                 0.0,
                 1000.0,
             ),
-            (a.interval_ms, "attributes.intervalMs", 0.0, 3_600_000.0),
-            (sc.width_m.into(), "screen.widthM", 0.01, 100.0),
-            (sc.height_m.into(), "screen.heightM", 0.01, 100.0),
+            (self.interval_ms, "attributes.intervalMs", 0.0, 3_600_000.0),
+        ]
+    }
+}
+
+impl ScreenGeometry {
+    fn ranges(&self) -> [NumberRange; 12] {
+        [
+            (self.width_m.into(), "screen.widthM", 0.01, 100.0),
+            (self.height_m.into(), "screen.heightM", 0.01, 100.0),
             (
-                sc.camera_offset_m[0].into(),
+                self.camera_offset_m[0].into(),
                 "screen.cameraOffsetM[0]",
                 -100.0,
                 100.0,
             ),
             (
-                sc.camera_offset_m[1].into(),
+                self.camera_offset_m[1].into(),
                 "screen.cameraOffsetM[1]",
                 -100.0,
                 100.0,
             ),
             (
-                sc.camera_offset_m[2].into(),
+                self.camera_offset_m[2].into(),
                 "screen.cameraOffsetM[2]",
                 -100.0,
                 100.0,
             ),
             (
-                sc.camera_tilt_deg.into(),
+                self.camera_tilt_deg.into(),
                 "screen.cameraTiltDeg",
                 -90.0,
                 90.0,
             ),
             (
-                sc.camera_pan_deg.into(),
+                self.camera_pan_deg.into(),
                 "screen.cameraPanDeg",
                 -180.0,
                 180.0,
             ),
             (
-                sc.horizontal_fov_deg.into(),
+                self.horizontal_fov_deg.into(),
                 "screen.horizontalFovDeg",
                 1.0,
                 179.0,
             ),
             (
-                sc.default_face_width_m.into(),
+                self.default_face_width_m.into(),
                 "screen.defaultFaceWidthM",
                 0.05,
                 0.5,
             ),
-            (sc.margin_m.into(), "screen.marginM", 0.0, 10.0),
-            (sc.tolerance_deg.into(), "screen.toleranceDeg", 0.0, 90.0),
+            (self.margin_m.into(), "screen.marginM", 0.0, 10.0),
+            (self.tolerance_deg.into(), "screen.toleranceDeg", 0.0, 90.0),
             (
-                sc.head_pose_tolerance_deg.into(),
+                self.head_pose_tolerance_deg.into(),
                 "screen.headPoseToleranceDeg",
                 0.0,
                 90.0,
             ),
-        ];
-        for (v, name, lo, hi) in ranges {
-            // Most fields are f32: a bound written as 0.01 arrives as 0.00999999977, so the
-            // bounds are compared at f32 precision too (exact for the f64 fields' bounds).
-            let (lo32, hi32) = (lo as f32 as f64, hi as f32 as f64);
-            // NaN fails both comparisons.
-            if !(v >= lo32 && v <= hi32) {
-                return Err(AudienceError::Config(format!(
-                    "{name} must be between {lo} and {hi}, got {}",
-                    v as f32
-                )));
-            }
-        }
+        ]
+    }
+}
+
+impl RetentionConfig {
+    fn validate(&self) -> Result<(), AudienceError> {
         let counts = [
-            (r.minute_hours, "retention.minuteHours", 24 * 366),
-            (r.hour_days, "retention.hourDays", 3660),
+            (self.minute_hours, "retention.minuteHours", 24 * 366),
+            (self.hour_days, "retention.hourDays", 3660),
         ];
         for (v, name, hi) in counts {
             if !(1..=hi).contains(&v) {
@@ -484,18 +538,13 @@ impl AudienceConfig {
                 )));
             }
         }
-        if !(1..=1_000_000).contains(&r.max_plays) {
+        if !(1..=1_000_000).contains(&self.max_plays) {
             return Err(AudienceError::Config(format!(
                 "retention.maxPlays must be between 1 and 1000000, got {}",
-                r.max_plays
+                self.max_plays
             )));
         }
         Ok(())
-    }
-
-    /// Labels of the configured age bands: "0-12", …, "65+".
-    pub fn age_band_labels(&self) -> Vec<String> {
-        band_labels(&self.age_bands)
     }
 }
 

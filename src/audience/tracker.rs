@@ -328,7 +328,6 @@ impl Tracker {
     }
 
     /// Advances all tracks to `frame` and associates its faces. Ended tracks go to `ended`.
-    #[allow(clippy::too_many_arguments)]
     pub fn update(
         &mut self,
         frame: &FrameAnalysis,
@@ -338,13 +337,7 @@ impl Tracker {
         ended: &mut Vec<Ended>,
     ) {
         let ts = frame.timestamp_ms;
-        if let Some(last) = self.last_ts {
-            let dt = ts - last;
-            if dt > 0.0 && dt < 1000.0 {
-                self.frame_ms = 0.9 * self.frame_ms + 0.1 * dt;
-            }
-        }
-        self.last_ts = Some(ts);
+        self.advance_clock(ts);
         // People gone for longer than the max age have left: end them before association so a
         // returning person starts a new visit (and a new id).
         let max_age = cfg.tracker.max_age_ms;
@@ -363,6 +356,32 @@ impl Tracker {
             t.last_predict_ms = ts;
             t.looking_now = false;
         }
+        let matched = self.associate(frame, cfg, look, windows);
+        self.end_missed(matched, ts, cfg, windows, ended);
+        self.largest_group = self.update_groups(cfg.group_distance_m);
+    }
+
+    /// Notes the frame's time, and keeps a smoothed frame interval.
+    fn advance_clock(&mut self, ts: f64) {
+        if let Some(last) = self.last_ts {
+            let dt = ts - last;
+            if dt > 0.0 && dt < 1000.0 {
+                self.frame_ms = 0.9 * self.frame_ms + 0.1 * dt;
+            }
+        }
+        self.last_ts = Some(ts);
+    }
+
+    /// Gives each face of `frame` its track (a new one where none matches) and updates it; per
+    /// track, whether a face matched it.
+    fn associate(
+        &mut self,
+        frame: &FrameAnalysis,
+        cfg: &AudienceConfig,
+        look: &LookModel,
+        windows: &[PlayWindow],
+    ) -> Vec<bool> {
+        let ts = frame.timestamp_ms;
         let mut dets = std::mem::take(&mut self.scratch_dets);
         dets.clear();
         dets.extend(
@@ -392,26 +411,31 @@ impl Tracker {
             matched[ti] = true;
             let frame_ms = self.frame_ms;
             let t = &mut self.tracks[ti];
-            t.observe(
-                face,
-                (frame.width, frame.height),
-                &lr,
-                ts,
-                cfg,
-                frame_ms,
-                windows,
-            );
+            let size = (frame.width, frame.height);
+            t.observe(face, size, &lr, ts, cfg, frame_ms, windows);
             self.face_tracks[fi] = Some(t.id);
         }
         self.scratch_dets = dets;
-        // Misses and endings.
+        matched
+    }
+
+    /// Counts a miss for each track no face matched, and ends those gone: a confirmed track
+    /// unseen for longer than the max age, a tentative one missed too often.
+    fn end_missed(
+        &mut self,
+        mut matched: Vec<bool>,
+        ts: f64,
+        cfg: &AudienceConfig,
+        windows: &[PlayWindow],
+        ended: &mut Vec<Ended>,
+    ) {
         let mut i = 0;
         while i < self.tracks.len() {
             if !matched[i] {
                 let t = &mut self.tracks[i];
                 t.misses += 1;
                 let gone = if t.confirmed {
-                    ts - t.last_seen_ms > max_age
+                    ts - t.last_seen_ms > cfg.tracker.max_age_ms
                 } else {
                     t.misses > cfg.tracker.tentative_max_misses
                 };
@@ -425,7 +449,6 @@ impl Tracker {
             }
             i += 1;
         }
-        self.largest_group = self.update_groups(cfg.group_distance_m);
     }
 
     /// Forgets every track without finalising (state restore).

@@ -173,22 +173,6 @@ pub(crate) fn holds_traced(
     tz: Option<Tz>,
     out: &mut Vec<ConditionTrace>,
 ) -> bool {
-    let leaf = |out: &mut Vec<ConditionTrace>,
-                condition: String,
-                actual: serde_json::Value,
-                cmp: Option<&Cmp>,
-                expected: serde_json::Value,
-                held: bool| {
-        out.push(ConditionTrace {
-            path: cond.path.clone(),
-            condition,
-            actual,
-            op: cmp.map(|c| c.op),
-            expected: cmp.map(Cmp::expected_json).unwrap_or(expected),
-            held,
-        });
-        held
-    };
     match &cond.kind {
         // Collected first so every child is evaluated (and traced), unlike `all`/`any`.
         CondKind::All(children) => {
@@ -206,17 +190,55 @@ pub(crate) fn holds_traced(
             results.into_iter().any(|held| held)
         }
         CondKind::Not(inner) => !holds_traced(inner, ctx, tz, out),
+        _ => {
+            let leaf = leaf(&cond.kind, ctx, tz);
+            let held = leaf.held;
+            out.push(ConditionTrace {
+                path: cond.path.clone(),
+                condition: leaf.condition,
+                actual: leaf.actual,
+                op: leaf.cmp.map(|c| c.op),
+                expected: leaf.cmp.map(Cmp::expected_json).unwrap_or(leaf.expected),
+                held,
+            });
+            held
+        }
+    }
+}
+
+/// A leaf condition's verdict and what it compared: the trace's matter.
+struct Leaf<'a> {
+    condition: String,
+    actual: serde_json::Value,
+    /// The comparison of a metric or audience leaf (it gives the expected value).
+    cmp: Option<&'a Cmp>,
+    /// What a clock leaf expected.
+    expected: serde_json::Value,
+    held: bool,
+}
+
+/// Evaluates a leaf (`all`, `any` and `not` are no leaves).
+fn leaf<'a>(kind: &'a CondKind, ctx: &mut EvalContext<'_>, tz: Option<Tz>) -> Leaf<'a> {
+    let clock_leaf = |condition: String, actual: String, expected: String, held: bool| Leaf {
+        condition,
+        actual: serde_json::Value::from(actual),
+        cmp: None,
+        expected: serde_json::Value::from(expected),
+        held,
+    };
+    match kind {
+        CondKind::All(_) | CondKind::Any(_) | CondKind::Not(_) => {
+            unreachable!("holds_traced evaluates all, any and not itself")
+        }
         CondKind::Metric(metric, cmp) => {
             let value = metric_value(*metric, ctx.snapshot);
-            let held = value.is_some_and(|v| cmp.holds(v));
-            leaf(
-                out,
-                metric.name().to_string(),
-                json_number(value),
-                Some(cmp),
-                serde_json::Value::Null,
-                held,
-            )
+            Leaf {
+                condition: metric.name().to_string(),
+                actual: json_number(value),
+                cmp: Some(cmp),
+                expected: serde_json::Value::Null,
+                held: value.is_some_and(|v| cmp.holds(v)),
+            }
         }
         CondKind::Audience {
             share,
@@ -226,81 +248,70 @@ pub(crate) fn holds_traced(
             cmp,
         } => {
             let value = audience_value(ctx.snapshot, *share, *among, age_bands, *gender);
-            let held = value.is_some_and(|v| cmp.holds(v));
-            let mut who = Vec::new();
-            if let Some(g) = gender {
-                who.push(format!("{g:?}").to_lowercase());
-            }
-            if !age_bands.is_empty() {
-                who.push(format!("in {}", age_bands.join(", ")));
-            }
             let unknown = unknown_to_filter(ctx.snapshot, *among, age_bands, *gender);
-            let description = format!(
-                "{} of {}{}{}{}",
-                if *share { "share" } else { "count" },
-                match among {
-                    Among::Watchers => "watchers",
-                    Among::Present => "people present",
-                },
-                if who.is_empty() { "" } else { " " },
-                who.join(" "),
-                if unknown > 0 {
-                    format!(" ({unknown} of unknown age band or gender not counted)")
-                } else {
-                    String::new()
-                }
-            );
-            leaf(
-                out,
-                description,
-                json_number(value.map(|v| (v * 1e6).round() / 1e6)),
-                Some(cmp),
-                serde_json::Value::Null,
-                held,
-            )
+            Leaf {
+                condition: audience_description(*share, *among, age_bands, *gender, unknown),
+                actual: json_number(value.map(|v| (v * 1e6).round() / 1e6)),
+                cmp: Some(cmp),
+                expected: serde_json::Value::Null,
+                held: value.is_some_and(|v| cmp.holds(v)),
+            }
         }
         CondKind::Window { name, window } => {
             let clock = ctx.clock(tz);
-            let held = window.contains(&clock);
             let label = match name {
                 Some(name) => format!("daypart \"{name}\""),
                 None => "time of day".to_string(),
             };
-            leaf(
-                out,
-                label,
-                serde_json::Value::from(clock.describe()),
-                None,
-                serde_json::Value::from(window.describe()),
-                held,
-            )
+            let held = window.contains(&clock);
+            clock_leaf(label, clock.describe(), window.describe(), held)
         }
         CondKind::Days(days) => {
             let clock = ctx.clock(tz);
             let held = days & (1 << clock.weekday) != 0;
-            leaf(
-                out,
-                "day of week".to_string(),
-                serde_json::Value::from(clock.describe()),
-                None,
-                serde_json::Value::from(days_text(*days)),
-                held,
-            )
+            let day = "day of week".to_string();
+            clock_leaf(day, clock.describe(), days_text(*days), held)
         }
         CondKind::Dates { from, to } => {
             let clock = ctx.clock(tz);
             let held = dates_hold(&clock, *from, *to);
             let text = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
-            leaf(
-                out,
-                "date".to_string(),
-                serde_json::Value::from(clock.date.to_string()),
-                None,
-                serde_json::Value::from(format!("{}..{}", text(*from), text(*to))),
-                held,
-            )
+            let expected = format!("{}..{}", text(*from), text(*to));
+            clock_leaf("date".to_string(), clock.date.to_string(), expected, held)
         }
     }
+}
+
+/// "share of watchers female in 18-24 (2 of unknown age band or gender not counted)".
+fn audience_description(
+    share: bool,
+    among: Among,
+    age_bands: &[String],
+    gender: Option<crate::analysis::Gender>,
+    unknown: u32,
+) -> String {
+    let mut who = Vec::new();
+    if let Some(g) = gender {
+        who.push(format!("{g:?}").to_lowercase());
+    }
+    if !age_bands.is_empty() {
+        who.push(format!("in {}", age_bands.join(", ")));
+    }
+    format!(
+        "{} of {}{}{}{}",
+        if share { "share" } else { "count" },
+        match among {
+            Among::Watchers => "watchers",
+            Among::Present => "people present",
+        },
+        if who.is_empty() { "" } else { " " },
+        who.join(" "),
+        if unknown > 0 {
+            format!(" ({unknown} of unknown age band or gender not counted)")
+        } else {
+            String::new()
+        }
+    )
 }
 
 fn json_number(value: Option<f64>) -> serde_json::Value {

@@ -322,113 +322,130 @@ fn skip_kind(reason: &SkipReason) -> &'static str {
 /// decides the next ad with the audience of that moment; at each timeline step it asks whether
 /// to interrupt.
 pub fn simulate(rules: &RuleSet, timeline: &[TimelineStep]) -> SimulationReport {
-    let clamped: Vec<TimelineStep>;
-    let timeline = if timeline
-        .iter()
-        .any(|s| super::engine::clamp_clock(s.t_ms) != s.t_ms)
-    {
-        clamped = timeline
-            .iter()
-            .map(|s| TimelineStep {
-                t_ms: super::engine::clamp_clock(s.t_ms),
-                snapshot: s.snapshot.clone(),
-            })
-            .collect();
-        &clamped[..]
-    } else {
-        timeline
-    };
-    let tz = rules.time_zone();
-    let mut engine = RuleEngine::new(rules.clone());
-    let mut plays: Vec<SimulatedPlay> = Vec::new();
+    let timeline = clamped(timeline);
     let (start_ms, end_ms) = match (timeline.first(), timeline.last()) {
         (Some(first), Some(last)) => (first.t_ms, last.t_ms),
         _ => (0, 0),
     };
-    let mut truncated = false;
-
-    let start_play =
-        |engine: &mut RuleEngine, plays: &mut Vec<SimulatedPlay>, decision: Decision, now: i64| {
-            engine.ad_started(&decision.ad_id, now);
-            let ends = now + decision.duration_ms;
-            plays.push(SimulatedPlay {
-                at: format_utc(now),
-                local: format_local(tz, now),
-                at_ms: now,
-                ended_at_ms: ends,
-                on_screen_ms: decision.duration_ms,
-                completed: true,
-                interrupted_by: None,
-                decision,
-            });
-            ends
-        };
-    let finish = |engine: &mut RuleEngine, play: &mut SimulatedPlay, now: i64, completed: bool| {
-        engine.ad_ended(&play.decision.ad_id, now, completed);
-        play.ended_at_ms = now;
-        play.on_screen_ms = now - play.at_ms;
-        play.completed = completed;
+    let mut replay = Replay {
+        engine: RuleEngine::new(rules.clone()),
+        plays: Vec::new(),
+        tz: rules.time_zone(),
     };
+    let truncated = start_ms < end_ms && replay.run(&timeline, end_ms);
+    let summary = summarise(rules, &replay.plays, start_ms, end_ms, truncated);
+    SimulationReport {
+        plays: replay.plays,
+        summary,
+    }
+}
 
-    if !timeline.is_empty() && start_ms < end_ms {
-        let mut now = start_ms;
+/// The timeline with its times inside the range the engine computes with.
+fn clamped(timeline: &[TimelineStep]) -> std::borrow::Cow<'_, [TimelineStep]> {
+    let clamp = super::engine::clamp_clock;
+    if timeline.iter().all(|s| clamp(s.t_ms) == s.t_ms) {
+        return timeline.into();
+    }
+    timeline
+        .iter()
+        .map(|s| TimelineStep {
+            t_ms: clamp(s.t_ms),
+            snapshot: s.snapshot.clone(),
+        })
+        .collect::<Vec<_>>()
+        .into()
+}
+
+/// A simulation under way: the engine, and the plays so far (the last one on screen).
+struct Replay {
+    engine: RuleEngine,
+    plays: Vec<SimulatedPlay>,
+    tz: Tz,
+}
+
+impl Replay {
+    /// Plays from the timeline's first step to `end_ms`; whether it stopped at
+    /// [`MAX_SIMULATED_PLAYS`].
+    fn run(&mut self, timeline: &[TimelineStep], end_ms: i64) -> bool {
+        let mut now = timeline[0].t_ms;
         let mut snapshot = &timeline[0].snapshot;
         let mut next_step = 1;
         let mut current_end: Option<i64> = None;
         loop {
             let ends_at = match current_end {
                 Some(ends_at) => ends_at,
+                None if self.plays.len() >= MAX_SIMULATED_PLAYS => return true,
                 None => {
-                    if plays.len() >= MAX_SIMULATED_PLAYS {
-                        truncated = true;
-                        break;
-                    }
-                    let decision = engine.decide(snapshot, now);
-                    let ends_at = start_play(&mut engine, &mut plays, decision, now);
-                    current_end = Some(ends_at);
-                    ends_at
+                    let decision = self.engine.decide(snapshot, now);
+                    *current_end.insert(self.start(decision, now))
                 }
             };
-            let step = timeline.get(next_step);
-            match step {
+            match timeline.get(next_step) {
                 Some(step) if step.t_ms <= ends_at => {
                     now = step.t_ms;
                     snapshot = &step.snapshot;
                     next_step += 1;
-                    let last = plays.last_mut().expect("a play is on screen");
                     if now == ends_at {
                         // The ad ends as the audience changes: decide with the new audience.
-                        finish(&mut engine, last, now, true);
+                        self.finish(now, true);
                         current_end = None;
                     } else if now >= end_ms {
-                        finish(&mut engine, last, now, false);
-                        break;
-                    } else if let Some(decision) = engine.should_interrupt(snapshot, now) {
-                        if let DecisionSource::Rule { rule_id, .. } = &decision.source {
-                            last.interrupted_by = Some(rule_id.clone());
-                        }
-                        finish(&mut engine, last, now, false);
-                        current_end = Some(start_play(&mut engine, &mut plays, decision, now));
-                    }
-                    if now >= end_ms {
-                        break;
+                        self.finish(now, false);
+                        return false;
+                    } else if let Some(decision) = self.engine.should_interrupt(snapshot, now) {
+                        self.interrupt(decision, now);
+                        current_end = self.plays.last().map(|p| p.ended_at_ms);
                     }
                 }
                 _ => {
                     now = ends_at;
-                    let last = plays.last_mut().expect("a play is on screen");
-                    finish(&mut engine, last, now, true);
+                    self.finish(now, true);
                     current_end = None;
-                    if now >= end_ms {
-                        break;
-                    }
                 }
+            }
+            if now >= end_ms {
+                return false;
             }
         }
     }
 
-    let summary = summarise(rules, &plays, start_ms, end_ms, truncated);
-    SimulationReport { plays, summary }
+    /// Starts the decided ad at `now`; when it will end if it plays to the end.
+    fn start(&mut self, decision: Decision, now: i64) -> i64 {
+        self.engine.ad_started(&decision.ad_id, now);
+        let ends = now + decision.duration_ms;
+        self.plays.push(SimulatedPlay {
+            at: format_utc(now),
+            local: format_local(self.tz, now),
+            at_ms: now,
+            ended_at_ms: ends,
+            on_screen_ms: decision.duration_ms,
+            completed: true,
+            interrupted_by: None,
+            decision,
+        });
+        ends
+    }
+
+    /// Ends the play on screen at `now`.
+    fn finish(&mut self, now: i64, completed: bool) {
+        if let Some(play) = self.plays.last_mut() {
+            self.engine.ad_ended(&play.decision.ad_id, now, completed);
+            play.ended_at_ms = now;
+            play.on_screen_ms = now - play.at_ms;
+            play.completed = completed;
+        }
+    }
+
+    /// The play on screen gives way to `decision` at `now`.
+    fn interrupt(&mut self, decision: Decision, now: i64) {
+        if let (Some(play), DecisionSource::Rule { rule_id, .. }) =
+            (self.plays.last_mut(), &decision.source)
+        {
+            play.interrupted_by = Some(rule_id.clone());
+        }
+        self.finish(now, false);
+        self.start(decision, now);
+    }
 }
 
 fn summarise(
@@ -439,69 +456,89 @@ fn summarise(
     truncated: bool,
 ) -> SimulationSummary {
     let document = rules.document();
-    let mut ads: BTreeMap<String, AdSummary> = document
-        .ads
-        .iter()
-        .map(|ad| {
-            (
-                ad.id.clone(),
-                AdSummary {
-                    share_of_voice_target: ad.share_of_voice,
-                    ..AdSummary::default()
-                },
-            )
-        })
-        .collect();
-    let mut rule_summaries: BTreeMap<String, RuleSummary> = document
-        .rules
-        .iter()
-        .map(|rule| {
-            (
-                rule.id.clone(),
-                RuleSummary {
-                    share_of_voice_target: rule.share_of_voice,
-                    ..RuleSummary::default()
-                },
-            )
-        })
-        .collect();
-    let mut default_loop = LoopSummary::default();
-    let (mut caps_hit, mut cooldowns_hit, mut interrupts) = (0, 0, 0);
-    let total_s = plays.iter().map(|p| p.on_screen_ms).sum::<i64>() as f64 / 1000.0;
+    let mut summary = SimulationSummary {
+        from: format_utc(start_ms),
+        to: format_utc(end_ms),
+        simulated_s: (end_ms - start_ms) as f64 / 1000.0,
+        plays: plays.len(),
+        interrupts: 0,
+        truncated,
+        default_loop: LoopSummary::default(),
+        ads: document
+            .ads
+            .iter()
+            .map(|ad| {
+                let target = ad.share_of_voice;
+                (
+                    ad.id.clone(),
+                    AdSummary {
+                        share_of_voice_target: target,
+                        ..AdSummary::default()
+                    },
+                )
+            })
+            .collect(),
+        rules: document
+            .rules
+            .iter()
+            .map(|rule| {
+                let target = rule.share_of_voice;
+                (
+                    rule.id.clone(),
+                    RuleSummary {
+                        share_of_voice_target: target,
+                        ..RuleSummary::default()
+                    },
+                )
+            })
+            .collect(),
+        caps_hit: 0,
+        cooldowns_hit: 0,
+    };
     for play in plays {
+        summary.count(play);
+    }
+    let total_s = plays.iter().map(|p| p.on_screen_ms).sum::<i64>() as f64 / 1000.0;
+    summary.set_shares(total_s);
+    summary
+}
+
+impl SimulationSummary {
+    /// Adds one play to the ads', rules' and loop's counts.
+    fn count(&mut self, play: &SimulatedPlay) {
         let seconds = play.on_screen_ms as f64 / 1000.0;
-        if let Some(ad) = ads.get_mut(&play.decision.ad_id) {
+        if let Some(ad) = self.ads.get_mut(&play.decision.ad_id) {
             ad.plays += 1;
             ad.completed += usize::from(play.completed);
             ad.seconds += seconds;
         }
         match &play.decision.source {
             DecisionSource::Rule { rule_id, .. } => {
-                if let Some(rule) = rule_summaries.get_mut(rule_id) {
+                if let Some(rule) = self.rules.get_mut(rule_id) {
                     rule.triggers += 1;
                     rule.seconds += seconds;
                 }
             }
             DecisionSource::DefaultLoop { .. } => {
-                default_loop.plays += 1;
-                default_loop.seconds += seconds;
+                self.default_loop.plays += 1;
+                self.default_loop.seconds += seconds;
             }
         }
-        interrupts += usize::from(play.interrupted_by.is_some());
+        self.interrupts += usize::from(play.interrupted_by.is_some());
         let skipped = &play.decision.reason.skipped;
-        caps_hit += usize::from(skipped.iter().any(|s| {
+        self.caps_hit += usize::from(skipped.iter().any(|s| {
             matches!(
                 s.reason,
                 SkipReason::RuleCap { .. } | SkipReason::AdCap { .. }
             )
         }));
-        cooldowns_hit += usize::from(
+        self.cooldowns_hit += usize::from(
             skipped
                 .iter()
                 .any(|s| matches!(s.reason, SkipReason::Cooldown { .. })),
         );
         for skip in skipped {
-            if let Some(rule) = rule_summaries.get_mut(&skip.rule_id) {
+            if let Some(rule) = self.rules.get_mut(&skip.rule_id) {
                 *rule
                     .skipped
                     .entry(skip_kind(&skip.reason).to_string())
@@ -509,34 +546,25 @@ fn summarise(
             }
         }
     }
-    let share = |seconds: f64| {
-        if total_s > 0.0 {
-            round4(seconds / total_s)
-        } else {
-            0.0
+
+    /// Rounds the seconds and gives each ad and rule its share of the `total_s` on screen.
+    fn set_shares(&mut self, total_s: f64) {
+        let share = |seconds: f64| {
+            if total_s > 0.0 {
+                round4(seconds / total_s)
+            } else {
+                0.0
+            }
+        };
+        for ad in self.ads.values_mut() {
+            ad.seconds = round4(ad.seconds);
+            ad.share_of_voice = share(ad.seconds);
         }
-    };
-    for ad in ads.values_mut() {
-        ad.seconds = round4(ad.seconds);
-        ad.share_of_voice = share(ad.seconds);
-    }
-    for rule in rule_summaries.values_mut() {
-        rule.seconds = round4(rule.seconds);
-        rule.share_of_voice = share(rule.seconds);
-    }
-    default_loop.seconds = round4(default_loop.seconds);
-    SimulationSummary {
-        from: format_utc(start_ms),
-        to: format_utc(end_ms),
-        simulated_s: (end_ms - start_ms) as f64 / 1000.0,
-        plays: plays.len(),
-        interrupts,
-        truncated,
-        default_loop,
-        ads,
-        rules: rule_summaries,
-        caps_hit,
-        cooldowns_hit,
+        for rule in self.rules.values_mut() {
+            rule.seconds = round4(rule.seconds);
+            rule.share_of_voice = share(rule.seconds);
+        }
+        self.default_loop.seconds = round4(self.default_loop.seconds);
     }
 }
 

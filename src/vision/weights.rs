@@ -157,6 +157,46 @@ fn with_side_tensor(kernel: Tensor, suffix: &str, side: Vec<f32>) -> [Tensor; 2]
     [side, kernel]
 }
 
+/// `values` in int8 with one scale per output channel (`count` of them, `channel` giving each
+/// value's): the channel's RMS over `steps_per_rms`, never finer than its largest value / 127,
+/// so nothing clips. The int8 values (as bytes) and the scales.
+fn quantize_int8(
+    values: &[f32],
+    count: usize,
+    channel: &ChannelOf,
+    steps_per_rms: f32,
+) -> (Vec<u8>, Vec<f32>) {
+    let mut largest = vec![0f32; count];
+    let mut squares = vec![0f64; count];
+    let mut members = vec![0usize; count];
+    for (i, v) in values.iter().enumerate() {
+        let c = channel(i);
+        largest[c] = largest[c].max(v.abs());
+        squares[c] += f64::from(*v) * f64::from(*v);
+        members[c] += 1;
+    }
+    let scales: Vec<f32> = (0..count)
+        .map(|c| {
+            let rms = (squares[c] / members[c].max(1) as f64).sqrt() as f32;
+            (rms / steps_per_rms).max(largest[c] / 127.0)
+        })
+        .collect();
+    let quantized = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let scale = scales[channel(i)];
+            let q = if scale > 0.0 {
+                (v / scale).round()
+            } else {
+                0.0
+            };
+            (q.clamp(-127.0, 127.0) as i8) as u8
+        })
+        .collect();
+    (quantized, scales)
+}
+
 /// Packs an f32 burnpack file (as burn-onnx writes it) at `precision`.
 pub fn pack(bpk: &[u8], precision: Precision) -> Result<Vec<u8>, String> {
     let reader =
@@ -201,34 +241,7 @@ pub fn pack(bpk: &[u8], precision: Precision) -> Result<Vec<u8>, String> {
             _ => None,
         };
         if let Some(((count, channel), steps_per_rms)) = int8 {
-            let mut largest = vec![0f32; count];
-            let mut squares = vec![0f64; count];
-            let mut members = vec![0usize; count];
-            for (i, v) in values.iter().enumerate() {
-                let c = channel(i);
-                largest[c] = largest[c].max(v.abs());
-                squares[c] += f64::from(*v) * f64::from(*v);
-                members[c] += 1;
-            }
-            let scales: Vec<f32> = (0..count)
-                .map(|c| {
-                    let rms = (squares[c] / members[c].max(1) as f64).sqrt() as f32;
-                    (rms / steps_per_rms).max(largest[c] / 127.0)
-                })
-                .collect();
-            let quantized: Vec<u8> = values
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    let scale = scales[channel(i)];
-                    let q = if scale > 0.0 {
-                        (v / scale).round()
-                    } else {
-                        0.0
-                    };
-                    (q.clamp(-127.0, 127.0) as i8) as u8
-                })
-                .collect();
+            let (quantized, scales) = quantize_int8(&values, count, &channel, steps_per_rms);
             let kernel = Tensor::new(
                 name,
                 DType::I8,
@@ -311,53 +324,59 @@ pub fn unpack(bytes: &Bytes) -> Result<Bytes, String> {
     }
     let mut expanded = Vec::with_capacity(rest.len());
     for tensor in rest {
-        let (name, dtype, shape, param_id, data) =
-            tensor.into_parts().map_err(|e| e.to_string())?;
-        let dims = shape.to_vec();
-        let values = match dtype {
-            DType::F16 => to_bytes(
-                data.chunks_exact(2)
-                    .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()),
-            ),
-            DType::I8 => {
-                let scales = scales
-                    .get(&name)
-                    .ok_or_else(|| format!("{name}: int8 kernel without scales"))?;
-                let (count, channel) = channel_of(&dims)
-                    .ok_or_else(|| format!("{name}: int8 tensor of shape {dims:?}"))?;
-                if scales.len() != count {
-                    return Err(format!(
-                        "{name}: {} scales for {count} channels",
-                        scales.len()
-                    ));
-                }
-                to_bytes(
-                    data.iter()
-                        .enumerate()
-                        .map(|(i, &q)| q as i8 as f32 * scales[channel(i)]),
-                )
-            }
-            DType::U8 => {
-                let table = tables
-                    .get(&name)
-                    .ok_or_else(|| format!("{name}: u8 kernel without its table"))?;
-                let value = |&i: &u8| {
-                    table
-                        .get(usize::from(i))
-                        .copied()
-                        .ok_or_else(|| format!("{name}: index {i} beyond its table"))
-                };
-                to_bytes(data.iter().map(value).collect::<Result<Vec<_>, _>>()?)
-            }
-            _ => {
-                expanded.push(Tensor::new(name, dtype, dims, param_id, data));
-                continue;
-            }
-        };
-        expanded.push(Tensor::new(name, DType::F32, dims, param_id, values));
+        expanded.push(expand(tensor, &scales, &tables)?);
     }
     let unmarked = metadata.into_iter().filter(|(key, _)| key != PACKED_KEY);
     write(expanded, unmarked, scalars)
+}
+
+/// One tensor of a packed file as f32 (f16, int8 with its scales, u8 with its table); any other
+/// tensor as it is.
+fn expand(
+    tensor: Tensor,
+    scales: &HashMap<String, Vec<f32>>,
+    tables: &HashMap<String, Vec<f32>>,
+) -> Result<Tensor, String> {
+    let (name, dtype, shape, param_id, data) = tensor.into_parts().map_err(|e| e.to_string())?;
+    let dims = shape.to_vec();
+    let values = match dtype {
+        DType::F16 => to_bytes(
+            data.chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()),
+        ),
+        DType::I8 => {
+            let scales = scales
+                .get(&name)
+                .ok_or_else(|| format!("{name}: int8 kernel without scales"))?;
+            let (count, channel) = channel_of(&dims)
+                .ok_or_else(|| format!("{name}: int8 tensor of shape {dims:?}"))?;
+            if scales.len() != count {
+                return Err(format!(
+                    "{name}: {} scales for {count} channels",
+                    scales.len()
+                ));
+            }
+            to_bytes(
+                data.iter()
+                    .enumerate()
+                    .map(|(i, &q)| q as i8 as f32 * scales[channel(i)]),
+            )
+        }
+        DType::U8 => {
+            let table = tables
+                .get(&name)
+                .ok_or_else(|| format!("{name}: u8 kernel without its table"))?;
+            let value = |&i: &u8| {
+                table
+                    .get(usize::from(i))
+                    .copied()
+                    .ok_or_else(|| format!("{name}: index {i} beyond its table"))
+            };
+            to_bytes(data.iter().map(value).collect::<Result<Vec<_>, _>>()?)
+        }
+        _ => return Ok(Tensor::new(name, dtype, dims, param_id, data)),
+    };
+    Ok(Tensor::new(name, DType::F32, dims, param_id, values))
 }
 
 #[cfg(test)]

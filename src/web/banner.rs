@@ -125,7 +125,21 @@ impl Banner {
         if !m.attached {
             return m;
         }
-        // Walk up from the notice: anything on the way can hide it.
+        match self.ancestors_opacity() {
+            Ok(opacity) => m.opacity = opacity,
+            Err(hidden_by) => {
+                m.hidden_by = Some(hidden_by);
+                return m;
+            }
+        }
+        self.measure_box(&mut m);
+        m.contrast = self.contrast().unwrap_or(0.0);
+        m
+    }
+
+    /// Walks up from the notice, as anything on the way can hide it: the opacity they give it,
+    /// or the style that hides it.
+    fn ancestors_opacity(&self) -> Result<f64, String> {
         let mut opacity = 1.0;
         let mut node: Option<Element> = Some(self.host.clone().into());
         while let Some(el) = node {
@@ -136,26 +150,25 @@ impl Banner {
                 let content_visibility = get("content-visibility");
                 let filter = get("filter");
                 if display == "none" {
-                    m.hidden_by = Some(format!(
-                        "display: none on <{}>",
-                        el.tag_name().to_lowercase()
-                    ));
+                    let tag = el.tag_name().to_lowercase();
+                    return Err(format!("display: none on <{tag}>"));
                 } else if visibility == "hidden" || visibility == "collapse" {
-                    m.hidden_by = Some(format!("visibility: {visibility}"));
+                    return Err(format!("visibility: {visibility}"));
                 } else if content_visibility == "hidden" {
-                    m.hidden_by = Some("content-visibility: hidden".into());
+                    return Err("content-visibility: hidden".into());
                 } else if !filter.is_empty() && filter != "none" {
-                    m.hidden_by = Some(format!("filter: {filter}"));
-                }
-                if m.hidden_by.is_some() {
-                    return m;
+                    return Err(format!("filter: {filter}"));
                 }
                 opacity *= get("opacity").parse::<f64>().unwrap_or(1.0);
             }
             node = el.parent_element();
         }
-        m.opacity = opacity;
+        Ok(opacity)
+    }
 
+    /// The notice's size, how much of it is in the viewport, and how many of a grid of points
+    /// on it are covered by something else.
+    fn measure_box(&self, m: &mut BannerMeasurement) {
         let rect = self.host.get_bounding_client_rect();
         let css_px = |v: Result<JsValue, JsValue>| v.ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
         let (vw, vh) = (
@@ -180,7 +193,6 @@ impl Banner {
         } else {
             rect_ratio.min(io)
         };
-
         // Hit-test a grid of points: the topmost element must be the notice itself (hits inside
         // a shadow root are reported as its host).
         let points = [
@@ -204,9 +216,6 @@ impl Banner {
                     .is_none_or(|hit| &hit != host)
             })
             .count();
-
-        m.contrast = self.contrast().unwrap_or(0.0);
-        m
     }
 
     /// Contrast of the notice's paragraph text over its background.

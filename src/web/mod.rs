@@ -37,8 +37,8 @@ use crate::disclosure::{BannerOptions, DisclosureStatus};
 use crate::engine::{Backend, BackendChoice, Engine, EngineOptions, EngineState, FrameResult};
 use crate::error::{ErrorName, GlanceError};
 use crate::frame::Frame;
-use crate::vision::Pipeline;
 use crate::vision::timings::{Instant, elapsed_ms};
+use crate::vision::{ModelWeights, Pipeline, PipelineOptions};
 use banner::Banner;
 use errors::{config_error, named_error, to_js_error};
 use frames::{Scratch, read_rgba};
@@ -292,6 +292,54 @@ fn json_text(value: &JsValue) -> Result<String, JsValue> {
     }
 }
 
+/// The first backend of `order` that works, its pipeline, and why the ones before it failed.
+async fn first_working_backend(
+    order: &[Backend],
+    weights: &ModelWeights,
+    options: &PipelineOptions,
+    source: &ModelSource,
+) -> Result<(Backend, Pipeline, Vec<String>), JsValue> {
+    let mut reasons = Vec::new();
+    for &backend in order {
+        match start_backend(backend, weights, options, source).await {
+            Ok(pipeline) => return Ok((backend, pipeline, reasons)),
+            Err(reason) => reasons.push(format!("{}: {reason}", backend.name())),
+        }
+    }
+    Err(js(GlanceError::BackendUnavailable(reasons.join("; "))))
+}
+
+/// The pipeline on `backend`'s device. On WebGPU one blank frame compiles the shaders and
+/// proves the backend works. The CPU has nothing to compile and is the last resort, so its
+/// first frame is the first real one.
+async fn start_backend(
+    backend: Backend,
+    weights: &ModelWeights,
+    options: &PipelineOptions,
+    source: &ModelSource,
+) -> Result<Pipeline, String> {
+    let device = match backend {
+        Backend::Cpu => Ok(Device::flex()),
+        #[cfg(feature = "webgpu")]
+        Backend::WebGpu => webgpu::device().await,
+        #[cfg(not(feature = "webgpu"))]
+        Backend::WebGpu => Err("this build of Glance has no WebGPU backend".to_string()),
+    }?;
+    let pipeline = Pipeline::new(&device, weights, options.clone()).map_err(|e| e.to_string())?;
+    let on = [("backend", JsValue::from_str(backend.name()))];
+    source.progress("load", &on);
+    if backend == Backend::WebGpu {
+        let blank = vec![0u8; 64 * 64 * 4];
+        let frame = Frame::from_rgba(64, 64, &blank).map_err(|e| e.to_string())?;
+        pipeline
+            .analyze(&frame, 0.0)
+            .await
+            .map_err(|e| e.to_string())?;
+        source.progress("warmup", &on);
+    }
+    Ok(pipeline)
+}
+
 /// The audience engine: faces → audience → next ad, all on the device.
 #[wasm_bindgen]
 pub struct AudienceEngine {
@@ -332,61 +380,28 @@ impl AudienceEngine {
             BackendChoice::Webgpu => &[Backend::WebGpu],
             BackendChoice::Cpu => &[Backend::Cpu],
         };
-        let mut reasons = Vec::new();
-        for &backend in order {
-            let device = match backend {
-                Backend::Cpu => Ok(Device::flex()),
-                #[cfg(feature = "webgpu")]
-                Backend::WebGpu => webgpu::device().await,
-                #[cfg(not(feature = "webgpu"))]
-                Backend::WebGpu => Err("this build of Glance has no WebGPU backend".to_string()),
-            };
-            let pipeline = device.and_then(|d| {
-                Pipeline::new(&d, &weights, options.pipeline.clone()).map_err(|e| e.to_string())
-            });
-            let pipeline = match pipeline {
-                Ok(p) => p,
-                Err(reason) => {
-                    reasons.push(format!("{}: {reason}", backend.name()));
-                    continue;
-                }
-            };
-            let on = [("backend", JsValue::from_str(backend.name()))];
-            source.progress("load", &on);
-            // On WebGPU one blank frame compiles the shaders and proves the backend works. The
-            // CPU has nothing to compile and is the last resort, so its first frame is the first
-            // real one.
-            if backend == Backend::WebGpu {
-                let blank = vec![0u8; 64 * 64 * 4];
-                let frame = Frame::from_rgba(64, 64, &blank).map_err(js)?;
-                if let Err(e) = pipeline.analyze(&frame, 0.0).await {
-                    reasons.push(format!("{}: {e}", backend.name()));
-                    continue;
-                }
-                source.progress("warmup", &on);
-            }
-            let fallback_reason = (!reasons.is_empty()).then(|| reasons.join("; "));
-            // A GPU engine keeps the weights to continue on the CPU if the GPU is lost.
-            let fallback_weights = (backend == Backend::WebGpu).then_some(weights);
-            let engine = Engine::new(
-                pipeline,
-                backend,
-                fallback_weights,
-                options,
-                fallback_reason,
-            )
-            .map_err(js)?;
-            let inner = Inner {
-                engine,
-                notice: RefCell::new(notice),
-                busy: Cell::new(false),
-                scratch: Scratch::default(),
-            };
-            return Ok(AudienceEngine {
-                inner: Rc::new(inner),
-            });
-        }
-        Err(js(GlanceError::BackendUnavailable(reasons.join("; "))))
+        let (backend, pipeline, reasons) =
+            first_working_backend(order, &weights, &options.pipeline, &source).await?;
+        let fallback_reason = (!reasons.is_empty()).then(|| reasons.join("; "));
+        // A GPU engine keeps the weights to continue on the CPU if the GPU is lost.
+        let fallback_weights = (backend == Backend::WebGpu).then_some(weights);
+        let engine = Engine::new(
+            pipeline,
+            backend,
+            fallback_weights,
+            options,
+            fallback_reason,
+        )
+        .map_err(js)?;
+        let inner = Inner {
+            engine,
+            notice: RefCell::new(notice),
+            busy: Cell::new(false),
+            scratch: Scratch::default(),
+        };
+        Ok(AudienceEngine {
+            inner: Rc::new(inner),
+        })
     }
 
     /// Analyses one frame and adds it to the audience. Rejects with `EngineBusyError` while
