@@ -18,7 +18,7 @@ mod cli {
     use glance::GlanceError;
     use glance::analysis::FrameAnalysis;
     use glance::audience::{AudienceConfig, ReportOptions};
-    use glance::engine::{Backend, Engine, EngineOptions};
+    use glance::engine::{BackendSetup, Engine, EngineOptions};
     use glance::fleet::push::Pusher;
     use glance::fleet::{CameraState, HealthBackend, Heartbeat, Record, ScreenHealth};
     use glance::media::{Y4mReader, is_y4m, load_image};
@@ -255,14 +255,9 @@ mod cli {
         }
 
         /// After each frame: the records that became final, and a heartbeat each minute.
-        fn after_frame(
-            &mut self,
-            state: &mut glance::engine::EngineState,
-            now_ms: f64,
-            flush: bool,
-        ) {
+        fn after_frame(&mut self, engine: &Engine, now_ms: f64, flush: bool) {
             self.frames_since_heartbeat += 1;
-            let records = state
+            let records = engine
                 .take_records(&self.screen, flush)
                 .expect("the screen id was checked");
             self.pusher.send(records);
@@ -315,9 +310,9 @@ mod cli {
         push: &PushArgs,
     ) -> Result<(), String> {
         let engine = cpu_pipeline(options.pipeline.clone())
-            .and_then(|pipeline| Engine::new(pipeline, Backend::Cpu, None, options, None))
+            .and_then(|pipeline| Engine::new(pipeline, BackendSetup::cpu(), options))
             .map_err(|e| e.to_string())?;
-        engine.state_mut().keep_completed_visits();
+        engine.keep_completed_visits();
         let mut sender = RecordSender::start(push)?;
         let start_ms = sender.as_ref().map_or(0, |(_, start)| *start) as f64;
         let mut reader = Y4mReader::open(video).map_err(|e| e.to_string())?;
@@ -325,7 +320,7 @@ mod cli {
         let mut result = Ok(());
         let print_visits = || {
             if visits {
-                for v in engine.state_mut().take_completed_visits() {
+                for v in engine.take_completed_visits() {
                     print_json(&serde_json::json!({ "visit": v }));
                 }
             }
@@ -344,28 +339,28 @@ mod cli {
             pollster::block_on(engine.process_frame(&frame, timestamp_ms))
                 .map_err(|e| e.to_string())?;
             // The CLI prints results, not events.
-            engine.state_mut().take_events();
+            engine.take_events();
             let second = (timestamp_ms / 1000.0).floor() as i64;
             if snapshots && last_second != Some(second) {
-                let snapshot = engine.state().snapshot();
+                let snapshot = engine.snapshot();
                 print_json(&serde_json::json!({ "snapshot": snapshot }));
                 last_second = Some(second);
             }
             print_visits();
             if let Some((sender, _)) = &mut sender {
-                sender.after_frame(&mut engine.state_mut(), timestamp_ms, false);
+                sender.after_frame(&engine, timestamp_ms, false);
             }
         }
         let end_ms = reader.end_ms(start_ms);
-        engine.state_mut().finish(end_ms);
+        engine.finish(end_ms);
         print_visits();
-        let report = engine.state().report(&ReportOptions {
+        let report = engine.report(&ReportOptions {
             k,
             ..ReportOptions::default()
         });
         print_json(&serde_json::json!({ "report": report }));
         if let Some((mut sender, _)) = sender {
-            sender.after_frame(&mut engine.state_mut(), end_ms, true);
+            sender.after_frame(&engine, end_ms, true);
             let summary = sender
                 .pusher
                 .finish(std::time::Duration::from_secs(push.push_wait_s));

@@ -678,7 +678,7 @@ fn fine_scan_options_are_checked() {
 
 #[test]
 fn the_kiosk_counts_every_face_of_a_crowd_and_analyses_the_nearest() {
-    use glance::engine::{Backend, Engine, EngineOptions};
+    use glance::engine::{BackendSetup, Engine, EngineOptions};
     // The kiosk's own options (video mode, every other default).
     let config = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -692,7 +692,7 @@ fn the_kiosk_counts_every_face_of_a_crowd_and_analyses_the_nearest() {
     let budget = options.pipeline.max_analyzed_faces;
     assert!(budget < 30, "the crowd must exceed the analysis budget");
     let pipeline = cpu_pipeline(options.pipeline.clone()).unwrap();
-    let engine = Engine::new(pipeline, Backend::Cpu, None, options, None).unwrap();
+    let engine = Engine::new(pipeline, BackendSetup::cpu(), options).unwrap();
     // Thirty people in six columns and five rows of a 1080p frame, faces about 60 px high (a
     // few metres away); each row's pictures hide the suits of the row above.
     let positions: Vec<(u32, u32)> = (0..5)
@@ -733,7 +733,7 @@ fn the_kiosk_counts_every_face_of_a_crowd_and_analyses_the_nearest() {
             );
         }
     }
-    let snapshot = engine.state().snapshot();
+    let snapshot = engine.snapshot();
     assert_eq!(snapshot.present, 30, "{snapshot:?}");
 }
 

@@ -34,7 +34,9 @@ use wasm_bindgen::prelude::*;
 
 use crate::audience::ReportOptions;
 use crate::disclosure::{BannerOptions, DisclosureStatus};
-use crate::engine::{Backend, BackendChoice, Engine, EngineOptions, EngineState, FrameResult};
+use crate::engine::{
+    Backend, BackendChoice, BackendSetup, Engine, EngineOptions, EngineState, FrameResult,
+};
 use crate::error::{ErrorName, GlanceError};
 use crate::frame::Frame;
 use crate::vision::timings::{Instant, elapsed_ms};
@@ -183,10 +185,6 @@ impl Inner {
             return Err(js(GlanceError::Closed));
         }
         Ok(())
-    }
-
-    fn state(&self) -> std::cell::RefMut<'_, EngineState> {
-        self.engine.state_mut()
     }
 }
 
@@ -382,17 +380,13 @@ impl AudienceEngine {
         };
         let (backend, pipeline, reasons) =
             first_working_backend(order, &weights, &options.pipeline, &source).await?;
-        let fallback_reason = (!reasons.is_empty()).then(|| reasons.join("; "));
-        // A GPU engine keeps the weights to continue on the CPU if the GPU is lost.
-        let fallback_weights = (backend == Backend::WebGpu).then_some(weights);
-        let engine = Engine::new(
-            pipeline,
+        let setup = BackendSetup {
             backend,
-            fallback_weights,
-            options,
-            fallback_reason,
-        )
-        .map_err(js)?;
+            // A GPU engine keeps the weights to continue on the CPU if the GPU is lost.
+            cpu_fallback_weights: (backend == Backend::WebGpu).then_some(weights),
+            fallback_reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
+        };
+        let engine = Engine::new(pipeline, setup, options).map_err(js)?;
         let inner = Inner {
             engine,
             notice: RefCell::new(notice),
@@ -449,21 +443,21 @@ impl AudienceEngine {
     #[wasm_bindgen(js_name = takeEvents, unchecked_return_type = "EngineEvent[]")]
     pub fn take_events(&self) -> Result<JsValue, JsValue> {
         self.inner.check_alive()?;
-        to_js(&self.inner.state().take_events())
+        to_js(&self.inner.engine.take_events())
     }
 
     /// Who is in front of the screen now.
     #[wasm_bindgen(unchecked_return_type = "AudienceSnapshot")]
     pub fn snapshot(&self) -> Result<JsValue, JsValue> {
         self.inner.check_alive()?;
-        to_js(&self.inner.engine.state().snapshot())
+        to_js(&self.inner.engine.snapshot())
     }
 
     /// The ad to play next, with the reason (which rule, which conditions held, what was skipped).
     #[wasm_bindgen(js_name = nextAd, unchecked_return_type = "Decision")]
     pub fn next_ad(&self, now_ms: Option<f64>) -> Result<JsValue, JsValue> {
         self.inner.check_alive()?;
-        let decision = self.inner.state().next_ad(now_or(now_ms)).map_err(js)?;
+        let decision = self.inner.engine.next_ad(now_or(now_ms)).map_err(js)?;
         to_js(&decision)
     }
 
@@ -471,7 +465,7 @@ impl AudienceEngine {
     #[wasm_bindgen(js_name = shouldInterrupt, unchecked_return_type = "Decision | null")]
     pub fn should_interrupt(&self, now_ms: Option<f64>) -> Result<JsValue, JsValue> {
         self.inner.check_alive()?;
-        let decision = self.inner.state().interrupt(now_or(now_ms)).map_err(js)?;
+        let decision = self.inner.engine.interrupt(now_or(now_ms)).map_err(js)?;
         to_js(&decision)
     }
 
@@ -486,7 +480,7 @@ impl AudienceEngine {
         self.inner.check_alive()?;
         let play_id = play_id.unwrap_or_else(|| ad_id.to_string());
         self.inner
-            .state()
+            .engine
             .ad_started(&play_id, ad_id, now_or(now_ms))
             .map_err(js)
     }
@@ -503,7 +497,7 @@ impl AudienceEngine {
         self.inner.check_alive()?;
         let play_id = play_id.unwrap_or_else(|| ad_id.to_string());
         self.inner
-            .state()
+            .engine
             .ad_ended(&play_id, ad_id, now_or(now_ms), completed)
             .map_err(js)
     }
@@ -517,7 +511,7 @@ impl AudienceEngine {
     ) -> Result<(), JsValue> {
         self.inner.check_alive()?;
         let text = json_text(&rules)?;
-        self.inner.state().set_rules(&text).map_err(js)
+        self.inner.engine.set_rules(&text).map_err(js)
     }
 
     /// Changes options (a JSON merge patch: `null` restores a default). Pipeline options apply
@@ -533,7 +527,7 @@ impl AudienceEngine {
         if patch.get("banner").is_some()
             && let (Notice::Page(banner), Some(options)) = (
                 &mut *self.inner.notice.borrow_mut(),
-                self.inner.engine.options().banner.clone(),
+                self.inner.engine.options().banner,
             )
         {
             banner.update(options);
@@ -565,7 +559,7 @@ impl AudienceEngine {
             Some(options) => serde_json::from_str(&json_text(&options.into())?)
                 .map_err(|e| named_error(ErrorName::ConfigError, &e.to_string()))?,
         };
-        to_js(&self.inner.engine.state().report(&options))
+        to_js(&self.inner.engine.report(&options))
     }
 
     /// The fleet records that became final since the last call (audience minutes, proof of
@@ -577,7 +571,7 @@ impl AudienceEngine {
         self.inner.check_alive()?;
         let records = self
             .inner
-            .state()
+            .engine
             .take_records(screen_id, flush.unwrap_or(false))
             .map_err(js)?;
         to_js(&records)
@@ -588,7 +582,7 @@ impl AudienceEngine {
     #[wasm_bindgen(js_name = endVisits)]
     pub fn end_visits(&self, now_ms: Option<f64>) -> Result<(), JsValue> {
         self.inner.check_alive()?;
-        self.inner.state().finish(now_or(now_ms));
+        self.inner.engine.finish(now_or(now_ms));
         Ok(())
     }
 
@@ -596,14 +590,14 @@ impl AudienceEngine {
     #[wasm_bindgen(js_name = saveState)]
     pub fn save_state(&self) -> Result<String, JsValue> {
         self.inner.check_alive()?;
-        Ok(self.inner.engine.state().save_state())
+        Ok(self.inner.engine.save_state())
     }
 
     /// Restores what `saveState` returned (after a reload).
     #[wasm_bindgen(js_name = restoreState)]
     pub fn restore_state(&self, state: &str) -> Result<(), JsValue> {
         self.inner.check_alive()?;
-        self.inner.state().restore_state(state).map_err(js)
+        self.inner.engine.restore_state(state).map_err(js)
     }
 
     /// The backend running the networks: `"webgpu"` or `"cpu"`.
