@@ -116,6 +116,9 @@ const CREATE = Symbol("AudienceEngine.create");
 const THREADS = ["auto", "worker", "main"];
 /** A worker that does not answer a call for this long is taken for dead and restarted. */
 const WORKER_TIMEOUT_MS = 20_000;
+// While no frame comes (a host that paused its camera for a hidden notice), the engine looks at
+// its notice this often, so `disclosurechange` still tells the host when it can be read again.
+const IDLE_NOTICE_CHECK_MS = 500;
 
 /** Calls a progress callback; one that throws must not stop the engine. */
 function report(onProgress, progress) {
@@ -495,7 +498,9 @@ function workerOptions(options, models) {
 /**
  * The engine, as an EventTarget: after each frame it dispatches what happened (`visitstart`,
  * `visitend`, `audiencechange`, `backendchange`, `disclosurechange`, `error`) and every ad it
- * picks (`decision`), so a host listens instead of polling `snapshot()`. Every event is a
+ * picks (`decision`), so a host listens instead of polling `snapshot()`. `disclosurechange`
+ * also comes while no frame does (the notice is looked at every half second then), so a host
+ * that paused its camera for a hidden notice hears when it can be read again. Every event is a
  * CustomEvent whose `detail` is the aggregate it names; none carries pixels.
  *
  * It runs in a Worker where the browser has module Workers and OffscreenCanvas (`thread`
@@ -504,6 +509,8 @@ function workerOptions(options, models) {
 export class AudienceEngine extends EventTarget {
   #core;
   #disclosureVisible;
+  #lastFrameAt = 0;
+  #noticeWatch = 0;
 
   /** Loads the module the backend needs and, at the same time, the models; starts the engine. */
   static async create(options = {}) {
@@ -544,6 +551,23 @@ export class AudienceEngine extends EventTarget {
     this.#core = core;
     this.#disclosureVisible = core.disclosure.visible;
     core.onRestart = (error) => this.#emit("error", error);
+    this.#noticeWatch = setInterval(() => {
+      if (performance.now() - this.#lastFrameAt < IDLE_NOTICE_CHECK_MS) return;
+      try {
+        this.#checkDisclosure();
+      } catch {
+        // An engine that crashed says so on its next call; the watch has nothing to add.
+      }
+    }, IDLE_NOTICE_CHECK_MS);
+  }
+
+  /** `disclosurechange` when the notice became readable or unreadable since the last look. */
+  #checkDisclosure() {
+    const disclosure = this.#core.disclosure;
+    if (disclosure.visible !== this.#disclosureVisible) {
+      this.#disclosureVisible = disclosure.visible;
+      this.#emit("disclosurechange", disclosure);
+    }
   }
 
   #emit(type, detail) {
@@ -552,11 +576,8 @@ export class AudienceEngine extends EventTarget {
 
   /** After a frame, analysed or refused: the engine's events, then what changed. */
   #afterFrame({ result, events }) {
-    const disclosure = this.#core.disclosure;
-    if (disclosure.visible !== this.#disclosureVisible) {
-      this.#disclosureVisible = disclosure.visible;
-      this.#emit("disclosurechange", disclosure);
-    }
+    this.#lastFrameAt = performance.now();
+    this.#checkDisclosure();
     if (result?.backendChanged) {
       this.#emit("backendchange", { backend: result.backend, reason: this.#core.fallbackReason ?? null });
     }
@@ -596,7 +617,10 @@ export class AudienceEngine extends EventTarget {
   takeRecords(...args) { return this.#core.call("takeRecords", args); }
   endVisits(...args) { return this.#core.call("endVisits", args); }
   restoreState(...args) { return this.#core.call("restoreState", args); }
-  async close() { this.#core.close(); }
+  async close() {
+    clearInterval(this.#noticeWatch);
+    this.#core.close();
+  }
   get backend() { return this.#core.backend; }
   get fallbackReason() { return this.#core.fallbackReason; }
   /** The engine module's WebAssembly memory in bytes (from the worker's last answer there). */

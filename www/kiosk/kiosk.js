@@ -29,7 +29,6 @@ import { Installer } from './installer.js';
 
 const SAVE_EVERY_MS = 10_000;
 const INTERRUPT_EVERY_MS = 1000;
-const DISCLOSURE_POLL_MS = 500;
 const RULES_POLL_MS = 10_000;
 const ENGINE_RETRY_MS = [5_000, 15_000, 60_000, 300_000];
 const MAX_PLAYS_KEPT = 50;
@@ -94,6 +93,8 @@ const state = {
   restoredFromMs: null,
   restoreError: null,
   disclosure: null,
+  /** The camera is off until the notice can be read again (the engine's `disclosurechange`). */
+  pausedForDisclosure: false,
   /** The engine's worker replaced after it stopped: when, and from which save. */
   workerRestarts: [],
 };
@@ -470,6 +471,13 @@ function watchEngine(engine) {
   engine.addEventListener('visitend', () => {
     if (engine === state.engine) persist('visit ended');
   });
+  engine.addEventListener('disclosurechange', ({ detail }) => {
+    if (engine !== state.engine) return;
+    state.disclosure = { ...detail };
+    if (!detail.visible && state.analysing) pauseForDisclosure(detail.reason);
+    else if (detail.visible && state.pausedForDisclosure) startAnalysis();
+    else renderStatus();
+  });
   engine.addEventListener('error', ({ detail }) => {
     if (detail?.name !== 'EngineCrashedError' || engine !== state.engine) return;
     if (!detail.restarted) { crashed(); return; }
@@ -570,10 +578,9 @@ function countFps(now) {
 
 // ---- disclosure ----------------------------------------------------------------------------
 
-let disclosureTimer = 0;
-
 function startAnalysis() {
   if (state.flushed) return;
+  state.pausedForDisclosure = false;
   state.analysing = true;
   state.frameTimes = [];
   camera.start();
@@ -587,19 +594,14 @@ function stopAnalysis(cameraState, why) {
   installer.clear();
 }
 
-/** The notice cannot be read: the camera goes off (its light too) until it can. */
+/**
+ * The notice cannot be read: the camera goes off (its light too) until it can, which the
+ * engine's `disclosurechange` tells (watchEngine).
+ */
 function pauseForDisclosure(reason) {
   state.disclosure = { visible: false, reason };
+  state.pausedForDisclosure = true;
   stopAnalysis('paused', 'privacy notice not visible');
-  clearInterval(disclosureTimer);
-  disclosureTimer = setInterval(() => {
-    const d = readDisclosure();
-    if (d?.visible) {
-      clearInterval(disclosureTimer);
-      disclosureTimer = 0;
-      startAnalysis();
-    }
-  }, DISCLOSURE_POLL_MS);
   renderStatus();
 }
 
@@ -614,7 +616,7 @@ function readDisclosure() {
 
 /** Opens the camera only once the notice can be read. */
 function resumeWhenDisclosed() {
-  if (!state.engine || disclosureTimer) return;
+  if (!state.engine) return;
   const d = readDisclosure();
   if (d && !d.visible) pauseForDisclosure(d.reason);
   else if (!state.analysing) startAnalysis();

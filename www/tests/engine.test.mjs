@@ -376,6 +376,24 @@ test("the engine shows its disclosure notice and analyses only while it can be r
     assert.match(outcome.status.reason, reason, label);
     assert.equal(outcome.resumed, "analysed", `${label}: analysis resumes once the notice shows again`);
   }
+  // With no frame coming (a host that stopped its camera), the engine still says when the
+  // notice stops and starts being readable: a host listens instead of polling.
+  const idle = await page.evaluate(async () => {
+    const seen = [];
+    window.engine.addEventListener("disclosurechange", (e) => seen.push(e.detail.visible));
+    const until = async (count) => {
+      const start = performance.now();
+      while (seen.length < count && performance.now() - start < 5000) await new Promise((r) => setTimeout(r, 50));
+    };
+    await new Promise((r) => setTimeout(r, 600));
+    const el = document.querySelector("glance-disclosure");
+    el.style.visibility = "hidden";
+    await until(1);
+    el.style.visibility = "";
+    await until(2);
+    return seen;
+  });
+  assert.deepEqual(idle, [false, true], "disclosurechange without frames");
   // The notice follows language changes and goes away with the engine.
   await page.evaluate(() => window.engine.setOptions({ banner: { language: "fr" } }));
   assert.ok((await renderedText(page)).includes("Analyse par caméra"));
