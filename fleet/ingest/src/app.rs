@@ -71,106 +71,121 @@ pub enum ApiError {
     StoreUnavailable(StoreError),
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        if let ApiError::InvalidRules(issues) = &self {
-            let error = json!({
-                "code": "invalidRules",
-                "message": format!("the rules document has {} problem(s); a kiosk would refuse it", issues.len()),
-                "issues": issues,
-            });
-            return (
-                StatusCode::BAD_REQUEST,
-                axum::Json(json!({ "error": error })),
-            )
-                .into_response();
+/// An error as the client reads it: the status, a code, a message, and where one applies the
+/// batch line and record field at fault or a rules document's problems.
+struct ErrorBody {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    line: Option<usize>,
+    field: Option<String>,
+    issues: Option<serde_json::Value>,
+}
+
+impl ErrorBody {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ErrorBody {
+            status,
+            code,
+            message: message.into(),
+            line: None,
+            field: None,
+            issues: None,
         }
-        let (status, code, message, line, field) = match self {
-            ApiError::InvalidRules(_) => unreachable!("answered above"),
-            ApiError::NotAnEditor => (
+    }
+}
+
+impl ApiError {
+    fn body(self) -> ErrorBody {
+        match self {
+            ApiError::InvalidRules(issues) => ErrorBody {
+                issues: Some(json!(issues)),
+                ..ErrorBody::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalidRules",
+                    format!(
+                        "the rules document has {} problem(s); a kiosk would refuse it",
+                        issues.len()
+                    ),
+                )
+            },
+            ApiError::NotAnEditor => ErrorBody::new(
                 StatusCode::FORBIDDEN,
                 "notAnEditor",
-                "only an editor's token publishes rules".to_string(),
-                None,
-                None,
+                "only an editor's token publishes rules",
             ),
-            ApiError::NoRules => (
+            ApiError::NoRules => ErrorBody::new(
                 StatusCode::NOT_FOUND,
                 "noRules",
-                "no rules are published for this screen: it plays by its own".to_string(),
-                None,
-                None,
+                "no rules are published for this screen: it plays by its own",
             ),
-            ApiError::BadToken => (
+            ApiError::BadToken => ErrorBody::new(
                 StatusCode::UNAUTHORIZED,
                 "badToken",
-                "send the screen's token as 'Authorization: Bearer <token>'".to_string(),
-                None,
-                None,
+                "send the screen's token as 'Authorization: Bearer <token>'",
             ),
-            ApiError::NotAReader => (
+            ApiError::NotAReader => ErrorBody::new(
                 StatusCode::FORBIDDEN,
                 "notAReader",
-                "a screen's token can send records, not read reports: use a reader's token"
-                    .to_string(),
-                None,
-                None,
+                "a screen's token can send records, not read reports: use a reader's token",
             ),
             ApiError::BadQuery(message) => {
-                (StatusCode::BAD_REQUEST, "badQuery", message, None, None)
+                ErrorBody::new(StatusCode::BAD_REQUEST, "badQuery", message)
             }
             ApiError::ReportFailed(message) => {
                 eprintln!("glance-ingest: a report failed: {message}");
-                (
+                ErrorBody::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "reportFailed",
                     format!("the report could not be made: {message}"),
-                    None,
-                    None,
                 )
             }
-            ApiError::WrongScreen { line, screen_id } => (
-                StatusCode::FORBIDDEN,
-                "wrongScreen",
-                format!("line {line} is a record of screen \"{screen_id}\", not the token's"),
-                Some(line),
-                Some("screenId".to_string()),
-            ),
-            ApiError::InvalidRecord(e) => (
-                StatusCode::BAD_REQUEST,
-                "invalidRecord",
-                e.to_string(),
-                Some(e.line),
-                Some(e.field),
-            ),
-            ApiError::TooLarge => (
+            ApiError::WrongScreen { line, screen_id } => ErrorBody {
+                line: Some(line),
+                field: Some("screenId".to_string()),
+                ..ErrorBody::new(
+                    StatusCode::FORBIDDEN,
+                    "wrongScreen",
+                    format!("line {line} is a record of screen \"{screen_id}\", not the token's"),
+                )
+            },
+            ApiError::InvalidRecord(e) => ErrorBody {
+                line: Some(e.line),
+                field: Some(e.field.clone()),
+                ..ErrorBody::new(StatusCode::BAD_REQUEST, "invalidRecord", e.to_string())
+            },
+            ApiError::TooLarge => ErrorBody::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "tooLarge",
-                "the batch is over the size limit: send fewer records at a time".to_string(),
-                None,
-                None,
+                "the batch is over the size limit: send fewer records at a time",
             ),
             ApiError::StoreUnavailable(e) => {
                 eprintln!("glance-ingest: {e}");
-                (
+                ErrorBody::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "storeUnavailable",
-                    "the store cannot be reached now: try again later (a screen keeps its batch and sends it again)"
-                        .to_string(),
-                    None,
-                    None,
+                    "the store cannot be reached now: try again later (a screen keeps its batch and sends it again)",
                 )
             }
-        };
-        let mut error = json!({ "code": code, "message": message });
-        if let Some(line) = line {
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body();
+        let mut error = json!({ "code": body.code, "message": body.message });
+        if let Some(issues) = body.issues {
+            error["issues"] = issues;
+        }
+        if let Some(line) = body.line {
             error["line"] = json!(line);
         }
-        if let Some(field) = field {
+        if let Some(field) = body.field {
             error["field"] = json!(field);
         }
-        let mut response = (status, axum::Json(json!({ "error": error }))).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        let mut response = (body.status, axum::Json(json!({ "error": error }))).into_response();
+        if body.status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));

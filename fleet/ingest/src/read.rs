@@ -581,27 +581,7 @@ impl ReportQueries {
         };
         let start = period.start_s(time);
         let filter = period.filter(screens, time);
-        let count = |column: &str| format!("toUInt32(sumMerge({column}))");
-        let histogram =
-            |column: &str| format!("arrayMap(x -> toUInt32(x), sumForEachMerge({column}))");
-        let buckets = format!(
-            "SELECT {start} AS startS, {} AS impressions, {} AS watchers, \
-             sumMerge(dwell_ms) AS dwellMs, sumMerge(attention_ms) AS attentionMs, \
-             sumMerge(attention_from_eyes_ms) AS attentionFromEyesMs, \
-             sumMerge(attention_from_head_pose_ms) AS attentionFromHeadPoseMs, \
-             {} AS dwellHist, {} AS attentionHist, \
-             sumMerge(distance_sum_m) AS distanceSumM, {} AS distanceCount, \
-             {} AS distanceHist, {} AS groupSizeSum, {} AS groupSizeHist \
-             FROM {database}.{audience} WHERE {filter} GROUP BY {time} ORDER BY {time}",
-            count("impressions"),
-            count("watchers"),
-            histogram("dwell_hist"),
-            histogram("attention_hist"),
-            count("distance_count"),
-            histogram("distance_hist"),
-            count("group_size_sum"),
-            histogram("group_size_hist"),
-        );
+        let buckets = buckets_query(database, audience, &start, &filter, time);
         let cells = format!(
             "SELECT {start} AS startS, age_band AS ageBand, gender, \
              toUInt32(sum(present)) AS present, toUInt32(sum(watchers)) AS watchers, \
@@ -628,20 +608,7 @@ impl ReportQueries {
              FROM {database}.play_cells_daily WHERE {day_filter} \
              GROUP BY ad_id, day, age_band, gender ORDER BY ad_id, day, age_band, gender"
         );
-        let plays = format!(
-            "SELECT id, screen_id AS screenId, play_id AS playId, ad_id AS adId, \
-             toString(time_ms) AS startMs, toString(end_ms) AS endMs, \
-             utc_offset_minutes AS utcOffsetMinutes, completed, impressions, watchers, \
-             attention_ms AS attentionMs, cells.age_band AS cellBands, \
-             cells.gender AS cellGenders, cells.present AS cellPresent, \
-             cells.watchers AS cellWatchers, cells.attention_ms AS cellAttentionMs \
-             FROM {database}.records FINAL WHERE kind = 'play' AND screen_id IN ({}) \
-             AND time_ms >= {} AND time_ms < {} \
-             ORDER BY time_ms DESC, id LIMIT {listed_plays}",
-            quote_list(screens),
-            period.from_ms,
-            period.to_ms
-        );
+        let plays = plays_query(database, screens, &period, listed_plays);
         ReportQueries {
             buckets,
             cells,
@@ -661,6 +628,49 @@ impl ReportQueries {
             ("plays", &self.plays),
         ]
     }
+}
+
+/// The audience buckets of the period: each hour's or day's counts, times and histograms,
+/// summed over the screens.
+fn buckets_query(database: &str, audience: &str, start: &str, filter: &str, time: &str) -> String {
+    let count = |column: &str| format!("toUInt32(sumMerge({column}))");
+    let histogram = |column: &str| format!("arrayMap(x -> toUInt32(x), sumForEachMerge({column}))");
+    format!(
+        "SELECT {start} AS startS, {} AS impressions, {} AS watchers, \
+         sumMerge(dwell_ms) AS dwellMs, sumMerge(attention_ms) AS attentionMs, \
+         sumMerge(attention_from_eyes_ms) AS attentionFromEyesMs, \
+         sumMerge(attention_from_head_pose_ms) AS attentionFromHeadPoseMs, \
+         {} AS dwellHist, {} AS attentionHist, \
+         sumMerge(distance_sum_m) AS distanceSumM, {} AS distanceCount, \
+         {} AS distanceHist, {} AS groupSizeSum, {} AS groupSizeHist \
+         FROM {database}.{audience} WHERE {filter} GROUP BY {time} ORDER BY {time}",
+        count("impressions"),
+        count("watchers"),
+        histogram("dwell_hist"),
+        histogram("attention_hist"),
+        count("distance_count"),
+        histogram("distance_hist"),
+        count("group_size_sum"),
+        histogram("group_size_hist"),
+    )
+}
+
+/// The newest `listed_plays` plays of the period, each as stored.
+fn plays_query(database: &str, screens: &[&str], period: &Period, listed_plays: usize) -> String {
+    format!(
+        "SELECT id, screen_id AS screenId, play_id AS playId, ad_id AS adId, \
+         toString(time_ms) AS startMs, toString(end_ms) AS endMs, \
+         utc_offset_minutes AS utcOffsetMinutes, completed, impressions, watchers, \
+         attention_ms AS attentionMs, cells.age_band AS cellBands, \
+         cells.gender AS cellGenders, cells.present AS cellPresent, \
+         cells.watchers AS cellWatchers, cells.attention_ms AS cellAttentionMs \
+         FROM {database}.records FINAL WHERE kind = 'play' AND screen_id IN ({}) \
+         AND time_ms >= {} AND time_ms < {} \
+         ORDER BY time_ms DESC, id LIMIT {listed_plays}",
+        quote_list(screens),
+        period.from_ms,
+        period.to_ms
+    )
 }
 
 /// The roll-ups the queries read, summed across the screens, as a report is made of them.
