@@ -236,7 +236,7 @@ impl TimeSeries {
 /// One ad play and the audience it had (visits add to it when they end).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct PlayRecord {
+pub(crate) struct PlayAudience {
     pub serial: u64,
     pub play_id: String,
     pub ad_id: String,

@@ -88,7 +88,7 @@ pub use rollups::{FleetRollups, RollupAdDay, RollupBucket, fleet_play_id, fleet_
 pub use snapshot::{AudienceSnapshot, BandGenderCount, PersonNow};
 pub use state::{AudienceState, SCHEMA_VERSION};
 
-use aggregate::{AdDay, PlayContribution, PlayRecord, TimeSeries, VisitFacts};
+use aggregate::{AdDay, PlayAudience, PlayContribution, TimeSeries, VisitFacts};
 use tracker::{Ended, PlayWindow, Tracker};
 
 use crate::analysis::{FaceAnalysis, FrameAnalysis, Gender};
@@ -130,7 +130,7 @@ pub struct AudienceAggregator {
     tracker: Tracker,
     series: TimeSeries,
     /// Individual plays, oldest first (serials increase).
-    plays: VecDeque<PlayRecord>,
+    plays: VecDeque<PlayAudience>,
     next_serial: u64,
     /// Plays that tracks may still credit: running ones and those ended moments ago.
     windows: Vec<PlayWindow>,
@@ -435,7 +435,7 @@ impl AudienceAggregator {
         }
         let serial = self.next_serial;
         self.next_serial += 1;
-        self.plays.push_back(PlayRecord {
+        self.plays.push_back(PlayAudience {
             serial,
             play_id: play_id.to_string(),
             ad_id: ad_id.to_string(),
@@ -500,7 +500,7 @@ impl AudienceAggregator {
         Ok(())
     }
 
-    fn play(&self, serial: u64) -> Option<&PlayRecord> {
+    fn play(&self, serial: u64) -> Option<&PlayAudience> {
         self.plays
             .binary_search_by_key(&serial, |r| r.serial)
             .ok()

@@ -3,7 +3,7 @@
 //! marks of what was made live in the saved state, so a reload neither repeats nor skips one.
 
 use super::AudienceAggregator;
-use super::aggregate::{Aggregate, CellAgg, MINUTE_MS, PlayRecord, floor_to};
+use super::aggregate::{Aggregate, CellAgg, MINUTE_MS, PlayAudience, floor_to};
 use crate::fleet::records::{
     AudienceCell, AudienceMinute, CellGender, ProofOfPlay, RECORD_SCHEMA_VERSION, Record,
     UNKNOWN_BAND,
@@ -65,7 +65,7 @@ impl AudienceAggregator {
         )
     }
 
-    fn is_final(&self, play: &PlayRecord) -> bool {
+    fn is_final(&self, play: &PlayAudience) -> bool {
         play.end_ms.is_some()
             && !self
                 .tracker
@@ -116,7 +116,7 @@ impl AudienceAggregator {
         }
     }
 
-    fn proof_of_play(&self, screen_id: &str, p: &PlayRecord) -> ProofOfPlay {
+    fn proof_of_play(&self, screen_id: &str, p: &PlayAudience) -> ProofOfPlay {
         let start_ms = p.start_ms.floor() as i64;
         ProofOfPlay {
             schema_version: RECORD_SCHEMA_VERSION,

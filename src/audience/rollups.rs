@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::aggregate::{AdDay, Aggregate, CellAgg, PlayRecord, add_cell};
+use super::aggregate::{AdDay, Aggregate, CellAgg, PlayAudience, add_cell};
 use super::{AudienceAggregator, AudienceConfig, AudienceError, AudienceReport, ReportOptions};
 use crate::analysis::Gender;
 use crate::fleet::records::{AudienceCell, CellGender, ProofOfPlay, Record, UNKNOWN_BAND};
@@ -191,7 +191,7 @@ pub fn fleet_report(
     let mut plays = rollups.plays.clone();
     plays.sort_by(|a, b| (a.start_ms, &a.id).cmp(&(b.start_ms, &b.id)));
     for (serial, play) in (1..).zip(plays) {
-        fleet.plays.push_back(PlayRecord {
+        fleet.plays.push_back(PlayAudience {
             serial,
             play_id: fleet_play_id(&play.screen_id, &play.play_id),
             ad_id: play.ad_id,

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::AudienceAggregator;
-use super::aggregate::{AdDay, Aggregate, PlayRecord};
+use super::aggregate::{AdDay, Aggregate, PlayAudience};
 use super::error::AudienceError;
 use super::tracker::PlayWindow;
 
@@ -41,7 +41,7 @@ pub struct AudienceState {
     minutes: Vec<BucketState>,
     hours: Vec<BucketState>,
     days: Vec<BucketState>,
-    plays: Vec<PlayRecord>,
+    plays: Vec<PlayAudience>,
     next_play_serial: u64,
     ad_days: Vec<AdDayState>,
     /// Minutes starting before this were sent as fleet records (absent: none yet).

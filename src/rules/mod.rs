@@ -72,7 +72,7 @@ pub use document::{
 };
 pub use engine::{
     CapWindow, Decision, DecisionSource, InterruptTrace, PickCandidate, PickMethod, PickTrace,
-    PlayRecord, Reason, RuleEngine, SkipReason, SkippedRule,
+    PlayRecord, Reason, RuleEngine, RuleSkipReason, SkippedRule,
 };
 pub use error::{RulesError, ValidationIssue};
 pub(crate) use simulate::TimelineLine;

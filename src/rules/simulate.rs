@@ -31,7 +31,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::clock::{format_local, format_utc, local_to_utc_ms};
-use super::engine::{Decision, DecisionSource, RuleEngine, SkipReason};
+use super::engine::{Decision, DecisionSource, RuleEngine, RuleSkipReason};
 use super::error::RulesError;
 use super::validate::{RuleSet, parse_rules};
 use crate::analysis::Gender;
@@ -305,16 +305,16 @@ pub struct RuleSummary {
     pub skipped: BTreeMap<String, usize>,
 }
 
-fn skip_kind(reason: &SkipReason) -> &'static str {
+fn skip_kind(reason: &RuleSkipReason) -> &'static str {
     match reason {
-        SkipReason::RuleCap { .. } => "ruleCap",
-        SkipReason::Cooldown { .. } => "cooldown",
-        SkipReason::AdCap { .. } => "adCap",
-        SkipReason::ShareOfVoiceReached { .. } => "shareOfVoiceReached",
-        SkipReason::AdShareOfVoiceReached { .. } => "adShareOfVoiceReached",
-        SkipReason::Outranked { .. } => "outranked",
-        SkipReason::CannotInterrupt => "cannotInterrupt",
-        SkipReason::AlreadyOnScreen => "alreadyOnScreen",
+        RuleSkipReason::RuleCap { .. } => "ruleCap",
+        RuleSkipReason::Cooldown { .. } => "cooldown",
+        RuleSkipReason::AdCap { .. } => "adCap",
+        RuleSkipReason::ShareOfVoiceReached { .. } => "shareOfVoiceReached",
+        RuleSkipReason::AdShareOfVoiceReached { .. } => "adShareOfVoiceReached",
+        RuleSkipReason::Outranked { .. } => "outranked",
+        RuleSkipReason::CannotInterrupt => "cannotInterrupt",
+        RuleSkipReason::AlreadyOnScreen => "alreadyOnScreen",
     }
 }
 
@@ -529,13 +529,13 @@ impl SimulationSummary {
         self.caps_hit += usize::from(skipped.iter().any(|s| {
             matches!(
                 s.reason,
-                SkipReason::RuleCap { .. } | SkipReason::AdCap { .. }
+                RuleSkipReason::RuleCap { .. } | RuleSkipReason::AdCap { .. }
             )
         }));
         self.cooldowns_hit += usize::from(
             skipped
                 .iter()
-                .any(|s| matches!(s.reason, SkipReason::Cooldown { .. })),
+                .any(|s| matches!(s.reason, RuleSkipReason::Cooldown { .. })),
         );
         for skip in skipped {
             if let Some(rule) = self.rules.get_mut(&skip.rule_id) {

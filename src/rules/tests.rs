@@ -1072,7 +1072,7 @@ fn per_hour_cap_is_a_rolling_sixty_minutes() {
             assert!(
                 matches!(
                     decision.reason.skipped[0].reason,
-                    SkipReason::RuleCap {
+                    RuleSkipReason::RuleCap {
                         window: CapWindow::Hour,
                         limit: 2,
                         count: 2
@@ -1115,7 +1115,7 @@ fn per_day_cap_resets_at_local_midnight_including_dst_days() {
         if !expected {
             assert_eq!(
                 decision.reason.skipped[0].reason,
-                SkipReason::AdCap {
+                RuleSkipReason::AdCap {
                     ad_id: "promo".into(),
                     window: CapWindow::Day,
                     limit: 2,
@@ -1191,7 +1191,7 @@ fn cooldown_is_measured_from_the_last_trigger() {
                 assert_eq!(rule_id(&decision), None, "at {at}");
                 assert_eq!(
                     decision.reason.skipped[0].reason,
-                    SkipReason::Cooldown {
+                    RuleSkipReason::Cooldown {
                         cooldown_ms: 60_000,
                         remaining_ms: *remaining_ms
                     }
@@ -1229,7 +1229,7 @@ fn priority_then_document_order_decides_ties() {
             vec![SkippedRule {
                 rule_id: loser.to_string(),
                 priority: if loser == first { *priority } else { 3 },
-                reason: SkipReason::Outranked {
+                reason: RuleSkipReason::Outranked {
                     by_rule_id: winner.to_string()
                 },
                 message: format!("matched but rule \"{winner}\" ranks higher"),
@@ -1295,7 +1295,7 @@ fn a_rule_at_its_share_of_voice_target_sits_out_even_with_higher_priority() {
     assert_eq!(rule_id(&held_back), Some("filler"));
     assert_eq!(
         held_back.reason.skipped[0].reason,
-        SkipReason::ShareOfVoiceReached {
+        RuleSkipReason::ShareOfVoiceReached {
             target: 0.5,
             achieved: 1.0
         }

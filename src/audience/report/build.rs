@@ -13,7 +13,7 @@ use super::{
 };
 use crate::audience::AudienceAggregator;
 use crate::audience::aggregate::{
-    AdDay, Aggregate, DAY_MS, HOUR_MS, MINUTE_MS, PlayRecord, floor_to,
+    AdDay, Aggregate, DAY_MS, HOUR_MS, MINUTE_MS, PlayAudience, floor_to,
 };
 use crate::audience::state::SCHEMA_VERSION;
 
@@ -29,7 +29,7 @@ struct Window<'a> {
 
 /// A play in the period as cells: the play, whether its numbers are final (it ended, and no
 /// one present during it is still in front of the screen), and its cells.
-type PlayCells<'a> = (&'a PlayRecord, bool, RawPlay);
+type PlayCells<'a> = (&'a PlayAudience, bool, RawPlay);
 /// An ad's days overlapping the period, summed, and their cells.
 type AdCells = (String, AdDay, RawPlay);
 

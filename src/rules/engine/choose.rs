@@ -3,7 +3,7 @@
 
 use super::{
     CapWindow, Decision, DecisionSource, HOUR_MS, InterruptTrace, Moment, Pending, PickCandidate,
-    PickMethod, PickTrace, Reason, RuleEngine, ScreenTime, SkipReason, SkippedRule, StartLog,
+    PickMethod, PickTrace, Reason, RuleEngine, RuleSkipReason, ScreenTime, SkippedRule, StartLog,
 };
 use crate::audience::AudienceSnapshot;
 use crate::rules::clock::start_of_local_day;
@@ -131,11 +131,11 @@ impl RuleEngine {
     }
 
     /// Whether a matched rule may play now, and what it would play.
-    pub(super) fn check_rule(&self, r: usize, moment: &Moment) -> Result<RulePick, SkipReason> {
+    pub(super) fn check_rule(&self, r: usize, moment: &Moment) -> Result<RulePick, RuleSkipReason> {
         let rule = &self.rules.rules[r];
         let log = &self.rule_starts[r];
         if let Some((window, limit, count)) = self.cap_hit(&rule.caps, log, moment) {
-            return Err(SkipReason::RuleCap {
+            return Err(RuleSkipReason::RuleCap {
                 window,
                 limit,
                 count,
@@ -146,7 +146,7 @@ impl RuleEngine {
         {
             let remaining_ms = last + rule.cooldown_ms - moment.now_ms;
             if remaining_ms > 0 {
-                return Err(SkipReason::Cooldown {
+                return Err(RuleSkipReason::Cooldown {
                     cooldown_ms: rule.cooldown_ms,
                     remaining_ms,
                 });
@@ -155,7 +155,7 @@ impl RuleEngine {
         if let Some(target) = rule.share_of_voice {
             let achieved = self.share_today(moment, |s| s.by_rule[r]);
             if achieved >= target {
-                return Err(SkipReason::ShareOfVoiceReached {
+                return Err(RuleSkipReason::ShareOfVoiceReached {
                     target,
                     achieved: round4(achieved),
                 });
@@ -175,14 +175,14 @@ impl RuleEngine {
                     window,
                     limit,
                     count,
-                }) => SkipReason::AdCap {
+                }) => RuleSkipReason::AdCap {
                     ad_id,
                     window,
                     limit,
                     count,
                 },
                 Some(AdBlock::ShareOfVoice { target, achieved }) => {
-                    SkipReason::AdShareOfVoiceReached {
+                    RuleSkipReason::AdShareOfVoiceReached {
                         ad_id,
                         target,
                         achieved: round4(achieved),
@@ -200,14 +200,14 @@ impl RuleEngine {
         })
     }
 
-    pub(super) fn skipped(&self, r: usize, reason: SkipReason) -> SkippedRule {
+    pub(super) fn skipped(&self, r: usize, reason: RuleSkipReason) -> SkippedRule {
         let rule = &self.rules.rules[r];
         let window_text = |w: &CapWindow| match w {
             CapWindow::Hour => "in the last 60 minutes",
             CapWindow::Day => "today",
         };
         let message = match &reason {
-            SkipReason::RuleCap {
+            RuleSkipReason::RuleCap {
                 window,
                 limit,
                 count,
@@ -215,7 +215,7 @@ impl RuleEngine {
                 "rule cap reached: triggered {count} times {} (cap {limit})",
                 window_text(window)
             ),
-            SkipReason::Cooldown {
+            RuleSkipReason::Cooldown {
                 cooldown_ms,
                 remaining_ms,
             } => format!(
@@ -223,7 +223,7 @@ impl RuleEngine {
                 *remaining_ms as f64 / 1000.0,
                 *cooldown_ms as f64 / 1000.0
             ),
-            SkipReason::AdCap {
+            RuleSkipReason::AdCap {
                 ad_id,
                 window,
                 limit,
@@ -232,12 +232,12 @@ impl RuleEngine {
                 "ad cap reached: \"{ad_id}\" played {count} times {} (cap {limit})",
                 window_text(window)
             ),
-            SkipReason::ShareOfVoiceReached { target, achieved } => format!(
+            RuleSkipReason::ShareOfVoiceReached { target, achieved } => format!(
                 "share-of-voice target reached: {:.1}% of today's screen time (target {:.1}%)",
                 achieved * 100.0,
                 target * 100.0
             ),
-            SkipReason::AdShareOfVoiceReached {
+            RuleSkipReason::AdShareOfVoiceReached {
                 ad_id,
                 target,
                 achieved,
@@ -246,13 +246,15 @@ impl RuleEngine {
                 achieved * 100.0,
                 target * 100.0
             ),
-            SkipReason::Outranked { by_rule_id } => {
+            RuleSkipReason::Outranked { by_rule_id } => {
                 format!("matched but rule \"{by_rule_id}\" ranks higher")
             }
-            SkipReason::CannotInterrupt => {
+            RuleSkipReason::CannotInterrupt => {
                 "matched but canInterrupt is false: waits for the current ad to end".to_string()
             }
-            SkipReason::AlreadyOnScreen => "matched but its ad is already on screen".to_string(),
+            RuleSkipReason::AlreadyOnScreen => {
+                "matched but its ad is already on screen".to_string()
+            }
         };
         SkippedRule {
             rule_id: rule.id.clone(),

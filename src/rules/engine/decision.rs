@@ -99,7 +99,7 @@ pub struct InterruptTrace {
 pub struct SkippedRule {
     pub rule_id: String,
     pub priority: i32,
-    pub reason: SkipReason,
+    pub reason: RuleSkipReason,
     /// The reason in words.
     pub message: String,
 }
@@ -115,7 +115,7 @@ pub enum CapWindow {
 
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", tag = "kind")]
-pub enum SkipReason {
+pub enum RuleSkipReason {
     /// The rule triggered `limit` times already in the window.
     #[serde(rename_all = "camelCase")]
     RuleCap {

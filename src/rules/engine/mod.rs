@@ -9,7 +9,7 @@ mod decision;
 
 pub use decision::{
     CapWindow, Decision, DecisionSource, InterruptTrace, PickCandidate, PickMethod, PickTrace,
-    PlayRecord, Reason, SkipReason, SkippedRule,
+    PlayRecord, Reason, RuleSkipReason, SkippedRule,
 };
 
 use std::collections::VecDeque;
@@ -276,7 +276,7 @@ impl RuleEngine {
                 for &other in below.iter().take(OUTRANKED_LISTED) {
                     skipped.push(self.skipped(
                         other,
-                        SkipReason::Outranked {
+                        RuleSkipReason::Outranked {
                             by_rule_id: self.rules.rules[r].id.clone(),
                         },
                     ));
@@ -316,7 +316,7 @@ impl RuleEngine {
                 break;
             }
             if !rule.can_interrupt {
-                skipped.push(self.skipped(r, SkipReason::CannotInterrupt));
+                skipped.push(self.skipped(r, RuleSkipReason::CannotInterrupt));
                 continue;
             }
             let pick = match self.check_rule(r, &moment) {
@@ -327,7 +327,7 @@ impl RuleEngine {
                 }
             };
             if Some(pick.ad) == playing.ad {
-                skipped.push(self.skipped(r, SkipReason::AlreadyOnScreen));
+                skipped.push(self.skipped(r, RuleSkipReason::AlreadyOnScreen));
                 continue;
             }
             let interrupts = InterruptTrace {
