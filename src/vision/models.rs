@@ -2,6 +2,8 @@
 
 macro_rules! generated {
     ($name:ident) => {
+        // burn-onnx writes each network's forward pass as one function, a line per layer.
+        #[allow(clippy::too_many_lines)]
         pub mod $name {
             include!(concat!(
                 env!("OUT_DIR"),

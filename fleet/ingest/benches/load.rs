@@ -312,6 +312,19 @@ fn main() {
         sent as f64 / seconds
     );
 
+    measure_disk(&clickhouse, sent, screen_days(screens, hours));
+    let (from, to) = (day.t0, day.t0 + hours as i64 * 3_600_000);
+    time_dashboard_reads(&base, from, to);
+    time_report_queries(&clickhouse, screens, (from, to), now_ms);
+}
+
+fn screen_days(screens: usize, hours: usize) -> f64 {
+    screens as f64 * hours as f64 / 24.0
+}
+
+/// Merges every table (records deduplicated, roll-ups summed), then prints the rows stored and
+/// the disk each table takes per screen-day.
+fn measure_disk(clickhouse: &ClickHouseServer, sent: u64, screen_days: f64) {
     // Let ClickHouse finish its merges (records deduplicated, roll-ups summed) before measuring
     // the disk.
     let merging = Instant::now();
@@ -332,7 +345,6 @@ fn main() {
         "stored: {stored} rows of {sent} sent (each once: {})",
         stored == sent
     );
-    let screen_days = screens as f64 * hours as f64 / 24.0;
     println!("disk (active parts, compressed), per screen-day over {screen_days} screen-days:");
     let mut total_bytes = 0.0;
     for row in clickhouse.query(
@@ -355,8 +367,10 @@ fn main() {
         total_bytes / 1e6,
         total_bytes / 1e3 / screen_days
     );
+}
 
-    let (from, to) = (day.t0, day.t0 + hours as i64 * 3_600_000);
+/// The dashboard's reads over the period, each the median of 3.
+fn time_dashboard_reads(base: &str, from: i64, to: i64) {
     let period = format!("fromMs={from}&toMs={to}");
     println!("the dashboard's reads over it (median of 3):");
     for (what, path) in [
@@ -385,16 +399,23 @@ fn main() {
             ),
         ),
     ] {
-        match time_read(&base, &path) {
+        match time_read(base, &path) {
             Ok((ms, size)) => {
                 println!("  {what:<36} {ms:>9.1} ms  ({:.1} KB)", size as f64 / 1e3)
             }
             Err(why) => println!("  {what:<36} failed: {why}"),
         }
     }
+}
 
-    // Where a fleet-wide read's time goes: each query of the every-screen report by hour, and
-    // the health query, run alone.
+/// Where a fleet-wide read's time goes: each query of the every-screen report by hour, and the
+/// health query, run alone.
+fn time_report_queries(
+    clickhouse: &ClickHouseServer,
+    screens: usize,
+    (from, to): (i64, i64),
+    now_ms: i64,
+) {
     let ids: Vec<String> = (0..screens).map(screen_id).collect();
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     let queries = glance_ingest::read::ReportQueries::new(

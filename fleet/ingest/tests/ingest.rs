@@ -2,6 +2,8 @@
 //! every kind of bad batch refused with its error and nothing stored, ClickHouse down answered
 //! with 503, HTTPS and CORS; and the same schema and roll-up queries on the current engine
 //! (chdb-core) giving the same answers.
+// Tests may run long: a scenario reads best as one story (the 80-line limit is for the code).
+#![allow(clippy::too_many_lines)]
 
 mod support;
 

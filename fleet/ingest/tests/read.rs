@@ -3,6 +3,8 @@
 //! Rust; the report's queries giving the same rows on the current engine (chdb-core); screens
 //! chosen by id, venue and tag; k-anonymity on the JSON and the CSV; a reader's token cannot
 //! send and a screen's cannot read.
+// Tests may run long: a scenario reads best as one story (the 80-line limit is for the code).
+#![allow(clippy::too_many_lines)]
 
 mod support;
 

@@ -3,6 +3,8 @@
 //! tags', else the fleet's) with an ETag, and a 304 when it has it; a document a kiosk would
 //! refuse is refused with every issue; only editors publish; a screen's heartbeat says which
 //! rules it plays by and why it refused newer ones; the query gives the same rows on chdb-core.
+// Tests may run long: a scenario reads best as one story (the 80-line limit is for the code).
+#![allow(clippy::too_many_lines)]
 
 mod support;
 
