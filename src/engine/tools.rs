@@ -15,8 +15,7 @@ pub fn validate_rules(json: &str) -> Vec<ValidationIssue> {
 
 /// Replays a timeline (JSON lines, as `glance simulate` reads) against a rules document.
 pub fn simulate_rules(rules_json: &str, timeline_jsonl: &str) -> Result<SimulationReport> {
-    let rules = RuleSet::from_json(rules_json)?;
-    let timeline = crate::rules::parse_timeline(timeline_jsonl, rules.time_zone())?;
+    let (rules, timeline) = crate::rules::parse_simulation(rules_json, timeline_jsonl)?;
     if timeline.is_empty() {
         return Err(GlanceError::Config {
             path: "timeline".into(),

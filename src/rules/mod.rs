@@ -78,6 +78,6 @@ pub use error::{RulesError, ValidationIssue};
 pub(crate) use simulate::TimelineLine;
 pub use simulate::{
     AdSummary, LoopSummary, RuleSummary, SimulatedPlay, SimulationReport, SimulationSummary,
-    TimelineStep, parse_timeline, run_simulate_cli, simulate, write_report,
+    TimelineStep, parse_simulation, parse_timeline, run_simulate_cli, simulate, write_report,
 };
 pub use validate::{DEFAULT_MIN_ON_SCREEN_S, RuleSet, parse_rules};

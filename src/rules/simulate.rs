@@ -572,6 +572,17 @@ fn round4(value: f64) -> f64 {
     (value * 10_000.0).round() / 10_000.0
 }
 
+/// A simulation's inputs from text, as the CLI and the web package take them: a rules document
+/// (JSON) and a timeline (JSON lines, read in the document's time zone), for [`simulate`].
+pub fn parse_simulation(
+    rules_json: &str,
+    timeline_jsonl: &str,
+) -> Result<(RuleSet, Vec<TimelineStep>), RulesError> {
+    let rules = parse_rules(rules_json)?;
+    let timeline = parse_timeline(timeline_jsonl, rules.time_zone())?;
+    Ok((rules, timeline))
+}
+
 /// Writes a report as the CLI prints it: one JSON line per play, then one line
 /// `{"summary": {...}}`.
 pub fn write_report(report: &SimulationReport, out: &mut impl Write) -> std::io::Result<()> {
@@ -596,8 +607,7 @@ pub fn run_simulate_cli(
             source,
         })
     };
-    let rules = parse_rules(&read(rules_path)?)?;
-    let timeline = parse_timeline(&read(timeline_path)?, rules.time_zone())?;
+    let (rules, timeline) = parse_simulation(&read(rules_path)?, &read(timeline_path)?)?;
     let report = simulate(&rules, &timeline);
     write_report(&report, out).map_err(|source| RulesError::Io {
         path: "<output>".to_string(),
