@@ -202,6 +202,24 @@ mod cli {
         Ok(())
     }
 
+    /// Why a command failed: the engine's own typed error, an argument it cannot use, a file it
+    /// cannot read, or records the ingest service did not store.
+    #[derive(Debug, thiserror::Error)]
+    enum CliError {
+        #[error(transparent)]
+        Glance(#[from] GlanceError),
+        #[error(transparent)]
+        Export(#[from] glance::audience::ExportError),
+        /// An argument (`--screen`, `--broadsign-ids`, `--format`, ...), with what is wrong.
+        #[error("{0}")]
+        Argument(String),
+        /// A file, with what is wrong with it.
+        #[error("{path}: {message}")]
+        File { path: String, message: String },
+        #[error("{0} records were not stored")]
+        NotStored(u64),
+    }
+
     /// Sending the fleet records to an ingest service (edge boxes without a browser).
     #[derive(clap::Args)]
     struct PushArgs {
@@ -233,13 +251,13 @@ mod cli {
     }
 
     impl RecordSender {
-        fn start(args: &PushArgs) -> Result<Option<(Self, i64)>, String> {
+        fn start(args: &PushArgs) -> Result<Option<(Self, i64)>, CliError> {
             let (Some(url), Some(token), Some(screen)) = (&args.push, &args.token, &args.screen)
             else {
                 return Ok(None);
             };
             glance::fleet::records::check_screen_id(screen)
-                .map_err(|m| format!("--screen {screen:?}: {m}"))?;
+                .map_err(|m| CliError::Argument(format!("--screen {screen:?}: {m}")))?;
             let start_ms = args.start_ms.unwrap_or_else(|| {
                 std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -308,14 +326,13 @@ mod cli {
         visits: bool,
         k: u32,
         push: &PushArgs,
-    ) -> Result<(), String> {
+    ) -> Result<(), CliError> {
         let engine = cpu_pipeline(options.pipeline.clone())
-            .and_then(|pipeline| Engine::new(pipeline, BackendSetup::cpu(), options))
-            .map_err(|e| e.to_string())?;
+            .and_then(|pipeline| Engine::new(pipeline, BackendSetup::cpu(), options))?;
         engine.keep_completed_visits();
         let mut sender = RecordSender::start(push)?;
         let start_ms = sender.as_ref().map_or(0, |(_, start)| *start) as f64;
-        let mut reader = Y4mReader::open(video).map_err(|e| e.to_string())?;
+        let mut reader = Y4mReader::open(video)?;
         let mut last_second = None;
         let mut result = Ok(());
         let print_visits = || {
@@ -331,13 +348,12 @@ mod cli {
                 Ok(None) => break,
                 // Report what was measured up to the damage, then fail.
                 Err(e) => {
-                    result = Err(e.to_string());
+                    result = Err(e.into());
                     break;
                 }
             };
-            let frame = image.frame().map_err(|e| e.to_string())?;
-            pollster::block_on(engine.process_frame(&frame, timestamp_ms))
-                .map_err(|e| e.to_string())?;
+            let frame = image.frame()?;
+            pollster::block_on(engine.process_frame(&frame, timestamp_ms))?;
             // The CLI prints results, not events.
             engine.take_events();
             let second = (timestamp_ms / 1000.0).floor() as i64;
@@ -368,11 +384,9 @@ mod cli {
                 "glance: pushed {} records ({} refused, {} unsent, {} retries)",
                 summary.acknowledged, summary.refused, summary.unsent, summary.retries
             );
-            if summary.refused + summary.unsent + summary.dropped > 0 {
-                return Err(format!(
-                    "{} records were not stored",
-                    summary.refused + summary.unsent + summary.dropped
-                ));
+            let not_stored = summary.refused + summary.unsent + summary.dropped;
+            if not_stored > 0 {
+                return Err(CliError::NotStored(not_stored as u64));
             }
         }
         result
@@ -400,21 +414,25 @@ mod cli {
         report: &Path,
         mut screen: glance::audience::ExportScreen,
         target: &ExportTarget,
-    ) -> Result<String, String> {
+    ) -> Result<String, CliError> {
         use glance::audience::{
             AudienceReport, BroadsignIds, ExportFormat, export_plays, plays_at,
         };
-        let format = ExportFormat::from_name(target.format).map_err(|e| e.to_string())?;
+        let format = ExportFormat::from_name(target.format)?;
         if let Some(ids) = target.broadsign_ids {
             let numbers: Vec<u64> = ids
                 .split(',')
                 .map(|n| n.trim().parse::<u64>())
                 .collect::<Result<_, _>>()
-                .map_err(|_| format!("--broadsign-ids \"{ids}\": PLAYER,DISPLAY_UNIT,FRAME"))?;
+                .map_err(|_| {
+                    CliError::Argument(format!(
+                        "--broadsign-ids \"{ids}\": PLAYER,DISPLAY_UNIT,FRAME"
+                    ))
+                })?;
             let [player_id, display_unit_id, frame_id] = numbers[..] else {
-                return Err(format!(
+                return Err(CliError::Argument(format!(
                     "--broadsign-ids \"{ids}\": PLAYER,DISPLAY_UNIT,FRAME (three numbers)"
-                ));
+                )));
             };
             screen.broadsign = Some(BroadsignIds {
                 player_id,
@@ -422,12 +440,15 @@ mod cli {
                 frame_id,
             });
         }
-        let text =
-            std::fs::read_to_string(report).map_err(|e| format!("{}: {e}", report.display()))?;
+        let file_error = |message: String| CliError::File {
+            path: report.display().to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(report).map_err(|e| file_error(e.to_string()))?;
         let report_json: AudienceReport = serde_json::from_str(&text)
-            .map_err(|e| format!("{}: not a Glance report: {e}", report.display()))?;
+            .map_err(|e| file_error(format!("not a Glance report: {e}")))?;
         let plays = plays_at(&report_json, &screen, target.utc_offset_minutes);
-        export_plays(&plays, format, target.vendor).map_err(|e| e.to_string())
+        Ok(export_plays(&plays, format, target.vendor)?)
     }
 
     pub fn main() -> ExitCode {
