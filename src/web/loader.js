@@ -585,6 +585,8 @@ export class AudienceEngine extends EventTarget {
   }
 
   async processFrame(source, timestampMs) {
+    // A frame on its way looks at the notice itself: the idle watch waits.
+    this.#lastFrameAt = performance.now();
     const outcome = await this.#core.frame(source, timestampMs);
     this.#afterFrame(outcome);
     if (outcome.error) {
