@@ -39,7 +39,7 @@ export function fingerprint(value) {
 }
 
 /**
- * Same key spelling as the engine (src/rules/validate.rs push_key): `.name` or `["odd key"]`.
+ * Same key spelling as the engine (src/rules/validate/mod.rs push_key): `.name` or `["odd key"]`.
  * @param {readonly (string | number)[]} segments
  * @returns {string}
  */
