@@ -16,11 +16,9 @@
 // URL flags: ?installer=1 opens installer mode (also the "i" key); ?video=URL plays a looping
 // clip instead of the camera (demo); ?thread=main runs the engine on the page's thread instead
 // of its worker (config.json's `thread` too; for comparing, benches/browser/kiosk-smoothness.mjs).
-import {
-  KEYS, countRecords, load, oldestRecords, queueRecords, removeRecords, save, saveWithRecords, takeDroppedCount, trimRecords,
-} from '/lib/store.js';
-import { Outbox } from './outbox.js';
-import { FleetRules } from './fleet-rules.js';
+import { KEYS, load, save, saveWithRecords } from '/lib/store.js';
+import { flushRecords, heartbeat, pollFleetRules, startFleet } from './fleet.js';
+import { cacheForOffline, registerServiceWorker } from './offline.js';
 import { AdPlayer } from './player.js';
 import { CameraSource } from './camera.js';
 import { Installer } from './installer.js';
@@ -34,11 +32,6 @@ const ENGINE_RETRY_MS = [5_000, 15_000, 60_000, 300_000];
 const MAX_PLAYS_KEPT = 50;
 /** While the engine starts, the first ad stays up this long rather than the loop running ahead of it. */
 const HOLD_FOR_ENGINE_MS = 30_000;
-const HEARTBEAT_EVERY_MS = 60_000;
-/** How often published rules are asked for, unless the fleet settings say (`rulesPollS`). */
-const FLEET_RULES_POLL_MS = 60_000;
-/** The longest rules problem a heartbeat carries (the record allows 2048 bytes). */
-const MAX_RULES_PROBLEM_CHARS = 500;
 /** Records taken from the engine whose save failed wait in memory for the next save, at most this many. */
 const MAX_PENDING_RECORDS = 10_000;
 
@@ -47,7 +40,7 @@ const params = new URLSearchParams(location.search);
 const video = /** @type {HTMLVideoElement} */ ($('camera'));
 
 /** Everything the kiosk knows; `window.glanceKiosk.status` is a read-only copy of parts of it. */
-const state = {
+export const state = {
   phase: 'starting',
   config: null,
   rules: null,
@@ -56,7 +49,7 @@ const state = {
   rulesProblem: null,
   /** The ETag of the fleet document played by, when `rulesSource` is 'fleet'. */
   rulesEtag: null,
-  /** @type {FleetRules | null} */
+  /** @type {import('./fleet-rules.js').FleetRules | null} */
   fleetRules: null,
   screen: null,
   deviceId: null,
@@ -82,7 +75,7 @@ const state = {
   /** @type {{ endpoint: string, screenId: string, token: string } | null} */
   fleet: null,
   fleetProblem: null,
-  /** @type {Outbox | null} */
+  /** @type {import('./outbox.js').Outbox | null} */
   outbox: null,
   /** @type {import('/pkg/glance.js').FleetRecord[]} taken from the engine, not yet stored */
   pendingRecords: [],
@@ -104,7 +97,7 @@ const player = new AdPlayer($('stage'), {
   onMediaError: (ad, error) => console.warn(`Glance kiosk: creative of ${ad.adId} not shown:`, error.message),
 });
 
-const camera = new CameraSource(video, {
+export const camera = new CameraSource(video, {
   demoUrl: params.get('video'),
   onState: (cameraState) => {
     $('camera-off').hidden = cameraState === 'on';
@@ -169,148 +162,7 @@ async function start() {
   document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'hidden') persist('hidden'); });
 
   await startEngine();
-  cacheForOffline();
-}
-
-// ---- fleet ---------------------------------------------------------------------------------
-
-/** Checks the fleet settings and starts the outbox (which resumes what a past page left). */
-function startFleet(fleet) {
-  if (!fleet) return;
-  const missing = ['endpoint', 'screenId', 'token'].filter((k) => typeof fleet[k] !== 'string' || !fleet[k]);
-  if (missing.length) {
-    state.fleetProblem = `fleet settings lack ${missing.join(', ')}: records are not sent`;
-    console.warn(`Glance kiosk: ${state.fleetProblem}`);
-    return;
-  }
-  state.fleet = { endpoint: fleet.endpoint, screenId: fleet.screenId, token: fleet.token };
-  state.outbox = new Outbox({
-    endpoint: fleet.endpoint,
-    token: fleet.token,
-    store: { oldestRecords, removeRecords, countRecords, trimRecords },
-  });
-  state.outbox.kick();
-  setInterval(heartbeat, HEARTBEAT_EVERY_MS);
-  state.fleetRules = new FleetRules({ endpoint: fleet.endpoint, token: fleet.token, etag: state.rulesEtag });
-  const pollMs = Number.isFinite(fleet.rulesPollS) && fleet.rulesPollS > 0 ? fleet.rulesPollS * 1000 : FLEET_RULES_POLL_MS;
-  setInterval(pollFleetRules, pollMs);
-  pollFleetRules();
-}
-
-/**
- * Asks the ingest service for newer rules; takes them only when they pass every check a kiosk
- * can make (the engine's validation, every creative loadable), else keeps what it plays by and
- * says why (status, and at once in a heartbeat). Offline, nothing changes.
- */
-async function pollFleetRules() {
-  const fleetRules = state.fleetRules;
-  if (!fleetRules || fleetRules.busy || !state.glance) return;
-  fleetRules.busy = true;
-  try {
-    const fetched = await fleetRules.fetchNewer();
-    if (!fetched) return;
-    const problem = await rulesProblem(fetched.rules);
-    fleetRules.decided(fetched.etag);
-    if (problem) {
-      state.rulesProblem = `published rules ${fetched.etag} refused, playing by the previous ones: ${problem}`.slice(0, MAX_RULES_PROBLEM_CHARS);
-      console.warn(`Glance kiosk: ${state.rulesProblem}`);
-    } else {
-      state.rules = fetched.rules;
-      state.rulesSource = 'fleet';
-      state.rulesEtag = fetched.etag;
-      state.rulesProblem = null;
-      await save(KEYS.fleetRules, { etag: fetched.etag, rules: fetched.rules, savedAtMs: Date.now() }).catch(() => undefined);
-      cacheForOffline();
-    }
-    heartbeat();
-  } finally {
-    fleetRules.busy = false;
-  }
-}
-
-/**
- * Why a rules document cannot be played by here, or null after it was put in force: the
- * engine's validation, then each creative fetched, then the running engine's swap.
- */
-async function rulesProblem(rules) {
-  const issues = state.glance.validateRules(rules);
-  if (issues.length) return issues.map((i) => `${i.path} ${i.message}`).join('; ');
-  for (const ad of rules.ads ?? []) {
-    const url = new URL(ad.media, location.href).href;
-    try {
-      const response = await fetch(url, { cache: 'no-store' });
-      response.body?.cancel();
-      if (!response.ok) return `ad "${ad.id}": its media ${ad.media} answered ${response.status}`;
-    } catch (error) {
-      return `ad "${ad.id}": its media ${ad.media} could not be loaded (${error?.message ?? error})`;
-    }
-  }
-  if (state.engine && !state.recreating) {
-    try {
-      await state.engine.setRules(rules);
-    } catch (error) {
-      return error.issues?.map((i) => `${i.path} ${i.message}`).join('; ') ?? error.message;
-    }
-  }
-  return null;
-}
-
-/** The camera as a heartbeat tells it. */
-function cameraHealth() {
-  if (camera.state === 'on') return state.analysing ? 'live' : 'paused';
-  if (camera.state === 'paused') return 'paused';
-  if (camera.state === 'retrying' && /denied|not allowed|no camera/i.test(camera.detail)) return 'unavailable';
-  return camera.state === 'off' && !camera.wanted ? 'paused' : 'stalled';
-}
-
-/** Queues a heartbeat (it needs the engine module, not a running engine). */
-async function heartbeat() {
-  if (!state.fleet || !state.outbox) return;
-  const { glance, engine } = state;
-  try {
-    if (!glance) return;
-    /** @type {import('/pkg/glance.js').HealthBackend} */
-    let backend = 'none';
-    try { backend = engine?.backend ?? 'none'; } catch { /* closed */ }
-    const dropped = await takeDroppedCount();
-    const record = glance.heartbeatRecord(state.fleet.screenId, {
-      camera: cameraHealth(),
-      analysedFps: Math.min(1000, Math.max(0, state.fps || 0)),
-      backend,
-      outboxDepth: state.outbox.depth + state.pendingRecords.length,
-      outboxDropped: dropped,
-      lastAckMs: state.outbox.lastAckMs === null ? null : Math.floor(state.outbox.lastAckMs),
-      rules: state.rulesSource ? { source: state.rulesSource, etag: state.rulesEtag, problem: state.rulesProblem } : null,
-    });
-    await queueRecords([record]);
-    state.outbox.kick();
-  } catch (error) {
-    console.warn('Glance kiosk: no heartbeat:', error);
-  }
-}
-
-/**
- * Stops analysis for good (until a reload), ends every visit, stores the last records and
- * sends until the outbox is empty or `timeoutMs` has passed: the end of a day, or a test's.
- * Resolves to the outbox's status.
- */
-async function flushRecords(timeoutMs = 60_000) {
-  const { engine, outbox } = state;
-  if (!engine || !outbox) throw new Error('no engine or no fleet configured');
-  state.flushed = true;
-  stopAnalysis('off', 'analysis ended: records flushed');
-  for (let i = 0; i < 200 && state.inFlight; i++) await sleep(50);
-  await engine.endVisits(Date.now());
-  await persist('flush');
-  await heartbeat();
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    outbox.retryAtMs = null;
-    await outbox.sendAll();
-    if ((await countRecords()) === 0 && state.pendingRecords.length === 0) break;
-    await sleep(500);
-  }
-  return outbox.status();
+  cacheForOffline(state.rules);
 }
 
 async function loadConfig() {
@@ -588,7 +440,7 @@ function startAnalysis() {
   renderStatus();
 }
 
-function stopAnalysis(cameraState, why) {
+export function stopAnalysis(cameraState, why) {
   state.analysing = false;
   camera.stop(cameraState, why);
   installer.clear();
@@ -776,7 +628,7 @@ async function refreshRules() {
     state.rules = wanted;
     state.rulesSource = stored ? 'editor' : 'config';
     state.rulesProblem = null;
-    cacheForOffline();
+    cacheForOffline(state.rules);
   } catch (error) {
     // The running rules stay in force.
     state.rulesProblem = `stored rules rejected: ${error.issues?.map((i) => `${i.path} ${i.message}`).join('; ') ?? error.message}`;
@@ -789,7 +641,7 @@ let saving = null;
 let saveAgain = false;
 
 /** Saves the aggregates; calls while a save runs are folded into one more save after it. */
-function persist(why) {
+export function persist(why) {
   if (saving) {
     saveAgain = true;
     return saving;
@@ -834,42 +686,6 @@ async function saveOnce(why) {
     if (state.pendingRecords.length > MAX_PENDING_RECORDS) state.pendingRecords = state.pendingRecords.slice(-MAX_PENDING_RECORDS);
     state.counters.saveErrors += 1;
     console.warn(`Glance kiosk: aggregates not saved (${why}):`, error);
-  }
-}
-
-// ---- offline -------------------------------------------------------------------------------
-
-async function registerServiceWorker() {
-  if (!('serviceWorker' in navigator)) return;
-  try {
-    // Scope "/": the engine's worker loads from /pkg/ and is controlled by the service worker
-    // whose scope holds its URL (the server sends Service-Worker-Allowed: / for sw.js).
-    await navigator.serviceWorker.register('/kiosk/sw.js', { scope: '/' });
-    for (const old of await navigator.serviceWorker.getRegistrations()) {
-      if (new URL(old.scope).pathname === '/kiosk/') old.unregister();
-    }
-    // On the very first visit, wait (briefly) until the worker controls this page, so the engine
-    // and the creatives are cached on their way in rather than downloaded twice.
-    if (!navigator.serviceWorker.controller) {
-      await Promise.race([
-        new Promise((resolve) => navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true })),
-        sleep(3000),
-      ]);
-    }
-  } catch (error) {
-    console.warn('Glance kiosk: no offline support:', error);
-  }
-}
-
-/** Asks the worker to keep what this page uses: loaded files and the rules' creatives. */
-async function cacheForOffline() {
-  try {
-    const registration = await navigator.serviceWorker?.ready;
-    const loaded = performance.getEntriesByType('resource').map((e) => e.name);
-    const media = (state.rules?.ads ?? []).map((a) => new URL(a.media, location.href).href);
-    registration?.active?.postMessage({ type: 'cache', urls: [location.href, ...loaded, ...media] });
-  } catch {
-    // Offline support is a bonus; the kiosk works without it.
   }
 }
 
@@ -950,7 +766,7 @@ function isTyping(target) {
   return target instanceof HTMLInputElement || target instanceof HTMLSelectElement || target instanceof HTMLTextAreaElement;
 }
 
-function sleep(ms) {
+export function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 

@@ -23,6 +23,8 @@ const SHELL = [
   `${SCOPE}installer.js`,
   `${SCOPE}outbox.js`,
   `${SCOPE}fleet-rules.js`,
+  `${SCOPE}fleet.js`,
+  `${SCOPE}offline.js`,
   `${SCOPE}config.json`,
   '/lib/store.js',
   '/lib/media.js',
