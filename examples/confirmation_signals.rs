@@ -9,7 +9,7 @@
 //! Run: `cargo run --release --example confirmation_signals > signals.csv` (about 4 minutes).
 use glance::frame::{Border, Frame, RotatedRect, WarpOptions};
 use glance::media::load_image;
-use glance::vision::centerface::{self, ScanInput};
+use glance::vision::centerface;
 use glance::vision::detector::{self, Detection, box_iou};
 use glance::vision::{DetectorModel, ModelWeights, Networks};
 mod wider_dev;
@@ -72,18 +72,9 @@ fn main() {
     }
 }
 
-/// CenterFace on the whole photo (faces 16 px high and up), at 0.2, suppressed.
+/// The fine scan's detections at 0.2, suppressed.
 fn fine_scan(nets: &Networks, frame: &Frame) -> Vec<Detection> {
-    let scan = ScanInput::for_frame(frame.width(), frame.height(), 16.0);
-    let input = frame.warp_to_chw(&scan.view(), scan.width, scan.height, centerface::WARP);
-    let maps = pollster::block_on(nets.centerface(input, 1, scan.height, scan.width))
-        .unwrap()
-        .remove(0);
-    let found: Vec<Detection> = centerface::decode(&maps, 0.2)
-        .into_iter()
-        .map(|d| scan.to_frame(d))
-        .collect();
-    detector::weighted_nms(found, 0.3)
+    detector::weighted_nms(wider_dev::fine_scan(nets, frame, 0.2), 0.3)
 }
 
 /// The face mesh's presence probability on MediaPipe's crop (1.5 x the box, rotated by the eye

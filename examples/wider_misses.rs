@@ -3,7 +3,6 @@
 //! at the fine scan's scale (`../shared/eval/wider-dev`, or GLANCE_EVAL's). CSV on stdout.
 use glance::analysis::FaceAnalysis;
 use glance::media::load_image;
-use glance::vision::centerface::{self, ScanInput};
 use glance::vision::detector::{Detection, box_iou};
 use glance::vision::{ModelWeights, Networks, PipelineOptions, cpu_pipeline};
 mod wider_dev;
@@ -37,15 +36,7 @@ fn main() {
         let frame = picture.frame().unwrap();
         let analysis = pollster::block_on(pipeline.analyze(&frame, 0.0)).unwrap();
         let faces: Vec<&FaceAnalysis> = analysis.faces.iter().collect();
-        let scan = ScanInput::for_frame(frame.width(), frame.height(), 16.0);
-        let input = frame.warp_to_chw(&scan.view(), scan.width, scan.height, centerface::WARP);
-        let maps = pollster::block_on(nets.centerface(input, 1, scan.height, scan.width))
-            .unwrap()
-            .remove(0);
-        let raw: Vec<Detection> = centerface::decode(&maps, 0.1)
-            .into_iter()
-            .map(|d| scan.to_frame(d))
-            .collect();
+        let raw: Vec<Detection> = wider_dev::fine_scan(&nets, &frame, 0.1);
         let false_positives = faces
             .iter()
             .filter(|f| !truth.iter().any(|(t, _)| box_iou(*t, xyxy(f.bbox)) > 0.0))

@@ -3,6 +3,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use glance::frame::Frame;
+use glance::vision::Networks;
+use glance::vision::centerface::{self, ScanInput};
+use glance::vision::detector::Detection;
+
 /// One photo: its path and its faces as `([x0, y0, x1, y1], valid)`.
 pub struct Photo {
     pub file: String,
@@ -50,5 +55,19 @@ pub fn photos() -> Vec<Photo> {
                 truth,
             }
         })
+        .collect()
+}
+
+/// CenterFace on the whole photo, scaled so that faces 16 px high show (the fine scan's view),
+/// its detections scoring at least `min_score` in frame pixels, unsuppressed.
+pub fn fine_scan(nets: &Networks, frame: &Frame, min_score: f32) -> Vec<Detection> {
+    let scan = ScanInput::for_frame(frame.width(), frame.height(), 16.0);
+    let input = frame.warp_to_chw(&scan.view(), scan.width, scan.height, centerface::WARP);
+    let maps = pollster::block_on(nets.centerface(input, 1, scan.height, scan.width))
+        .unwrap()
+        .remove(0);
+    centerface::decode(&maps, min_score)
+        .into_iter()
+        .map(|d| scan.to_frame(d))
         .collect()
 }

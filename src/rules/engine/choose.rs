@@ -9,7 +9,7 @@ use crate::audience::AudienceSnapshot;
 use crate::rules::clock::start_of_local_day;
 use crate::rules::condition::{ConditionTrace, EvalContext, describe_trace, holds, holds_traced};
 use crate::rules::document::Caps;
-use crate::rules::validate::{Choice, CompiledRule, PickKind};
+use crate::rules::validate::{Choice, CompiledAd, CompiledRule, PickKind};
 
 impl RuleEngine {
     pub(super) fn moment<'s>(
@@ -293,18 +293,16 @@ impl RuleEngine {
             .min_on_screen_ms
             .or(ad.min_on_screen_ms)
             .unwrap_or(rules.min_on_screen_ms);
-        let decision = Decision {
-            ad_id: ad.id.clone(),
-            media: ad.media.clone(),
-            kind: ad.kind,
-            duration_ms: ad.duration_ms,
+        let source = DecisionSource::Rule {
+            rule_id: rule.id.clone(),
+            priority: rule.priority,
+        };
+        let decision = ad_decision(
+            ad,
             min_on_screen_ms,
-            decided_at_ms: ctx.now_ms,
-            source: DecisionSource::Rule {
-                rule_id: rule.id.clone(),
-                priority: rule.priority,
-            },
-            reason: Reason {
+            ctx.now_ms,
+            source,
+            Reason {
                 summary,
                 local_time: self.local_time_text(ctx),
                 conditions,
@@ -313,7 +311,7 @@ impl RuleEngine {
                 outranked_not_listed: 0,
                 interrupts,
             },
-        };
+        );
         self.pending = Some(Pending {
             ad: pick.ad,
             rule: Some(r),
@@ -426,15 +424,13 @@ impl RuleEngine {
             summary.push_str(&format!(" ({note})"));
         }
         let min_on_screen_ms = ad.min_on_screen_ms.unwrap_or(rules.min_on_screen_ms);
-        let decision = Decision {
-            ad_id: ad.id.clone(),
-            media: ad.media.clone(),
-            kind: ad.kind,
-            duration_ms: ad.duration_ms,
+        let source = DecisionSource::DefaultLoop { position };
+        let decision = ad_decision(
+            ad,
             min_on_screen_ms,
-            decided_at_ms: ctx.now_ms,
-            source: DecisionSource::DefaultLoop { position },
-            reason: Reason {
+            ctx.now_ms,
+            source,
+            Reason {
                 summary,
                 local_time: self.local_time_text(ctx),
                 conditions: Vec::new(),
@@ -454,7 +450,7 @@ impl RuleEngine {
                 outranked_not_listed: 0,
                 interrupts: None,
             },
-        };
+        );
         self.pending = Some(Pending {
             ad: lp[position],
             rule: None,
@@ -559,4 +555,24 @@ fn rule_summary(
         ));
     }
     summary
+}
+
+/// The decision to play `ad`, decided at `decided_at_ms` from `source` for `reason`.
+fn ad_decision(
+    ad: &CompiledAd,
+    min_on_screen_ms: i64,
+    decided_at_ms: i64,
+    source: DecisionSource,
+    reason: Reason,
+) -> Decision {
+    Decision {
+        ad_id: ad.id.clone(),
+        media: ad.media.clone(),
+        kind: ad.kind,
+        duration_ms: ad.duration_ms,
+        min_on_screen_ms,
+        decided_at_ms,
+        source,
+        reason,
+    }
 }

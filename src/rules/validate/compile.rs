@@ -72,14 +72,7 @@ impl Checker<'_> {
             share_of_voice_total += compiled.share_of_voice.unwrap_or(0.0);
             ads.push(compiled);
         }
-        if share_of_voice_total > 1.0 + 1e-9 {
-            self.issue(
-                "$.ads",
-                format!(
-                    "ads' shareOfVoice targets add up to {share_of_voice_total:.3}, more than 1: they cannot all be met"
-                ),
-            );
-        }
+        self.check_share_of_voice_total("$.ads", "ads'", share_of_voice_total);
         ads
     }
 
@@ -122,6 +115,18 @@ impl Checker<'_> {
         }
     }
 
+    /// Share-of-voice targets (of `whose`, at `path`) adding up to more than 1 cannot all be met.
+    fn check_share_of_voice_total(&mut self, path: &str, whose: &str, total: f64) {
+        if total > 1.0 + 1e-9 {
+            self.issue(
+                path,
+                format!(
+                    "{whose} shareOfVoice targets add up to {total:.3}, more than 1: they cannot all be met"
+                ),
+            );
+        }
+    }
+
     fn default_loop(&mut self) -> Vec<usize> {
         let doc = self.doc;
         if doc.default_loop.is_empty() {
@@ -160,14 +165,7 @@ impl Checker<'_> {
             }
             rules.push(compiled);
         }
-        if share_of_voice_total > 1.0 + 1e-9 {
-            self.issue(
-                "$.rules",
-                format!(
-                    "enabled rules' shareOfVoice targets add up to {share_of_voice_total:.3}, more than 1: they cannot all be met"
-                ),
-            );
-        }
+        self.check_share_of_voice_total("$.rules", "enabled rules'", share_of_voice_total);
         rules
     }
 
