@@ -1,10 +1,10 @@
-//! The rule engine: marketers' rules + the live audience + the clock → the next ad, with the
-//! reason. Deterministic (no system clock, no randomness) so it behaves identically natively and
-//! in wasm, and a simulation replays exactly.
+//! The rules and their scheduler: marketers' rules + the live audience + the clock → the next
+//! ad, with the reason. Deterministic (no system clock, no randomness) so it behaves identically
+//! natively and in wasm, and a simulation replays exactly.
 //!
 //! * [`parse_rules`] / [`RuleSet`]: JSON rules document (version 1, schema from
 //!   [`rules_json_schema`]) → validated rule set. Every problem has a `$.`-style JSON path.
-//! * [`RuleEngine`]: `decide` at ad end, `should_interrupt` on each new snapshot, `ad_started` /
+//! * [`Scheduler`]: `decide` at ad end, `should_interrupt` on each new snapshot, `ad_started` /
 //!   `ad_ended` to record history (caps, cooldowns, share of voice); `set_rules` hot-swaps rules.
 //! * [`simulate`] / [`run_simulate_cli`]: replay a scripted audience timeline.
 //!
@@ -12,10 +12,10 @@
 //!
 //! (The full text, with examples, is `docs/rules.md` at the repository root.)
 //!
-//! **When.** The host calls [`RuleEngine::decide`] when the ad on screen ends (or when nothing
-//! plays), and [`RuleEngine::should_interrupt`] on each new audience snapshot while an ad plays.
-//! A decision is only a proposal: [`RuleEngine::ad_started`] commits it (cap and cooldown
-//! counters, weighted rotations, loop position), [`RuleEngine::ad_ended`] adds the screen time
+//! **When.** The host calls [`Scheduler::decide`] when the ad on screen ends (or when nothing
+//! plays), and [`Scheduler::should_interrupt`] on each new audience snapshot while an ad plays.
+//! A decision is only a proposal: [`Scheduler::ad_started`] commits it (cap and cooldown
+//! counters, weighted rotations, loop position), [`Scheduler::ad_ended`] adds the screen time
 //! (share of voice). Calling `decide` twice without starting an ad gives the same answer.
 //!
 //! **Which rule.** Every enabled rule whose `when` holds *matches*. Matches are ranked by
@@ -54,8 +54,8 @@
 mod clock;
 mod condition;
 mod document;
-mod engine;
 mod error;
+mod scheduler;
 mod simulate;
 mod validate;
 
@@ -70,11 +70,11 @@ pub use document::{
     DateRange, Daypart, GenderFilter, Operator, RULES_VERSION, Rule, RulesDocument, Weekday,
     WeightedAd, rules_json_schema,
 };
-pub use engine::{
-    CapWindow, Decision, DecisionSource, InterruptTrace, PickCandidate, PickMethod, PickTrace,
-    PlayRecord, Reason, RuleEngine, RuleSkipReason, SkippedRule,
-};
 pub use error::{RulesError, ValidationIssue};
+pub use scheduler::{
+    CapWindow, Decision, DecisionSource, InterruptTrace, PickCandidate, PickMethod, PickTrace,
+    PlayRecord, Reason, RuleSkipReason, Scheduler, SkippedRule,
+};
 pub(crate) use simulate::TimelineLine;
 pub use simulate::{
     AdSummary, LoopSummary, RuleSummary, SimulatedPlay, SimulationReport, SimulationSummary,

@@ -31,8 +31,8 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::clock::{format_local, format_utc, local_to_utc_ms};
-use super::engine::{Decision, DecisionSource, RuleEngine, RuleSkipReason};
 use super::error::RulesError;
+use super::scheduler::{Decision, DecisionSource, RuleSkipReason, Scheduler};
 use super::validate::{RuleSet, parse_rules};
 use crate::analysis::Gender;
 use crate::audience::{AudienceSnapshot, BandGenderCount};
@@ -176,7 +176,7 @@ pub fn parse_timeline(text: &str, tz: Tz) -> Result<Vec<TimelineStep>, RulesErro
                 };
                 error(format!("{path}: {message}"))
             })?;
-        let t_ms = super::engine::clamp_clock(parse_time(parsed.t, tz).map_err(error)?);
+        let t_ms = super::scheduler::clamp_clock(parse_time(parsed.t, tz).map_err(error)?);
         if let Some(previous) = steps.last()
             && t_ms < previous.t_ms
         {
@@ -328,7 +328,7 @@ pub fn simulate(rules: &RuleSet, timeline: &[TimelineStep]) -> SimulationReport 
         _ => (0, 0),
     };
     let mut replay = Replay {
-        engine: RuleEngine::new(rules.clone()),
+        engine: Scheduler::new(rules.clone()),
         plays: Vec::new(),
         tz: rules.time_zone(),
     };
@@ -342,7 +342,7 @@ pub fn simulate(rules: &RuleSet, timeline: &[TimelineStep]) -> SimulationReport 
 
 /// The timeline with its times inside the range the engine computes with.
 fn clamped(timeline: &[TimelineStep]) -> std::borrow::Cow<'_, [TimelineStep]> {
-    let clamp = super::engine::clamp_clock;
+    let clamp = super::scheduler::clamp_clock;
     if timeline.iter().all(|s| clamp(s.t_ms) == s.t_ms) {
         return timeline.into();
     }
@@ -358,7 +358,7 @@ fn clamped(timeline: &[TimelineStep]) -> std::borrow::Cow<'_, [TimelineStep]> {
 
 /// A simulation under way: the engine, and the plays so far (the last one on screen).
 struct Replay {
-    engine: RuleEngine,
+    engine: Scheduler,
     plays: Vec<SimulatedPlay>,
     tz: Tz,
 }

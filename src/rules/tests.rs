@@ -48,8 +48,8 @@ fn berlin_doc(rules: Value) -> Value {
     document_with("Europe/Berlin", rules, json!({}))
 }
 
-fn new_engine(doc: &Value) -> RuleEngine {
-    match RuleEngine::from_json(&doc.to_string()) {
+fn new_engine(doc: &Value) -> Scheduler {
+    match Scheduler::from_json(&doc.to_string()) {
         Ok(engine) => engine,
         Err(e) => panic!("test document should be valid: {e}"),
     }
@@ -100,7 +100,7 @@ fn rule_id(decision: &Decision) -> Option<&str> {
 }
 
 /// Decides and plays the decision to its end.
-fn play(engine: &mut RuleEngine, snapshot: &AudienceSnapshot, now: i64) -> Decision {
+fn play(engine: &mut Scheduler, snapshot: &AudienceSnapshot, now: i64) -> Decision {
     let decision = engine.decide(snapshot, now);
     engine.ad_started(&decision.ad_id, now);
     engine.ad_ended(&decision.ad_id, now + decision.duration_ms, true);
@@ -1860,7 +1860,7 @@ mod no_panic {
             steps in prop::collection::vec(0i64..200_000, 1..6),
         ) {
             if let Ok(rules) = parse_rules(&doc.to_string()) {
-                let mut engine = RuleEngine::new(rules.clone());
+                let mut engine = Scheduler::new(rules.clone());
                 let mut now = start;
                 for (snapshot, step) in snapshots.iter().zip(steps.iter().cycle()) {
                     let decision = engine.decide(snapshot, now);

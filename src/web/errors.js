@@ -18,6 +18,7 @@ export class EngineClosedError extends GlanceError {}
 export class EngineCrashedError extends GlanceError {}
 export class DisclosureHiddenError extends GlanceError {}
 
+/** @type {Record<string, typeof GlanceError>} */
 const CLASSES = {
   GlanceError, InvalidFrameError, DecodeError, ModelLoadError, BackendUnavailableError, ConfigError,
   RulesValidationError, AdPlayError, StateError, ExportError, EngineBusyError, EngineClosedError,
@@ -27,7 +28,17 @@ for (const [name, C] of Object.entries(CLASSES)) {
   Object.defineProperty(C.prototype, "name", { value: name, writable: true, configurable: true });
 }
 
+/**
+ * An error of the class `name` names (a GlanceError for a name it does not know), with the
+ * fields its class carries and those the entry module adds to an EngineCrashedError.
+ * @param {string} name
+ * @param {string} message
+ * @param {unknown} [issues] RulesValidationError's
+ * @param {string} [path] ConfigError's
+ * @returns {GlanceError & { issues?: unknown, path?: string, restarting?: boolean, restarted?: boolean, restoredFromMs?: number }}
+ */
 export function glanceError(name, message, issues, path) {
+  /** @type {GlanceError & { issues?: unknown, path?: string }} */
   const error = new (CLASSES[name] ?? GlanceError)(message);
   if (issues !== undefined) error.issues = issues;
   // A ConfigError always names the option at fault; "" is the options object as a whole.

@@ -71,6 +71,12 @@ export class EngineClosedError extends GlanceError {
 /** The engine stopped after an internal failure; reload the page or create a new engine. */
 export class EngineCrashedError extends GlanceError {
   readonly name: "EngineCrashedError";
+  /** A call that failed because the engine's worker stopped: a new one is starting, later calls work. */
+  readonly restarting?: boolean;
+  /** In an `error` event: the new worker took over. */
+  readonly restarted?: boolean;
+  /** In an `error` event: the save the new worker started from (the audience since it is lost). */
+  readonly restoredFromMs?: number;
 }
 /** Analysis refused: the disclosure notice is not in the page or not readable. */
 export class DisclosureHiddenError extends GlanceError {
@@ -101,7 +107,7 @@ export interface AudienceEngineEventMap {
    * engine's worker stopped and a new one took over (an EngineCrashedError with `restarted`
    * true and `restoredFromMs`, when the state it started from was saved).
    */
-  error: CustomEvent<GlanceError & { restarted?: boolean; restoredFromMs?: number }>;
+  error: CustomEvent<GlanceError | EngineCrashedError>;
 }
 
 export interface AudienceEngine {

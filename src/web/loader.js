@@ -16,20 +16,62 @@ import { glanceError } from "__GLANCE_ERRORS__";
 import { openModels, packagedModels } from "./glance_weights.js";
 export * from "__GLANCE_ERRORS__";
 
-/** @type {Record<string, Promise<any>>} */
+// Checked with `tsc --strict` in pkg/, against the package's declarations (glance.d.ts).
+/** @typedef {import("./glance.js").GlanceOptions} GlanceOptions */
+/** @typedef {import("./glance.js").InitOptions} InitOptions */
+/** @typedef {import("./glance.js").FrameSource} FrameSource */
+/** @typedef {import("./glance.js").FrameResult} FrameResult */
+/** @typedef {import("./glance.js").EngineEvent} EngineEvent */
+/** @typedef {import("./glance.js").DisclosureStatus} DisclosureStatus */
+/** @typedef {import("./glance.js").ModelOptions} ModelOptions */
+/** @typedef {import("./glance.js").StartProgress} StartProgress */
+/** @typedef {"cpu" | "webgpu"} ModuleKind */
+/**
+ * The notice on the page's thread for an engine in a worker (the module's DisclosureNotice).
+ * @typedef {{ status(): DisclosureStatus, setOptions(patch: unknown): void, close(): void }} Notice
+ */
+/**
+ * One engine module's glue (the two have the same API), with what its declarations leave out.
+ * @typedef {typeof import("./glance_cpu.js") & { DisclosureNotice: { mount(options: GlanceOptions): Notice } }} EngineModule
+ */
+/** The module's own engine, on the page's thread. @typedef {import("./glance_cpu.js").AudienceEngine} ModuleEngine */
+/**
+ * The engine's methods the loader forwards to wherever the engine runs.
+ * @typedef {"nextAd" | "shouldInterrupt" | "snapshot" | "adStarted" | "adEnded" | "setRules" | "setOptions" | "report"
+ *   | "saveState" | "takeRecords" | "endVisits" | "restoreState"} EngineMethod
+ */
+/**
+ * A forwarded method's result, always a promise (the engine may be in a worker).
+ * @template {EngineMethod} M
+ * @typedef {Promise<Awaited<ReturnType<ModuleEngine[M]>>>} Answer
+ */
+/** What a frame came to: its result or its error, and the engine's events either way. @typedef {{ result?: FrameResult, error?: unknown, events: EngineEvent[] }} FrameOutcome */
+/** @typedef {MainThreadCore | WorkerCore} EngineCore */
+
+/** @type {Partial<Record<ModuleKind, Promise<EngineModule>>>} */
 const modules = {};
-/** The modules loaded, first first: the plain functions (validateRules, ...) call the first. */
+/** @type {EngineModule[]} The modules loaded, first first: the plain functions (validateRules, ...) call the first. */
 const loadedModules = [];
 
+/** @param {unknown} error */
+function messageOf(error) {
+  return error instanceof Error ? error.message : String(error);
+}
+
 async function gpuOffered() {
+  const { gpu } = /** @type {{ gpu?: { requestAdapter(): Promise<unknown> } }} */ (globalThis.navigator ?? {});
   try {
-    return Boolean(globalThis.navigator?.gpu && (await globalThis.navigator.gpu.requestAdapter()));
+    return Boolean(gpu && (await gpu.requestAdapter()));
   } catch {
     return false;
   }
 }
 
-/** Which module a backend choice needs: "cpu" or "webgpu". */
+/**
+ * Which module a backend choice needs: "cpu" or "webgpu".
+ * @param {string} [backend]
+ * @returns {Promise<ModuleKind>}
+ */
 async function moduleFor(backend = "auto") {
   if (backend === "cpu") return "cpu";
   if (backend === "webgpu") return "webgpu";
@@ -40,13 +82,14 @@ async function moduleFor(backend = "auto") {
  * Compiles a module's wasm while it downloads. Started before the glue module is imported, so
  * the download does not wait for the glue and its imports; asked for at high priority, ahead of
  * the weights, which are needed only once the module runs.
+ * @param {RequestInfo | URL | Response} urlOrResponse
  */
 async function compileWasm(urlOrResponse) {
   const response =
     urlOrResponse instanceof Response
       ? urlOrResponse
       : await fetch(urlOrResponse, { priority: "high" }).catch((e) => {
-          throw glanceError("ModelLoadError", `${urlOrResponse}: ${e?.message ?? e}`);
+          throw glanceError("ModelLoadError", `${urlOrResponse}: ${messageOf(e)}`);
         });
   if (!response.ok) throw glanceError("ModelLoadError", `${response.url}: HTTP ${response.status} ${response.statusText}`);
   // Streaming compilation needs the wasm MIME type; a server without it still works, slower.
@@ -56,39 +99,53 @@ async function compileWasm(urlOrResponse) {
   return WebAssembly.compile(await response.arrayBuffer());
 }
 
-/** A module's compiled wasm, from beside this file or from where `init({ moduleOrPath })` says. */
+/**
+ * A module's compiled wasm, from beside this file or from where `init({ moduleOrPath })` says.
+ * @param {ModuleKind} kind
+ * @param {InitOptions["moduleOrPath"] | Promise<InitOptions["moduleOrPath"]>} moduleOrPath
+ * @returns {Promise<WebAssembly.Module>}
+ */
 function compile(kind, moduleOrPath) {
   if (moduleOrPath instanceof WebAssembly.Module) return Promise.resolve(moduleOrPath);
-  if (ArrayBuffer.isView(moduleOrPath) || moduleOrPath instanceof ArrayBuffer) return WebAssembly.compile(moduleOrPath);
+  if (ArrayBuffer.isView(moduleOrPath) || moduleOrPath instanceof ArrayBuffer) return WebAssembly.compile(/** @type {BufferSource} */ (moduleOrPath));
   if (moduleOrPath instanceof Promise) return moduleOrPath.then((m) => compile(kind, m));
   if (moduleOrPath !== undefined) return compileWasm(moduleOrPath);
   // Literal URLs, so bundlers see both modules and split them.
   return compileWasm(kind === "webgpu" ? new URL("./glance_webgpu_bg.wasm", import.meta.url) : new URL("./glance_cpu_bg.wasm", import.meta.url));
 }
 
-/** Each module's compiled wasm (a promise), kept to start engine workers without compiling again. */
+/** @type {Partial<Record<ModuleKind, Promise<WebAssembly.Module>>>} Each module's compiled wasm, kept to start engine workers without compiling again. */
 const compiled = {};
 
-/** Downloads, compiles (streaming) and instantiates one module, once. */
+/**
+ * Downloads, compiles (streaming) and instantiates one module, once.
+ * @param {ModuleKind} kind
+ * @param {InitOptions["moduleOrPath"]} [moduleOrPath]
+ * @returns {Promise<EngineModule>}
+ */
 function load(kind, moduleOrPath) {
-  modules[kind] ??= (async () => {
+  const loading = modules[kind] ?? (async () => {
     const wasm = compile(kind, moduleOrPath);
     compiled[kind] = wasm;
     wasm.catch(() => {}); // awaited below, after the glue
     // Literal specifiers, so bundlers see both modules and split them.
-    const module = kind === "webgpu" ? await import("./glance_webgpu.js") : await import("./glance_cpu.js");
+    const module = /** @type {EngineModule} */ (kind === "webgpu" ? await import("./glance_webgpu.js") : await import("./glance_cpu.js"));
     await module.default({ module_or_path: await wasm });
     loadedModules.push(module);
     return module;
   })();
-  modules[kind].catch(() => delete modules[kind]);
-  return modules[kind];
+  if (modules[kind] !== loading) {
+    modules[kind] = loading;
+    loading.catch(() => delete modules[kind]);
+  }
+  return loading;
 }
 
 /**
  * Loads the module for `options.backend` (default "auto"); `options.moduleOrPath` overrides
  * where its wasm comes from. `AudienceEngine.create` calls this itself; call it first only to
  * use the plain functions (validateRules, rulesSchema, ...). Resolves to the module's name.
+ * @param {InitOptions} [options]
  */
 export default async function init(options = {}) {
   const kind = await moduleFor(options.backend);
@@ -101,6 +158,7 @@ export function requestedModules() {
   return Object.keys(modules);
 }
 
+/** @param {string} name what needs it, for the error */
 function loaded(name) {
   const first = loadedModules[0];
   if (!first) {
@@ -120,7 +178,11 @@ const WORKER_TIMEOUT_MS = 20_000;
 // its notice this often, so `disclosurechange` still tells the host when it can be read again.
 const IDLE_NOTICE_CHECK_MS = 500;
 
-/** Calls a progress callback; one that throws must not stop the engine. */
+/**
+ * Calls a progress callback; one that throws must not stop the engine.
+ * @param {((progress: StartProgress) => void) | undefined} onProgress
+ * @param {StartProgress} progress
+ */
 function report(onProgress, progress) {
   try {
     onProgress?.(progress);
@@ -131,17 +193,28 @@ function report(onProgress, progress) {
 
 /** The engine on the page's own thread: the module's engine, called directly. */
 class MainThreadCore {
-  thread = "main";
+  thread = /** @type {const} */ ("main");
+  /** @type {(error: Error) => void} */
   onRestart = () => {};
-  /** Why the engine is not in a worker although `thread: "auto"` asked for one, if so. */
+  /** @type {string | undefined} Why the engine is not in a worker although `thread: "auto"` asked for one, if so. */
   threadReason;
+  /** @type {ModuleEngine} */
   #engine;
 
+  /**
+   * @param {ModuleEngine} engine
+   * @param {string | null} threadReason
+   */
   constructor(engine, threadReason) {
     this.#engine = engine;
     this.threadReason = threadReason ?? undefined;
   }
 
+  /**
+   * @param {FrameSource} source
+   * @param {number} timestampMs
+   * @returns {Promise<FrameOutcome>}
+   */
   async frame(source, timestampMs) {
     try {
       const result = await this.#engine.processFrame(source, timestampMs);
@@ -151,6 +224,7 @@ class MainThreadCore {
     }
   }
 
+  /** @returns {EngineEvent[]} */
   #events() {
     try {
       return this.#engine.takeEvents();
@@ -159,8 +233,15 @@ class MainThreadCore {
     }
   }
 
+  /**
+   * @template {EngineMethod} M
+   * @param {M} method
+   * @param {Parameters<ModuleEngine[M]>} args
+   * @returns {Answer<M>}
+   */
   async call(method, args) {
-    return this.#engine[method](...args);
+    const forwarded = /** @type {(...args: unknown[]) => Awaited<ReturnType<ModuleEngine[M]>>} */ (this.#engine[method]);
+    return forwarded.apply(this.#engine, args);
   }
 
   close() {
@@ -177,7 +258,12 @@ class MainThreadCore {
 /** The worker could not run (no module workers here, a CSP forbidding them, ...). */
 class WorkerUnavailable extends Error {}
 
-/** An error sent over as data (see worker.js), as the same class with the same fields. */
+/** An error as data (worker.js): its class's name and the fields that class carries. @typedef {{ name: string, message: string, issues?: unknown, path?: string }} ErrorData */
+
+/**
+ * An error sent over as data (see worker.js), as the same class with the same fields.
+ * @param {ErrorData} data
+ */
 function errorFromData(data) {
   const error = glanceError(data.name, data.message, data.issues ?? undefined, data.path ?? undefined);
   if (error.name !== data.name) error.message = `${data.name}: ${data.message}`;
@@ -187,9 +273,11 @@ function errorFromData(data) {
 /**
  * A private copy of the frame for the worker, which closes it after use: the page's own
  * bitmap, video frame or image data stays the page's. Taken only after the notice was measured.
+ * @param {FrameSource} source
+ * @returns {Promise<{ frame: ImageData | VideoFrame | ImageBitmap, transfer: Transferable[] }>}
  */
 async function takeFrame(source) {
-  const invalid = (message) => glanceError("InvalidFrameError", message);
+  const invalid = (/** @type {string} */ message) => glanceError("InvalidFrameError", message);
   if (source instanceof ImageData) return { frame: source, transfer: [] };
   try {
     if (globalThis.HTMLVideoElement && source instanceof HTMLVideoElement) {
@@ -209,14 +297,20 @@ async function takeFrame(source) {
       return { frame, transfer: [frame] };
     }
   } catch (error) {
-    throw error?.name === "InvalidFrameError" ? error : invalid(`cannot take the frame: ${error?.message ?? error}`);
+    throw error instanceof Error && error.name === "InvalidFrameError" ? error : invalid(`cannot take the frame: ${messageOf(error)}`);
   }
   throw invalid("expected ImageData, HTMLVideoElement, VideoFrame or ImageBitmap");
 }
 
-/** RFC 7396: `patch` applied to `target` (`null` removes a key, so its default applies). */
+/**
+ * RFC 7396: `patch` applied to `target` (`null` removes a key, so its default applies).
+ * @param {unknown} target
+ * @param {unknown} patch
+ * @returns {unknown}
+ */
 function mergePatch(target, patch) {
   if (patch === null || typeof patch !== "object" || Array.isArray(patch)) return patch;
+  /** @type {Record<string, unknown>} */
   const merged = target !== null && typeof target === "object" && !Array.isArray(target) ? { ...target } : {};
   for (const [key, value] of Object.entries(patch)) {
     if (value === null) delete merged[key];
@@ -224,6 +318,27 @@ function mergePatch(target, patch) {
   }
   return merged;
 }
+
+/**
+ * The options a worker's engine is created with: GlanceOptions less what cannot be sent.
+ * @typedef {Omit<GlanceOptions, "models" | "banner"> & { banner?: import("./glance.js").BannerOptions, models: Omit<ModelOptions, "onProgress"> }} WorkerEngineOptions
+ */
+/** @typedef {{ timeoutMs: number, onProgress: ((progress: StartProgress) => void) | undefined }} WorkerSettings */
+/**
+ * A message to the worker (see worker.js).
+ * @typedef {{ method: "create", options: WorkerEngineOptions }
+ *   | { method: "processFrame", frame: ImageData | VideoFrame | ImageBitmap, timestampMs: number, notice: DisclosureStatus }
+ *   | { method: EngineMethod, args: unknown[] }} WorkerCall
+ */
+/**
+ * The worker's answer to one call, with the engine's backend and memory as of then.
+ * @typedef {{ id: number, value?: any, error?: ErrorData, events?: EngineEvent[], backend?: "cpu" | "webgpu",
+ *   fallbackReason?: string | null, memoryBytes?: number }} WorkerAnswer
+ */
+/**
+ * A call waiting for the worker's answer.
+ * @typedef {{ resolve: (answer: WorkerAnswer) => void, reject: (error: unknown) => void, timer: ReturnType<typeof setTimeout> | null }} PendingCall
+ */
 
 /** More restarts than this within RESTART_WINDOW_MS and the engine stays crashed. */
 const MAX_RESTARTS = 3;
@@ -237,34 +352,50 @@ const RESTART_WINDOW_MS = 60_000;
  * (with the rules and options set since), and the loss is reported as an `error` event.
  */
 class WorkerCore {
-  thread = "worker";
+  thread = /** @type {const} */ ("worker");
+  /** @type {string | undefined} */
   threadReason = undefined;
-  /** Called with the EngineCrashedError that describes a restart (or its failure). */
+  /** @type {(error: Error) => void} Called with the EngineCrashedError that describes a restart (or its failure). */
   onRestart = () => {};
+  /** @type {ModuleKind} */
   #kind;
-  /** The options a new worker's engine is created with: those given, then every change. */
+  /** @type {WorkerEngineOptions} The options a new worker's engine is created with: those given, then every change. */
   #options;
+  /** @type {Notice | null} */
   #notice = null;
+  /** @type {number} */
   #timeoutMs;
+  /** @type {((progress: StartProgress) => void) | undefined} */
   #onProgress;
+  /** @type {Worker | null} */
   #worker = null;
-  /** Settles once the current worker's engine is created; every call waits for it. */
-  #ready;
+  /** @type {Promise<void>} Settles once the current worker's engine is created; every call waits for it. */
+  #ready = Promise.resolve();
+  /** @type {Map<number, PendingCall>} */
   #calls = new Map();
   #nextId = 1;
+  /** @type {"cpu" | "webgpu" | null} */
   #backend = null;
+  /** @type {string | null | undefined} */
   #fallbackReason = null;
   /** The worker's WebAssembly memory, as of its last answer. */
   #memoryBytes = 0;
   #busy = false;
   #closed = false;
+  /** @type {string | null} */
   #crashed = null;
   #restarting = false;
+  /** @type {number[]} */
   #restarts = [];
-  /** What a new worker starts from: the last state saved or restored, and when. */
+  /** @type {{ state: string | null, atMs: number } | null} What a new worker starts from: the last state saved or restored, and when. */
   #saved = null;
   #createdAtMs = Date.now();
 
+  /**
+   * @param {ModuleKind} kind
+   * @param {WorkerEngineOptions} options
+   * @param {WorkerSettings} settings
+   */
   constructor(kind, options, { timeoutMs, onProgress }) {
     this.#kind = kind;
     this.#options = options;
@@ -276,6 +407,10 @@ class WorkerCore {
    * Starts the worker (it fetches the weights at once), shows the notice on this thread when the
    * module is here, then hands the worker the compiled module. Rejects with WorkerUnavailable
    * when no worker can run here, and with the engine's error when its creation fails.
+   * @param {ModuleKind} kind
+   * @param {WorkerEngineOptions} options
+   * @param {GlanceOptions} noticeOptions
+   * @param {WorkerSettings} settings
    */
   static async start(kind, options, noticeOptions, settings) {
     const core = new WorkerCore(kind, options, settings);
@@ -292,7 +427,10 @@ class WorkerCore {
     }
   }
 
-  /** A new worker; resolves when its engine is created. */
+  /**
+   * A new worker; resolves when its engine is created.
+   * @returns {Promise<void>}
+   */
   #spawn() {
     // The literal form bundlers (Vite, webpack) recognise: they bundle each worker and its imports.
     const worker =
@@ -318,24 +456,32 @@ class WorkerCore {
     return created;
   }
 
+  /** @param {WorkerAnswer | { type: "progress", progress: StartProgress } | null} data */
   #receive(data) {
-    if (data?.type === "progress") return report(this.#onProgress, data.progress);
-    const call = this.#calls.get(data?.id);
+    if (!data) return;
+    if ("type" in data) return report(this.#onProgress, data.progress);
+    const call = this.#calls.get(data.id);
     if (!call) return;
     this.#calls.delete(data.id);
-    clearTimeout(call.timer);
+    if (call.timer) clearTimeout(call.timer);
     if (data.backend) {
       this.#backend = data.backend;
       this.#fallbackReason = data.fallbackReason;
-      this.#memoryBytes = data.memoryBytes;
+      this.#memoryBytes = data.memoryBytes ?? 0;
     }
     call.resolve(data);
   }
 
-  /** Posts one call and resolves to the worker's answer (`value` or `error`, and `events`). */
+  /**
+   * Posts one call and resolves to the worker's answer (`value` or `error`, and `events`).
+   * @param {WorkerCall} message
+   * @param {Transferable[]} [transfer]
+   * @returns {Promise<WorkerAnswer>}
+   */
   #post(message, transfer = [], { timed = true } = {}) {
     const worker = this.#worker;
     const id = this.#nextId++;
+    if (!worker) return Promise.reject(glanceError("EngineClosedError", "the engine's worker is not running"));
     return new Promise((resolve, reject) => {
       const timer = timed && this.#timeoutMs > 0 ? setTimeout(() => this.#died(worker, `the engine's worker did not answer ${message.method} within ${this.#timeoutMs} ms`), this.#timeoutMs) : null;
       this.#calls.set(id, { resolve, reject, timer });
@@ -343,13 +489,17 @@ class WorkerCore {
         worker.postMessage({ ...message, id }, transfer);
       } catch (error) {
         this.#calls.delete(id);
-        clearTimeout(timer);
-        reject(glanceError("InvalidFrameError", `cannot send to the engine's worker: ${error?.message ?? error}`));
+        if (timer) clearTimeout(timer);
+        reject(glanceError("InvalidFrameError", `cannot send to the engine's worker: ${messageOf(error)}`));
       }
     });
   }
 
-  /** Waits for the engine, then makes one call. */
+  /**
+   * Waits for the engine, then makes one call.
+   * @param {WorkerCall} message
+   * @param {Transferable[]} [transfer]
+   */
   async #call(message, transfer = []) {
     this.#check();
     await this.#ready.catch(() => {});
@@ -365,6 +515,8 @@ class WorkerCore {
   /**
    * The worker stopped (an uncaught error, a crash of the module, no answer in time): its
    * pending calls fail, and a new worker takes over from the last saved state.
+   * @param {Worker} worker
+   * @param {string} reason
    */
   #died(worker, reason) {
     if (worker !== this.#worker || this.#closed) return;
@@ -374,7 +526,7 @@ class WorkerCore {
     this.#restarts = [...this.#restarts.filter((at) => now - at < RESTART_WINDOW_MS), now];
     const restart = !starting && !this.#restarting && this.#restarts.length <= MAX_RESTARTS;
     for (const call of this.#calls.values()) {
-      clearTimeout(call.timer);
+      if (call.timer) clearTimeout(call.timer);
       if (starting) {
         call.reject(new WorkerUnavailable(reason));
       } else {
@@ -394,6 +546,7 @@ class WorkerCore {
     this.#restart(reason);
   }
 
+  /** @param {string} reason */
   async #restart(reason) {
     this.#restarting = true;
     const from = this.#saved ?? { state: null, atMs: this.#createdAtMs };
@@ -406,7 +559,7 @@ class WorkerCore {
     try {
       await restarted;
     } catch (error) {
-      this.#crashed = `${reason}; starting a new worker failed: ${error?.message ?? error}`;
+      this.#crashed = `${reason}; starting a new worker failed: ${messageOf(error)}`;
       this.onRestart(glanceError("EngineCrashedError", this.#crashed));
       return;
     } finally {
@@ -420,19 +573,24 @@ class WorkerCore {
     this.onRestart(error);
   }
 
+  /**
+   * @param {FrameSource} source
+   * @param {number} timestampMs
+   * @returns {Promise<FrameOutcome>}
+   */
   async frame(source, timestampMs) {
     if (this.#busy) return { error: glanceError("EngineBusyError", "a frame is already being processed; skip this one"), events: [] };
     this.#busy = true;
     try {
       this.#check();
-      const notice = this.#notice.status();
-      if (!notice.visible) return { error: glanceError("DisclosureHiddenError", notice.reason), events: [] };
+      const notice = this.#noticeStatus();
+      if (!notice.visible) return { error: glanceError("DisclosureHiddenError", notice.reason ?? "the notice is not visible"), events: [] };
       const { frame, transfer } = await takeFrame(source);
       let answer;
       try {
         answer = await this.#call({ method: "processFrame", frame, timestampMs, notice }, transfer);
       } catch (error) {
-        frame.close?.();
+        if (!(frame instanceof ImageData)) frame.close();
         throw error;
       }
       const events = answer.events ?? [];
@@ -444,6 +602,12 @@ class WorkerCore {
     }
   }
 
+  /**
+   * @template {EngineMethod} M
+   * @param {M} method
+   * @param {Parameters<ModuleEngine[M]>} args
+   * @returns {Answer<M>}
+   */
   async call(method, args) {
     const answer = await this.#call({ method, args });
     if (answer.error) throw errorFromData(answer.error);
@@ -451,15 +615,25 @@ class WorkerCore {
     return answer.value;
   }
 
-  /** What a new worker must be told: the state, and the rules and options set since. */
+  /**
+   * What a new worker must be told: the state, and the rules and options set since.
+   * @param {EngineMethod} method
+   * @param {unknown[]} args
+   * @param {unknown} value
+   */
   #remember(method, args, value) {
-    if (method === "saveState") this.#saved = { state: value, atMs: Date.now() };
-    else if (method === "restoreState") this.#saved = { state: args[0], atMs: Date.now() };
-    else if (method === "setRules") this.#options = { ...this.#options, rules: args[0] };
+    if (method === "saveState") this.#saved = { state: /** @type {string} */ (value), atMs: Date.now() };
+    else if (method === "restoreState") this.#saved = { state: /** @type {string} */ (args[0]), atMs: Date.now() };
+    else if (method === "setRules") this.#options = { ...this.#options, rules: /** @type {GlanceOptions["rules"]} */ (args[0]) };
     else if (method === "setOptions") {
-      this.#options = mergePatch(this.#options, args[0]);
-      this.#notice.setOptions(args[0]);
+      this.#options = /** @type {WorkerEngineOptions} */ (mergePatch(this.#options, args[0]));
+      this.#notice?.setOptions(args[0]);
     }
+  }
+
+  /** @returns {DisclosureStatus} */
+  #noticeStatus() {
+    return this.#notice ? this.#notice.status() : { visible: false, reason: "the notice is not shown yet" };
   }
 
   close() {
@@ -468,7 +642,7 @@ class WorkerCore {
     this.#notice?.close();
     this.#worker?.terminate();
     for (const call of this.#calls.values()) {
-      clearTimeout(call.timer);
+      if (call.timer) clearTimeout(call.timer);
       call.reject(glanceError("EngineClosedError", "the engine was closed"));
     }
     this.#calls.clear();
@@ -478,7 +652,7 @@ class WorkerCore {
   get fallbackReason() { return this.#fallbackReason ?? undefined; }
   get memoryBytes() { return this.#memoryBytes; }
   get busy() { return this.#busy; }
-  get disclosure() { return this.#closed ? { visible: false, reason: "the engine was closed" } : this.#notice.status(); }
+  get disclosure() { return this.#closed ? { visible: false, reason: "the engine was closed" } : this.#noticeStatus(); }
 }
 
 /** What this browser lacks to run the engine in a worker, if anything. */
@@ -488,7 +662,12 @@ function missingForWorker() {
   return null;
 }
 
-/** The options a worker's engine can be sent: no elements, callbacks or responses. */
+/**
+ * The options a worker's engine can be sent: no elements, callbacks or responses.
+ * @param {GlanceOptions} options
+ * @param {ModelOptions & { responses?: unknown }} models
+ * @returns {WorkerEngineOptions}
+ */
 function workerOptions(options, models) {
   const { container: _container, ...banner } = options.banner ?? {};
   const { onProgress: _onProgress, responses: _responses, ...sendable } = models;
@@ -507,17 +686,24 @@ function workerOptions(options, models) {
  * "auto", the default), else on the page's thread; either way every method returns a promise.
  */
 export class AudienceEngine extends EventTarget {
+  /** @type {EngineCore} */
   #core;
+  /** @type {boolean} */
   #disclosureVisible;
   #lastFrameAt = 0;
   #noticeWatch = 0;
 
-  /** Loads the module the backend needs and, at the same time, the models; starts the engine. */
-  static async create(options = {}) {
-    const { thread = "auto", workerTimeoutMs = WORKER_TIMEOUT_MS, ...engineOptions } = options ?? {};
+  /**
+   * Loads the module the backend needs and, at the same time, the models; starts the engine.
+   * @param {GlanceOptions} [options]
+   */
+  static async create(options) {
+    // Without options the engine says what is missing (the notice's banner first).
+    const { thread = "auto", workerTimeoutMs = WORKER_TIMEOUT_MS, ...engineOptions } = options ?? /** @type {GlanceOptions} */ ({});
     if (!THREADS.includes(thread)) throw glanceError("ConfigError", `must be one of ${THREADS.join(", ")}`, undefined, "thread");
     if (typeof workerTimeoutMs !== "number" || !(workerTimeoutMs >= 1000)) throw glanceError("ConfigError", "must be a number of milliseconds, at least 1000", undefined, "workerTimeoutMs");
     const kind = await moduleFor(engineOptions.backend);
+    /** @type {ModelOptions & { responses?: ReturnType<typeof openModels> }} */
     const models = { ...(engineOptions.models ?? {}) };
     if (!models.bytes && !models.baseUrl && !models.urls) models.urls = packagedModels();
     const onProgress = models.onProgress;
@@ -544,7 +730,11 @@ export class AudienceEngine extends EventTarget {
     return new AudienceEngine(CREATE, new MainThreadCore(engine, reason));
   }
 
-  /** Use `AudienceEngine.create`. */
+  /**
+   * Use `AudienceEngine.create`.
+   * @param {symbol} token
+   * @param {EngineCore} core
+   */
   constructor(token, core) {
     super();
     if (token !== CREATE) throw glanceError("GlanceError", "use AudienceEngine.create(options)");
@@ -570,11 +760,18 @@ export class AudienceEngine extends EventTarget {
     }
   }
 
+  /**
+   * @param {string} type
+   * @param {unknown} detail
+   */
   #emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
-  /** After a frame, analysed or refused: the engine's events, then what changed. */
+  /**
+   * After a frame, analysed or refused: the engine's events, then what changed.
+   * @param {FrameOutcome} outcome
+   */
   #afterFrame({ result, events }) {
     this.#lastFrameAt = performance.now();
     this.#checkDisclosure();
@@ -584,24 +781,31 @@ export class AudienceEngine extends EventTarget {
     for (const event of events) this.#emit(event.type, event);
   }
 
+  /**
+   * @param {FrameSource} source
+   * @param {number} timestampMs
+   * @returns {Promise<FrameResult>}
+   */
   async processFrame(source, timestampMs) {
     // A frame on its way looks at the notice itself: the idle watch waits.
     this.#lastFrameAt = performance.now();
     const outcome = await this.#core.frame(source, timestampMs);
     this.#afterFrame(outcome);
-    if (outcome.error) {
-      if (!ROUTINE_ERRORS.has(outcome.error?.name)) this.#emit("error", outcome.error);
+    if (outcome.error !== undefined || !outcome.result) {
+      if (!(outcome.error instanceof Error && ROUTINE_ERRORS.has(outcome.error.name))) this.#emit("error", outcome.error);
       throw outcome.error;
     }
     return outcome.result;
   }
 
+  /** @param {Parameters<ModuleEngine["nextAd"]>} args */
   async nextAd(...args) {
     const decision = await this.#core.call("nextAd", args);
     this.#emit("decision", decision);
     return decision;
   }
 
+  /** @param {Parameters<ModuleEngine["shouldInterrupt"]>} args */
   async shouldInterrupt(...args) {
     const decision = await this.#core.call("shouldInterrupt", args);
     if (decision) this.#emit("decision", decision);
@@ -609,15 +813,25 @@ export class AudienceEngine extends EventTarget {
   }
 
   // The rest as the engine module has them (their types: the module's declarations).
+  /** @param {Parameters<ModuleEngine["snapshot"]>} args */
   snapshot(...args) { return this.#core.call("snapshot", args); }
+  /** @param {Parameters<ModuleEngine["adStarted"]>} args */
   adStarted(...args) { return this.#core.call("adStarted", args); }
+  /** @param {Parameters<ModuleEngine["adEnded"]>} args */
   adEnded(...args) { return this.#core.call("adEnded", args); }
+  /** @param {Parameters<ModuleEngine["setRules"]>} args */
   setRules(...args) { return this.#core.call("setRules", args); }
+  /** @param {Parameters<ModuleEngine["setOptions"]>} args */
   setOptions(...args) { return this.#core.call("setOptions", args); }
+  /** @param {Parameters<ModuleEngine["report"]>} args */
   report(...args) { return this.#core.call("report", args); }
+  /** @param {Parameters<ModuleEngine["saveState"]>} args */
   saveState(...args) { return this.#core.call("saveState", args); }
+  /** @param {Parameters<ModuleEngine["takeRecords"]>} args */
   takeRecords(...args) { return this.#core.call("takeRecords", args); }
+  /** @param {Parameters<ModuleEngine["endVisits"]>} args */
   endVisits(...args) { return this.#core.call("endVisits", args); }
+  /** @param {Parameters<ModuleEngine["restoreState"]>} args */
   restoreState(...args) { return this.#core.call("restoreState", args); }
   async close() {
     clearInterval(this.#noticeWatch);
@@ -635,6 +849,7 @@ export class AudienceEngine extends EventTarget {
   get threadReason() { return this.#core.threadReason; }
 }
 
+/** @param {Parameters<EngineModule["validateRules"]>[0]} rules */
 export function validateRules(rules) {
   return loaded("validateRules").validateRules(rules);
 }
@@ -643,18 +858,32 @@ export function rulesSchema() {
   return loaded("rulesSchema").rulesSchema();
 }
 
+/**
+ * @param {Parameters<EngineModule["simulateRules"]>[0]} rules
+ * @param {Parameters<EngineModule["simulateRules"]>[1]} timeline
+ */
 export function simulateRules(rules, timeline) {
   return loaded("simulateRules").simulateRules(rules, timeline);
 }
 
+/**
+ * @param {Parameters<EngineModule["reportFromState"]>[0]} state
+ * @param {Parameters<EngineModule["reportFromState"]>[1]} [options]
+ */
 export function reportFromState(state, options) {
   return loaded("reportFromState").reportFromState(state, options);
 }
 
+/**
+ * @param {Parameters<EngineModule["heartbeatRecord"]>[0]} screenId
+ * @param {Parameters<EngineModule["heartbeatRecord"]>[1]} health
+ * @param {Parameters<EngineModule["heartbeatRecord"]>[2]} [atMs]
+ */
 export function heartbeatRecord(screenId, health, atMs) {
   return loaded("heartbeatRecord").heartbeatRecord(screenId, health, atMs);
 }
 
+/** @param {Parameters<EngineModule["reportToCsv"]>[0]} report */
 export function reportToCsv(report) {
   return loaded("reportToCsv").reportToCsv(report);
 }

@@ -4,6 +4,9 @@
 
 /** The networks' weight files (`<name>.bpk`): the same list, in the same order, as
  * src/web/models.rs's MODEL_NAMES (a Rust test compares them). */
+/** @typedef {import("./glance.js").ModelName} ModelName */
+
+/** @type {ModelName[]} */
 export const MODEL_NAMES = ["face_detection_full_range", "face_detection_short_range", "face_landmark", "iris_landmark", "age_gender", "centerface"];
 /** The package version, written here by scripts/build-web: the default Cache API name. */
 const VERSION = "__GLANCE_VERSION__";
@@ -11,6 +14,7 @@ const VERSION = "__GLANCE_VERSION__";
 /**
  * The package's own weights, one literal `new URL(..., import.meta.url)` each, so that a bundler
  * (Vite, webpack, esbuild, Parcel) copies every file and rewrites its URL with no configuration.
+ * @returns {Record<ModelName, string>}
  */
 export function packagedModels() {
   return {
@@ -27,26 +31,30 @@ export function packagedModels() {
  * Starts every weight file's request at once, from the Cache API when it holds the file (the
  * kiosk then starts offline), else from the network, storing a copy. Resolves per model to a
  * Response whose body the engine reads with progress reports.
+ * @param {Omit<import("./glance.js").ModelOptions, "onProgress">} models
+ * @returns {Partial<Record<ModelName, Promise<Response>>>}
  */
 export function openModels(models) {
   const cacheName = models.cache === false ? null : typeof models.cache === "string" ? models.cache : `glance-models-${VERSION}`;
   const cache = cacheName && globalThis.caches ? globalThis.caches.open(cacheName).catch(() => null) : Promise.resolve(null);
+  /** @type {Partial<Record<ModelName, Promise<Response>>>} */
   const responses = {};
   for (const name of MODEL_NAMES) {
     const url = models.urls?.[name] ?? (models.baseUrl ? `${String(models.baseUrl).replace(/\/+$/, "")}/${name}.bpk` : null);
     if (!url || models.bytes?.[name]) continue;
-    responses[name] = (async () => {
+    const response = (async () => {
       const store = await cache;
       const hit = await store?.match(url).catch(() => undefined);
       if (hit) return hit;
       const response = await fetch(url).catch((e) => {
-        throw new Error(`${url}: ${e?.message ?? e}`);
+        throw new Error(`${url}: ${e instanceof Error ? e.message : e}`);
       });
       // Best effort, not waited for: a full cache costs only the next start's download.
       if (response.ok && store) store.put(url, response.clone()).catch(() => {});
       return response;
     })();
-    responses[name].catch(() => {}); // reported by the engine, which awaits it
+    response.catch(() => {}); // reported by the engine, which awaits it
+    responses[name] = response;
   }
   return responses;
 }

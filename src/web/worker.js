@@ -16,50 +16,78 @@
 
 import { openModels } from "./glance_weights.js";
 
-/** The engine module's glue: its `init` and its AudienceEngine class. */
-let glue;
+// Checked with `tsc --strict` in pkg/ (www/jsconfig.worker.json), against the module's declarations.
+/** @typedef {import("./glance_cpu.js").AudienceEngine} ModuleEngine */
+/**
+ * The module's engine, with the method its declarations leave out (the page's verdict on the notice).
+ * @typedef {ModuleEngine & { setHostNotice(notice: unknown): void }} WorkerEngine
+ */
+/**
+ * The engine module's glue (either module's): its `init` and its AudienceEngine class.
+ * @typedef {{ init: (input: { module_or_path: WebAssembly.Module }) => Promise<unknown>,
+ *   AudienceEngine: { create(options: import("./glance.js").GlanceOptions & { hostNotice: true }): Promise<ModuleEngine> } }} Glue
+ */
 
-/** The engine, once created. */
+/** @type {Glue | null} */
+let glue = null;
+
+/** @type {WorkerEngine | null} The engine, once created. */
 let engine = null;
-/** Resolves to the compiled module the page sends after `create`. */
-let moduleArrived;
+/** @type {(module: WebAssembly.Module) => void} Resolves `compiledModule`. */
+let moduleArrived = () => {};
+/** @type {Promise<WebAssembly.Module>} The compiled module the page sends after `create`. */
 const compiledModule = new Promise((resolve) => {
   moduleArrived = resolve;
 });
 
-/** An error as data: its class's name and the fields that class carries. */
+/**
+ * An error as data: its class's name and the fields that class carries.
+ * @param {unknown} error
+ */
 function errorData(error) {
+  const fields = /** @type {{ name?: unknown, message?: unknown, issues?: unknown, path?: unknown }} */ (typeof error === "object" && error !== null ? error : {});
   return {
-    name: typeof error?.name === "string" ? error.name : "Error",
-    message: String(error?.message ?? error),
-    issues: error?.issues,
-    path: error?.path,
+    name: typeof fields.name === "string" ? fields.name : "Error",
+    message: String(fields.message ?? error),
+    issues: fields.issues,
+    path: fields.path,
   };
+}
+
+/** The engine, or an error saying it is not created yet. */
+function created() {
+  if (!engine) throw new Error("the engine is not created yet");
+  return engine;
 }
 
 function engineState() {
   return engine ? { backend: engine.backend, fallbackReason: engine.fallbackReason ?? null, memoryBytes: engine.memoryBytes } : {};
 }
 
+/** @param {{ options: import("./glance.js").GlanceOptions }} message */
 async function create({ options }) {
+  if (!glue) throw new Error("the worker has no engine module");
   const { init, AudienceEngine } = glue;
+  /** @type {import("./glance.js").ModelOptions & { responses?: ReturnType<typeof openModels> }} */
   const models = { ...options.models };
   models.responses = openModels(models);
   models.onProgress = (progress) => postMessage({ type: "progress", progress });
   await init({ module_or_path: await compiledModule });
-  engine = await AudienceEngine.create({ ...options, models, hostNotice: true });
+  engine = /** @type {WorkerEngine} */ (await AudienceEngine.create({ ...options, models, hostNotice: true }));
 }
 
+/** @param {{ frame: ImageData | VideoFrame | ImageBitmap, timestampMs: number, notice: unknown }} message */
 async function processFrame({ frame, timestampMs, notice }) {
   try {
-    engine.setHostNotice(notice);
-    return await engine.processFrame(frame, timestampMs);
+    const running = created();
+    running.setHostNotice(notice);
+    return await running.processFrame(/** @type {import("./glance.js").FrameSource} */ (frame), timestampMs);
   } finally {
-    frame.close?.();
+    if (!(frame instanceof ImageData)) frame.close();
   }
 }
 
-/** The engine's events after a frame, analysed or refused. */
+/** The engine's events after a frame, analysed or refused. @returns {import("./glance.js").EngineEvent[]} */
 function takeEvents() {
   try {
     return engine?.takeEvents() ?? [];
@@ -68,13 +96,19 @@ function takeEvents() {
   }
 }
 
+/** @param {any} message a call from the page (the entry module's WorkerCall, with its `id`) */
 async function answer(message) {
   const { id, method } = message;
   try {
     let value;
     if (method === "create") value = await create(message);
     else if (method === "processFrame") value = await processFrame(message);
-    else value = engine[method](...(message.args ?? []));
+    else {
+      const running = /** @type {Record<string, unknown>} */ (/** @type {unknown} */ (created()));
+      const forwarded = running[method];
+      if (typeof forwarded !== "function") throw new Error(`the engine has no method ${method}`);
+      value = forwarded.apply(running, message.args ?? []);
+    }
     const events = method === "processFrame" ? takeEvents() : undefined;
     postMessage({ id, value, events, ...engineState() });
   } catch (error) {
@@ -83,7 +117,10 @@ async function answer(message) {
   }
 }
 
-/** Answers the page's messages with the engine module whose glue is given. */
+/**
+ * Answers the page's messages with the engine module whose glue is given.
+ * @param {Glue} engineGlue
+ */
 export function serveEngine(engineGlue) {
   glue = engineGlue;
   self.onmessage = ({ data }) => {

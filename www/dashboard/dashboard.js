@@ -9,6 +9,7 @@
 import init, * as glance from '/pkg/glance.js';
 import { KEYS, load } from '/lib/store.js';
 import { downloadText } from '/lib/download.js';
+import { describeError, element } from '/lib/dom.js';
 import {
   countText, dateTimeText, derivedText, durationText, fileStamp, kOf, numberText, percentText, playLengthText, playOutcome,
   playsCountText, privacyText, reportNotes, secondsNumberText, suppressedTitle, timeZoneText, cellColor, cellName, cellOrder,
@@ -21,18 +22,24 @@ const REFRESH_MS = 10_000;
 /** Plays listed in the table (the exports have them all). */
 const MAX_PLAYS_SHOWN = 500;
 
+/** @typedef {import('/pkg/glance.js').AudienceReport} AudienceReport */
+/** @typedef {import('/pkg/glance.js').PeopleCount} PeopleCount */
+/** @typedef {import('chart.js').Chart} Chart */
 /**
- * The page's element for `selector` (there is one: the page's own markup).
- * @param {string} selector
- * @returns {HTMLElement}
+ * A Chart.js dataset with what charts-data.js adds: each value's text, and which were withheld.
+ * @typedef {import('chart.js').ChartDataset & { glanceSuppressed?: boolean[], glanceMark?: string, glanceText?: string[] }} GlanceDataset
  */
-const $ = (selector) => document.querySelector(selector);
+/** @typedef {{ labels: string[], datasets: GlanceDataset[] }} ChartData */
+/** A table cell: text, or a node (`num`: a right-aligned number). @typedef {string | { node: Node, num?: boolean }} TableCell */
+
+/** The page's element for `selector` (there is one: the page's own markup). */
+const $ = (/** @type {string} */ selector) => element(selector);
 const ui = {
-  period: /** @type {HTMLSelectElement} */ ($('#period')),
-  granularity: /** @type {HTMLSelectElement} */ ($('#granularity')),
-  csv: /** @type {HTMLButtonElement} */ ($('#export-csv')),
-  json: /** @type {HTMLButtonElement} */ ($('#export-json')),
-  file: /** @type {HTMLInputElement} */ ($('#open-file')),
+  period: element('#period', HTMLSelectElement),
+  granularity: element('#granularity', HTMLSelectElement),
+  csv: element('#export-csv', HTMLButtonElement),
+  json: element('#export-json', HTMLButtonElement),
+  file: element('#open-file', HTMLInputElement),
   useDevice: $('#use-device'),
   source: $('#source'),
   error: $('#error'),
@@ -41,25 +48,31 @@ const ui = {
   empty: $('#empty'),
   emptyText: $('#empty-text'),
   report: $('#report'),
-  fleetConnect: /** @type {HTMLFormElement} */ ($('#fleet-connect')),
-  fleetUrl: /** @type {HTMLInputElement} */ ($('#fleet-url')),
-  fleetToken: /** @type {HTMLInputElement} */ ($('#fleet-token')),
+  fleetConnect: element('#fleet-connect', HTMLFormElement),
+  fleetUrl: element('#fleet-url', HTMLInputElement),
+  fleetToken: element('#fleet-token', HTMLInputElement),
   fleetFilters: $('#fleet-filters'),
-  fleetVenue: /** @type {HTMLSelectElement} */ ($('#fleet-venue')),
-  fleetTag: /** @type {HTMLSelectElement} */ ($('#fleet-tag')),
-  fleetScreens: /** @type {HTMLSelectElement} */ ($('#fleet-screens')),
+  fleetVenue: element('#fleet-venue', HTMLSelectElement),
+  fleetTag: element('#fleet-tag', HTMLSelectElement),
+  fleetScreens: element('#fleet-screens', HTMLSelectElement),
   health: $('#health'),
 };
 
 /** Where the figures come from (see source.js). @type {import('./source.js').Source} */
 let source = { kind: 'device', state: null, savedAtMs: null };
+/** @type {{ report: AudienceReport | null, json: string }} */
 let current = { report: null, json: '' };
+/** @type {Map<string, Chart>} */
 const charts = new Map();
 
 // ---------------------------------------------------------------------------------------------
 // Counts on the page. A people count is `{ value, suppressed }`; a suppressed one has `value: null`.
 
-/** An element for a count; suppressed ones are marked and explained. */
+/**
+ * An element for a count; suppressed ones are marked and explained.
+ * @param {PeopleCount} count
+ * @param {number} k
+ */
 function countNode(count, k) {
   const node = document.createElement('span');
   node.textContent = countText(count, k);
@@ -67,6 +80,7 @@ function countNode(count, k) {
   return node;
 }
 
+/** @param {HTMLElement} node @param {number} k */
 function markSuppressed(node, k) {
   node.classList.add('suppressed');
   node.title = suppressedTitle(k);
@@ -82,22 +96,25 @@ let utcOffsetMinutes = 0;
  * A suppressed value has no bar; without a mark it would read as zero. This plugin writes the
  * dataset's mark ("<k", or "suppressed" for withheld times) at the foot of each such slot.
  */
+/** @type {import('chart.js').Plugin} */
 const suppressedMarks = {
   id: 'glanceSuppressed',
   afterDatasetsDraw(chart) {
     const { ctx, chartArea, scales } = chart;
+    /** @type {number[]} */
     const drawn = [];
     ctx.save();
     ctx.font = `italic 600 11px ${window.Chart.defaults.font.family}`;
     ctx.fillStyle = '#6b4fa0';
     ctx.textAlign = 'center';
     ctx.textBaseline = 'bottom';
-    chart.data.datasets.forEach((dataset, di) => {
+    /** @type {GlanceDataset[]} */ (chart.data.datasets).forEach((dataset, di) => {
+      const mark = dataset.glanceMark ?? '';
       if (!dataset.glanceSuppressed || !chart.isDatasetVisible(di)) return;
       const meta = chart.getDatasetMeta(di);
       dataset.glanceSuppressed.forEach((hidden, i) => {
         if (!hidden) return;
-        const width = ctx.measureText(dataset.glanceMark).width + 4;
+        const width = ctx.measureText(mark).width + 4;
         const slot = Number.isFinite(meta.data[i]?.x) ? meta.data[i].x : scales.x.getPixelForValue(i);
         const x = Math.min(Math.max(slot, chartArea.left + width / 2), chartArea.right - width / 2);
         // Stacked datasets share a slot, and narrow slots cannot hold every mark.
@@ -105,37 +122,45 @@ const suppressedMarks = {
         drawn.push(x);
         // In a stack the shown parts take the foot of the slot: the mark goes on top of them.
         let y = chartArea.bottom - 2;
-        if (chart.options.scales.x?.stacked) {
+        if (/** @type {{ stacked?: boolean } | undefined} */ (chart.options.scales?.x)?.stacked) {
           chart.data.datasets.forEach((d, j) => {
             const bar = chart.getDatasetMeta(j).data[i];
             if (d.data[i] && chart.isDatasetVisible(j) && Number.isFinite(bar?.y)) y = Math.min(y, bar.y - 2);
           });
         }
-        ctx.fillText(dataset.glanceMark, x, y);
+        ctx.fillText(mark, x, y);
       });
     });
     ctx.restore();
   },
 };
 
-/** Draws or updates a chart, keeping the datasets the user hid via the legend hidden. */
-function drawChart(name, type, data, options) {
-  const figure = document.querySelector(`figure[data-chart="${name}"]`);
+/**
+ * Draws or updates a chart, keeping the datasets the user hid via the legend hidden.
+ * @param {import('./charts-data.js').ChartSpec} spec
+ */
+function drawChart({ name, type, data, options }) {
+  const figure = $(`figure[data-chart="${name}"]`);
   let chart = charts.get(name);
   if (chart) {
-    const hidden = new Set(chart.data.datasets.filter((_, i) => !chart.isDatasetVisible(i)).map((d) => d.label));
+    const shown = chart;
+    const hidden = new Set(shown.data.datasets.filter((_, i) => !shown.isDatasetVisible(i)).map((d) => d.label));
     for (const d of data.datasets) if (hidden.has(d.label)) d.hidden = true;
     chart.data = data;
     chart.options = options;
     chart.update('none');
   } else {
-    chart = new window.Chart(figure.querySelector('canvas'), { type, data, options, plugins: [suppressedMarks] });
+    chart = /** @type {Chart} */ (new window.Chart(element('canvas', HTMLCanvasElement, figure), { type, data, options, plugins: [suppressedMarks] }));
     charts.set(name, chart);
   }
   dataTable(figure, data);
 }
 
-/** The chart's numbers as a table under it (for screen readers and exact reading). */
+/**
+ * The chart's numbers as a table under it (for screen readers and exact reading).
+ * @param {HTMLElement} figure
+ * @param {ChartData} data
+ */
 function dataTable(figure, data) {
   let details = figure.querySelector('details');
   if (!details) {
@@ -144,7 +169,7 @@ function dataTable(figure, data) {
     details.innerHTML = '<summary>Data table</summary><div class="table-wrap"><table></table></div>';
     figure.append(details);
   }
-  const table = details.querySelector('table');
+  const table = element('table', HTMLTableElement, details);
   table.replaceChildren();
   const head = table.createTHead().insertRow();
   const corner = document.createElement('th');
@@ -153,7 +178,7 @@ function dataTable(figure, data) {
   for (const d of data.datasets) {
     const th = document.createElement('th');
     th.scope = 'col';
-    th.textContent = d.label;
+    th.textContent = d.label ?? '';
     head.append(th);
   }
   const body = table.createTBody();
@@ -172,21 +197,23 @@ function dataTable(figure, data) {
   });
 }
 
+/** @param {import('./charts-data.js').ChartSpec[]} specs */
 function drawCharts(specs) {
-  for (const { name, type, data, options } of specs) drawChart(name, type, data, options);
+  for (const spec of specs) drawChart(spec);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Tiles and tables.
 
+/** @param {AudienceReport} report */
 function drawTiles(report) {
   const k = kOf(report);
   const t = report.totals;
-  const set = (metric, content) => {
-    const dd = document.querySelector(`.tile[data-metric="${metric}"] .value`);
+  const set = (/** @type {string} */ metric, /** @type {Node} */ content) => {
+    const dd = $(`.tile[data-metric="${metric}"] .value`);
     dd.replaceChildren(content);
   };
-  const text = (s, withheld) => {
+  const text = (/** @type {string} */ s, /** @type {boolean} */ withheld) => {
     const span = document.createElement('span');
     span.textContent = s;
     if (withheld && s === 'suppressed') markSuppressed(span, k);
@@ -204,7 +231,11 @@ function drawTiles(report) {
   for (const node of document.querySelectorAll('.min-glance')) node.textContent = `${secondsNumberText(report.minGlanceS)} s`;
 }
 
-/** The band/gender split of a play or ad as a list: "25–34, female: 6 / <5". */
+/**
+ * The band/gender split of a play or ad as a list: "25–34, female: 6 / <5".
+ * @param {import('/pkg/glance.js').BandGenderReport[]} cells
+ * @param {AudienceReport} report
+ */
 function splitNode(cells, report) {
   const k = kOf(report);
   const list = document.createElement('ul');
@@ -222,11 +253,15 @@ function splitNode(cells, report) {
   return list;
 }
 
+/**
+ * @param {HTMLTableSectionElement} tbody
+ * @param {TableCell[]} cells
+ */
 function row(tbody, cells) {
   const tr = tbody.insertRow();
   for (const c of cells) {
     const td = tr.insertCell();
-    if (c && typeof c === 'object' && 'node' in c) {
+    if (typeof c === 'object') {
       td.append(c.node);
       if (c.num) td.className = 'num';
     } else {
@@ -236,12 +271,17 @@ function row(tbody, cells) {
   return tr;
 }
 
-const num = (node) => ({ node, num: true });
-const numText = (text) => ({ node: document.createTextNode(text), num: true });
+const num = (/** @type {Node} */ node) => ({ node, num: true });
+const numText = (/** @type {string} */ text) => ({ node: document.createTextNode(text), num: true });
 
 
 /** The audience columns shared by the per-ad and per-play tables: OTS, watchers, conversion,
- * attention and the band/gender split, each withheld as the report withholds it. */
+ * attention and the band/gender split, each withheld as the report withholds it.
+ * @param {import('/pkg/glance.js').AdReport | import('/pkg/glance.js').PlayReport} x
+ * @param {number} k
+ * @param {AudienceReport} report
+ * @returns {TableCell[]}
+ */
 function audienceCells(x, k, report) {
   const withheld = x.impressions.suppressed || x.watchers.suppressed;
   return [
@@ -252,9 +292,10 @@ function audienceCells(x, k, report) {
     { node: splitNode(x.byBandGender, report) },
   ];
 }
+/** @param {AudienceReport} report */
 function drawTables(report) {
   const k = kOf(report);
-  const adsBody = $('#ads-table tbody');
+  const adsBody = element('#ads-table tbody', HTMLTableSectionElement);
   adsBody.replaceChildren();
   for (const a of report.ads) {
     const tr = row(adsBody, [
@@ -268,7 +309,7 @@ function drawTables(report) {
   }
   if (!report.ads.length) emptyRow(adsBody, 9, 'No ad was played in this period.');
 
-  const playsBody = $('#plays-table tbody');
+  const playsBody = element('#plays-table tbody', HTMLTableSectionElement);
   playsBody.replaceChildren();
   const plays = [...report.plays].sort((a, b) => b.startMs - a.startMs);
   for (const p of plays.slice(0, MAX_PLAYS_SHOWN)) {
@@ -286,6 +327,11 @@ function drawTables(report) {
   $('#plays-count').textContent = playsCountText(plays.length, MAX_PLAYS_SHOWN);
 }
 
+/**
+ * @param {HTMLTableSectionElement} tbody
+ * @param {number} span
+ * @param {string} text
+ */
 function emptyRow(tbody, span, text) {
   const td = tbody.insertRow().insertCell();
   td.colSpan = span;
@@ -293,6 +339,7 @@ function emptyRow(tbody, span, text) {
   td.textContent = text;
 }
 
+/** @param {AudienceReport} report */
 function drawDefinitions(report) {
   const dl = $('#definitions');
   dl.replaceChildren();
@@ -300,7 +347,7 @@ function drawDefinitions(report) {
     const dt = document.createElement('dt');
     dt.textContent = term;
     const dd = document.createElement('dd');
-    dd.textContent = text;
+    dd.textContent = text ?? '';
     dl.append(dt, dd);
   }
 }
@@ -313,22 +360,30 @@ function anchorMs() {
   return anchorOf(source, Date.now());
 }
 
+/**
+ * @param {number} anchor
+ * @returns {AudienceReport}
+ */
 function buildReport(anchor) {
   if (source.report) return source.report;
-  return glance.reportFromState(source.state, reportOptions(source.state, ui.period.value, ui.granularity.value, anchor));
+  const state = source.state ?? '';
+  return glance.reportFromState(state, reportOptions(state, ui.period.value, ui.granularity.value, anchor));
 }
 
+/** @param {AudienceReport | null} report */
 function describeSource(report) {
   ui.source.textContent = sourceDescription(source, report, ui.period.value, Date.now());
 }
 
+/** @param {string} message */
 function showError(message) {
   ui.error.textContent = message;
   ui.error.hidden = !message;
 }
 
-const EMPTY_TEXT = ui.emptyText.textContent;
+const EMPTY_TEXT = ui.emptyText.textContent ?? '';
 
+/** @param {boolean} empty */
 function setEmpty(empty, text = EMPTY_TEXT) {
   ui.empty.hidden = !empty;
   ui.emptyText.textContent = text;
@@ -367,7 +422,7 @@ function render() {
     current = { report: null, json: '' };
     describeSource(null);
     setEmpty(true, 'These figures cannot be shown.');
-    showError(`The saved data cannot be read: ${e.message ?? e}`);
+    showError(`The saved data cannot be read: ${describeError(e).message}`);
     return;
   }
   showError('');
@@ -401,7 +456,7 @@ async function loadDevice() {
   try {
     record = await load(KEYS.audienceState);
   } catch (e) {
-    showError(`This device’s saved data cannot be opened: ${e.message ?? e}`);
+    showError(`This device’s saved data cannot be opened: ${describeError(e).message}`);
     return;
   }
   if (source.kind !== 'device') return;
@@ -410,13 +465,14 @@ async function loadDevice() {
   render();
 }
 
+/** @param {File} file */
 async function openFile(file) {
   showError('');
   try {
     const next = parseFile(file.name, await file.text());
     source = next;
   } catch (e) {
-    showError(e.message);
+    showError(describeError(e).message);
     return;
   }
   current = { report: null, json: '' };
@@ -454,13 +510,15 @@ function fillOptions(select, values, label = (v) => v) {
   select.replaceChildren(...keep, ...values.map((v) => new Option(label(v), v)));
 }
 
+/** @param {Parameters<typeof healthRows>[0]} screens */
 function drawHealth(screens) {
-  const tbody = ui.health.querySelector('tbody');
+  const tbody = element('tbody', HTMLTableSectionElement, ui.health);
   tbody.replaceChildren();
   for (const cells of healthRows(screens)) row(tbody, cells);
   ui.health.hidden = false;
 }
 
+/** @param {SubmitEvent} event */
 async function connectFleet(event) {
   event.preventDefault();
   showError('');
@@ -470,23 +528,25 @@ async function connectFleet(event) {
   try {
     listed = await readFleet(endpoint(url, '/v1/fleet/screens'), token);
   } catch (e) {
-    showError(`The network cannot be read: ${e.message}`);
+    showError(`The network cannot be read: ${describeError(e).message}`);
     return;
   }
-  const { venues, tags } = choicesOf(listed.screens);
+  /** @type {import('./fleet.js').FleetScreen[]} */
+  const screens = listed.screens;
+  const { venues, tags } = choicesOf(screens);
   fillOptions(ui.fleetVenue, venues);
   fillOptions(ui.fleetTag, tags);
-  fillOptions(ui.fleetScreens, listed.screens.map((s) => s.id), (id) => {
-    const venue = listed.screens.find((s) => s.id === id)?.venue;
+  fillOptions(ui.fleetScreens, screens.map((s) => s.id), (id) => {
+    const venue = screens.find((s) => s.id === id)?.venue;
     return venue ? `${id} (${venue})` : id;
   });
   ui.fleetFilters.hidden = false;
-  source = { kind: 'fleet', url, token, screens: listed.screens, report: null, screenIds: [] };
+  source = { kind: 'fleet', url, token, screens, report: null, screenIds: [] };
   current = { report: null, json: '' };
   ui.useDevice.hidden = false;
   ui.period.disabled = false;
   ui.granularity.disabled = false;
-  drawHealth(listed.screens);
+  drawHealth(screens);
   await loadFleet();
 }
 
@@ -509,7 +569,7 @@ async function loadFleet() {
   try {
     body = await readFleet(endpoint(asked.url, `/v1/fleet/report?${query}`), asked.token);
   } catch (e) {
-    if (question === fleetQuestion) showError(`The network's report cannot be read: ${e.message}`);
+    if (question === fleetQuestion) showError(`The network's report cannot be read: ${describeError(e).message}`);
     return;
   }
   if (source.kind !== 'fleet' || question !== fleetQuestion) return;
@@ -526,7 +586,7 @@ function exportCsv() {
   try {
     downloadText(`glance-report-${fileStamp(report)}.csv`, glance.reportToCsv(report), 'text/csv;charset=utf-8');
   } catch (e) {
-    showError(`The CSV could not be made: ${e.message ?? e}`);
+    showError(`The CSV could not be made: ${describeError(e).message}`);
   }
 }
 
@@ -550,7 +610,7 @@ async function main() {
   // A network's report comes from the service, anything else is made here.
   const refresh = () => (source.kind === 'fleet' ? loadFleet() : render());
   ui.period.addEventListener('change', () => {
-    ui.granularity.value = SUGGESTED[ui.period.value];
+    ui.granularity.value = SUGGESTED[/** @type {keyof SUGGESTED} */ (ui.period.value)];
     refresh();
   });
   ui.granularity.addEventListener('change', refresh);
@@ -560,7 +620,8 @@ async function main() {
   ui.csv.addEventListener('click', exportCsv);
   ui.json.addEventListener('click', exportJson);
   ui.file.addEventListener('change', () => {
-    if (ui.file.files[0]) openFile(ui.file.files[0]);
+    const file = ui.file.files?.[0];
+    if (file) openFile(file);
   });
   ui.useDevice.addEventListener('click', useDevice);
   $('#controls').addEventListener('submit', (e) => e.preventDefault());
@@ -578,7 +639,7 @@ async function main() {
 }
 
 main().catch((e) => {
-  showError(`The dashboard could not start: ${e.message ?? e}`);
+  showError(`The dashboard could not start: ${describeError(e).message}`);
   ui.source.textContent = '';
   document.documentElement.dataset.ready = 'error';
 });

@@ -5,6 +5,12 @@
 import { dateTimeText } from './format.js';
 import { PERIODS } from './source.js';
 
+/**
+ * A screen as `GET /v1/fleet/screens` lists it; `health` from its last heartbeat (null when none
+ * in the last 7 days).
+ * @typedef {{ id: string, venue: string, tags: string[], health: any }} FleetScreen
+ */
+
 /** The longest period the service answers (a year and a day); "All" asks for the last year. */
 const YEAR_MS = 366 * 24 * 3_600_000;
 
@@ -48,7 +54,7 @@ export function choicesOf(screens) {
 
 /**
  * The health table's rows: one per screen, as text.
- * @param {{ id: string, venue: string, tags: string[], health: any }[]} screens
+ * @param {FleetScreen[]} screens
  */
 export function healthRows(screens) {
   return screens.map((s) => {
@@ -65,6 +71,7 @@ export function healthRows(screens) {
  * Reads one of the service's endpoints with the reader's token; its JSON, or an Error saying why.
  * @param {string} url
  * @param {string} token
+ * @returns {Promise<any>} the endpoint's JSON (docs/fleet.md)
  */
 export async function readFleet(url, token) {
   let response;

@@ -3,23 +3,23 @@
 // state or report a file holds, and what the engine needs to make a report from a state.
 import { dateTimeText } from './format.js';
 
+/** @typedef {import('/pkg/glance.js').AudienceReport} AudienceReport */
 /**
- * Where the figures come from. `device`: IndexedDB, polled. `file`: a state (`state` set) or a
- * finished report (`report` set) opened by the user; `anchorMs` ends its periods. `fleet`: a
- * network's report (`report`) from its ingest service (`url`, a reader's `token`), for the
- * screens `screenIds`.
- * @typedef {object} Source
- * @property {'device' | 'file' | 'fleet'} kind
- * @property {string | null} [state] a saved state's JSON text
- * @property {any} [report] a finished report
- * @property {number | null} [savedAtMs] when the device's state was saved
- * @property {number | null} [anchorMs] when a file's periods end
- * @property {string} [name] the file's name
- * @property {string} [url] the ingest service
- * @property {string} [token] a reader's token
- * @property {any[]} [screens] the network's screens as the service lists them
- * @property {string[]} [screenIds] the screens the report covers
+ * This device's kiosk data in IndexedDB, polled: a saved state's JSON text, and when it was saved.
+ * @typedef {{ kind: 'device', state: string | null, savedAtMs: number | null, report?: undefined }} DeviceSource
  */
+/**
+ * A file the user opened: a saved state (`state`) or a finished report (`report`); `anchorMs`
+ * ends its periods.
+ * @typedef {{ kind: 'file', name: string, state?: string, report?: AudienceReport, anchorMs: number | null }} FileSource
+ */
+/**
+ * A network's report (`report`) from its ingest service (`url`, a reader's `token`), for the
+ * screens `screenIds`; `screens` as the service lists them.
+ * @typedef {{ kind: 'fleet', url: string, token: string, screens: import('./fleet.js').FleetScreen[], report: AudienceReport | null,
+ *   screenIds: string[], state?: undefined }} FleetSource
+ */
+/** Where the figures come from. @typedef {DeviceSource | FileSource | FleetSource} Source */
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -83,7 +83,7 @@ export function reportOptions(stateText, period, granularity, anchorMs) {
  * `{ state, savedAtMs }`, or a report (a JSON download from this page).
  * @param {string} name
  * @param {string} text
- * @returns {Source}
+ * @returns {FileSource}
  */
 export function parseFile(name, text) {
   let value;
@@ -113,7 +113,7 @@ export function parseFile(name, text) {
  * @param {number} nowMs
  */
 export function anchorOf(source, nowMs) {
-  return source.kind === 'device' ? nowMs : (source.anchorMs ?? nowMs);
+  return source.kind === 'file' ? (source.anchorMs ?? nowMs) : nowMs;
 }
 
 /**

@@ -15,18 +15,18 @@ import {
 import { formSchema } from './form.js';
 import { addRow, refreshBandPickers, runSimulation } from './simulate-view.js';
 import { localDate } from './simulator.js';
+import { describeError, element } from '/lib/dom.js';
 
-/**
- * The page's element for `selector` (there is one: the page's own markup).
- * @param {string} selector
- * @returns {HTMLElement}
- */
-const $ = (selector) => document.querySelector(selector);
+/** @typedef {import('./rules-text.js').Issue} Issue */
+/** json-editor's editor objects (the library ships no types; the page uses a few fields). @typedef {any} JsonEditorNode */
+
+/** The page's element for `selector` (there is one: the page's own markup). */
+const $ = (/** @type {string} */ selector) => element(selector);
 
 export const ui = {
   form: $('#form'),
   formLocked: $('#form-locked'),
-  raw: /** @type {HTMLTextAreaElement} */ ($('#raw')),
+  raw: element('#raw', HTMLTextAreaElement),
   gutter: $('#gutter'),
   lineMarks: $('#line-marks'),
   issues: $('#issues'),
@@ -35,52 +35,61 @@ export const ui = {
   issuesHint: $('#issues-hint'),
   liveStatus: $('#live-status'),
   draftStatus: $('#draft-status'),
-  apply: /** @type {HTMLButtonElement} */ ($('#apply')),
-  revert: /** @type {HTMLButtonElement} */ ($('#revert')),
+  apply: element('#apply', HTMLButtonElement),
+  revert: element('#revert', HTMLButtonElement),
   exportButton: $('#export'),
-  importFile: /** @type {HTMLInputElement} */ ($('#import-file')),
+  importFile: element('#import-file', HTMLInputElement),
   announcer: $('#announcer'),
   simForm: $('#sketch'),
-  simDate: /** @type {HTMLInputElement} */ ($('#sim-date')),
+  simDate: element('#sim-date', HTMLInputElement),
   simZone: $('#sim-zone'),
   simRows: $('#sim-rows'),
   addRow: $('#add-row'),
-  runSim: /** @type {HTMLButtonElement} */ ($('#run-sim')),
+  runSim: element('#run-sim', HTMLButtonElement),
   simStatus: $('#sim-status'),
   simResults: $('#sim-results'),
   simTimeline: $('#sim-timeline'),
   simAudience: $('#sim-audience'),
-  simPlays: $('#sim-plays tbody'),
+  simPlays: element('#sim-plays tbody', HTMLTableSectionElement),
   simFrom: $('#sim-from'),
   simTo: $('#sim-to'),
-  rowTemplate: /** @type {HTMLTemplateElement} */ ($('#row-template')),
+  rowTemplate: element('#row-template', HTMLTemplateElement),
   publishForm: $('#publish'),
-  publishUrl: /** @type {HTMLInputElement} */ ($('#publish-url')),
-  publishToken: /** @type {HTMLInputElement} */ ($('#publish-token')),
-  publishTarget: /** @type {HTMLInputElement} */ ($('#publish-target')),
-  publishButton: /** @type {HTMLButtonElement} */ ($('#publish-button')),
+  publishUrl: element('#publish-url', HTMLInputElement),
+  publishToken: element('#publish-token', HTMLInputElement),
+  publishTarget: element('#publish-target', HTMLInputElement),
+  publishButton: element('#publish-button', HTMLButtonElement),
   publishStatus: $('#publish-status'),
 };
 
 /** Everything the page knows; `draft` is the raw text (the single source of truth). */
 export const state = {
-  live: null, // the stored, applied document (object) or null
-  liveAppliedAt: null, // Date when applied from this page in this session
+  /** @type {object | null} the stored, applied document */
+  live: null,
+  /** @type {Date | null} when applied from this page in this session */
+  liveAppliedAt: null,
   draftText: '',
   savedText: '', // the draft as loaded, applied or reverted: edits since then are unsaved
-  draftDoc: null, // draftText parsed, or null when it is not JSON
-  issues: [], // [{ path, message }] from the engine
-  positions: new Map(), // canonical path -> text range in draftText
+  /** @type {any} draftText parsed (any JSON), or null when it is not JSON */
+  draftDoc: null,
+  /** @type {Issue[]} from the engine */
+  issues: [],
+  /** @type {Map<string, import('./rules-text.js').Position>} canonical path -> text range in draftText */
+  positions: new Map(),
+  /** @type {JsonEditorNode | null} */
   jsonEditor: null,
   formEnabled: true,
-  formValue: null, // canonical JSON of what the form last showed, to ignore its own echoes
+  /** @type {string | null} canonical JSON of what the form last showed, to ignore its own echoes */
+  formValue: null,
+  /** @type {string[]} */
   ageBands: [],
 };
 
 // ---------------------------------------------------------------------------------------------
 // The form: json-editor driven by the engine's schema, adapted for editing.
 
-const LISTS = new Map(); // datalist id -> values (formSchema fills it)
+/** @type {Map<string, string[][]>} datalist id -> [value, label?] each (formSchema fills it) */
+const LISTS = new Map();
 
 function renderDatalists() {
   for (const [id, values] of LISTS) {
@@ -99,6 +108,11 @@ function renderDatalists() {
   }
 }
 
+/**
+ * @param {object} schema the engine's rules schema
+ * @param {object} startval
+ * @returns {Promise<JsonEditorNode>}
+ */
 async function createForm(schema, startval) {
   ui.form.replaceChildren();
   const editor = new window.JSONEditor(ui.form, {
@@ -124,7 +138,11 @@ async function createForm(schema, startval) {
   return editor;
 }
 
-/** The editor for a path, or its nearest ancestor that has one; `exact` tells which. */
+/**
+ * The editor for a path, or its nearest ancestor that has one; `exact` tells which.
+ * @param {(string | number)[]} segments
+ * @returns {{ editor: JsonEditorNode, exact: boolean, depth: number } | null}
+ */
 function editorFor(segments) {
   const editor = state.jsonEditor;
   if (!editor) return null;
@@ -135,7 +153,11 @@ function editorFor(segments) {
   return null;
 }
 
-/** The editor that actually shows a value: through oneOf/anyOf switchers to the active branch. */
+/**
+ * The editor that actually shows a value: through oneOf/anyOf switchers to the active branch.
+ * @param {JsonEditorNode} editor
+ * @returns {JsonEditorNode}
+ */
 function activeEditor(editor) {
   let current = editor;
   while (current && Array.isArray(current.editors) && typeof current.type === 'number' && current.editors[current.type]) {
@@ -144,14 +166,22 @@ function activeEditor(editor) {
   return current;
 }
 
+/**
+ * @param {JsonEditorNode} editor
+ * @returns {HTMLElement | null}
+ */
 function inputOf(editor) {
   const active = activeEditor(editor);
   if (active?.input && active.input.type !== 'hidden') return active.input;
   return active?.container?.querySelector('input:not([type=hidden]), select, textarea') ?? null;
 }
 
-/** Tabs (rules, ads) along the path: [{ arrayEditor, index }]. */
+/**
+ * Tabs (rules, ads) along the path.
+ * @param {(string | number)[]} segments
+ */
 function tabsAlong(segments) {
+  /** @type {{ parent: JsonEditorNode, index: number }[]} */
   const out = [];
   for (let n = 0; n < segments.length; n++) {
     const parent = state.jsonEditor?.getEditor(['root', ...segments.slice(0, n)].join('.'));
@@ -232,6 +262,7 @@ function markSelectedTabs() {
   }
 }
 
+/** @param {(string | number)[]} segments */
 function focusFormField(segments) {
   const found = editorFor(segments);
   if (!found) return false;
@@ -264,7 +295,7 @@ function renderGutter() {
     span.textContent = String(n);
     if (issueLines.has(n)) {
       span.className = 'bad';
-      span.title = issueLines.get(n).join('\n');
+      span.title = (issueLines.get(n) ?? []).join('\n');
     }
     numbers.push(span);
   }
@@ -284,16 +315,23 @@ function syncScroll() {
   ui.lineMarks.style.transform = `translate(${-ui.raw.scrollLeft}px, ${-ui.raw.scrollTop}px)`;
 }
 
-/** Text range of an issue in the JSON view (the nearest enclosing value that exists). */
+/**
+ * Text range of an issue in the JSON view (the nearest enclosing value that exists).
+ * @param {Issue} issue
+ */
 function issueRange(issue) {
   return rangeIn(issue, state.draftText, state.positions);
 }
 
+/** @param {Issue} issue */
 function issueLine(issue) {
   return issueRange(issue)?.line ?? null;
 }
 
-/** Scrolls the JSON view (without moving the focus) so that `line` is in sight. */
+/**
+ * Scrolls the JSON view (without moving the focus) so that `line` is in sight.
+ * @param {number} line
+ */
 function revealLine(line) {
   const top = (line - 1) * lineHeight;
   const visible = ui.raw.clientHeight - lineHeight;
@@ -303,6 +341,7 @@ function revealLine(line) {
   }
 }
 
+/** @param {Issue} issue */
 function focusJson(issue) {
   const range = issueRange(issue);
   if (!range) return;
@@ -315,11 +354,16 @@ function focusJson(issue) {
 // ---------------------------------------------------------------------------------------------
 // Draft, validation, status.
 
+/** @param {string} text */
 function validate(text) {
   return validateText(glance.validateRules, text);
 }
 
-/** Sets the draft from text; `source` says which view the text came from. */
+/**
+ * Sets the draft from text; `source` says which view the text came from.
+ * @param {string} text
+ * @param {'raw' | 'form' | 'load' | 'import'} source
+ */
 function setDraft(text, source) {
   state.draftText = text;
   try {
@@ -359,6 +403,7 @@ function setDraft(text, source) {
 /**
  * While the JSON view holds no JSON object, the form (which still shows the last one) is read-only,
  * so that an edit there cannot silently throw away what is being typed in the JSON view.
+ * @param {boolean} enabled
  */
 function setFormEnabled(enabled) {
   const editor = state.jsonEditor;
@@ -370,7 +415,7 @@ function setFormEnabled(enabled) {
 }
 
 function onFormChange() {
-  const value = state.jsonEditor.getValue();
+  const value = state.jsonEditor?.getValue();
   const text = canonical(value);
   enhanceTabs();
   if (text === state.formValue) {
@@ -463,6 +508,7 @@ function renderIssues() {
   }));
 }
 
+/** @param {string} text */
 function announce(text) {
   ui.announcer.textContent = '';
   requestAnimationFrame(() => { ui.announcer.textContent = text; });
@@ -487,7 +533,7 @@ async function apply() {
     state.savedText = state.draftText;
     announce(`Applied: version ${fingerprint(doc)} is live.`);
   } catch (error) {
-    announce(`Could not store the rules: ${error.message}`);
+    announce(`Could not store the rules: ${describeError(error).message}`);
   }
   renderStatus();
 }
@@ -502,7 +548,7 @@ async function publish(event) {
   event.preventDefault();
   takeRawInput();
   const issues = validate(state.draftText);
-  const say = (text) => { ui.publishStatus.textContent = text; announce(text); };
+  const say = (/** @type {string} */ text) => { ui.publishStatus.textContent = text; announce(text); };
   if (state.draftDoc === null || issues.length) {
     say('Fix the problems before publishing.');
     return;
@@ -525,11 +571,11 @@ async function publish(event) {
       const screens = body.screens.length ? body.screens.join(', ') : 'no screen now (each has newer rules of its own)';
       say(`Published ${body.etag} to ${body.target}: ${screens}.`);
     } else {
-      const problems = body?.error?.issues?.map((i) => `${i.path} ${i.message}`).join('; ');
+      const problems = body?.error?.issues?.map((/** @type {Issue} */ i) => `${i.path} ${i.message}`).join('; ');
       say(`Not published (${response.status}): ${body?.error?.message ?? response.statusText}${problems ? `: ${problems}` : ''}`);
     }
   } catch (error) {
-    say(`Not published: the ingest service could not be reached (${error.message}).`);
+    say(`Not published: the ingest service could not be reached (${describeError(error).message}).`);
   } finally {
     ui.publishButton.disabled = false;
   }
@@ -565,7 +611,7 @@ async function initialDocument() {
   try {
     stored = await load(KEYS.rules);
   } catch (error) {
-    announce(`Could not read the stored rules: ${error.message}`);
+    announce(`Could not read the stored rules: ${describeError(error).message}`);
   }
   if (typeof stored === 'string') {
     try {
@@ -590,13 +636,13 @@ function measureLineHeight() {
 
 async function main() {
   await init({ backend: 'cpu' }); // only the plain functions: the small module
-  let schema = glance.rulesSchema();
-  if (typeof schema === 'string') schema = JSON.parse(schema);
+  const given = glance.rulesSchema();
+  const schema = typeof given === 'string' ? JSON.parse(given) : given;
   const doc = await initialDocument();
   measureLineHeight();
   const text = `${formatJson(doc)}\n`;
   state.jsonEditor = await createForm(schema, doc);
-  state.formValue = canonical(state.jsonEditor.getValue());
+  state.formValue = canonical(state.jsonEditor?.getValue());
   setDraft(text, 'load');
   state.savedText = text;
 
@@ -608,7 +654,7 @@ async function main() {
   ui.importFile.addEventListener('change', importJson);
   ui.simForm.addEventListener('submit', runSimulation);
   ui.publishForm.addEventListener('submit', publish);
-  ui.addRow.addEventListener('click', () => addRow().querySelector('input').focus());
+  ui.addRow.addEventListener('click', () => element('input', HTMLInputElement, addRow()).focus());
   // Drafts live only in this page (only applied rules are stored): ask before dropping edits.
   window.addEventListener('beforeunload', (event) => {
     if (state.draftText !== state.savedText && !isApplied()) event.preventDefault();
@@ -624,6 +670,6 @@ async function main() {
 
 main().catch((error) => {
   console.error(error);
-  ui.form.textContent = `The editor could not start: ${error.message}`;
+  ui.form.textContent = `The editor could not start: ${describeError(error).message}`;
   document.body.dataset.ready = 'error';
 });

@@ -7,11 +7,25 @@ import {
 } from './simulator.js';
 import { sameOriginMediaUrl } from '/lib/media.js';
 import { isValid, state, ui } from './editor.js';
+import { element } from '/lib/dom.js';
 
+/** @typedef {import('/pkg/glance.js').SimulationReport} SimulationReport */
+/**
+ * What a new row starts with (left out: the sketch's defaults).
+ * @typedef {Partial<Omit<import('./simulator.js').SketchRow, 'distanceM' | 'attentionS' | 'lookingNow'>> & { distanceM?: number, attentionS?: number, lookingNow?: number }} RowValues
+ */
 
+/** A row's field by its name. @param {HTMLElement} tr @param {string} name */
+const field = (tr, name) => element(`[name="${name}"]`, HTMLElement, tr);
+
+/** The age bands ticked in a row. @param {HTMLElement} tr */
+function tickedBands(tr) {
+  return [.../** @type {NodeListOf<HTMLInputElement>} */ (tr.querySelectorAll('.band-list input:checked'))].map((c) => c.value);
+}
+
+/** @param {HTMLElement} tr */
 function readRow(tr) {
-  const bands = [...tr.querySelectorAll('.band-list input:checked')].map((c) => c.value);
-  return rowFromFields((name) => tr.querySelector(`[name="${name}"]`).value, bands);
+  return rowFromFields((name) => /** @type {HTMLInputElement | HTMLSelectElement} */ (field(tr, name)).value, tickedBands(tr));
 }
 
 export function refreshBandPickers() {
@@ -20,9 +34,13 @@ export function refreshBandPickers() {
   ui.simZone.textContent = typeof zone === 'string' ? `Times in ${zone}` : '';
 }
 
+/**
+ * @param {HTMLElement} tr
+ * @param {string[]} [selected] left out: those ticked now
+ */
 function fillBandPicker(tr, selected) {
-  const list = tr.querySelector('.band-list');
-  const current = selected ?? [...list.querySelectorAll('input:checked')].map((c) => c.value);
+  const list = element('.band-list', HTMLElement, tr);
+  const current = selected ?? tickedBands(tr);
   const bands = [...new Set([...state.ageBands, ...current])];
   const known = [...list.querySelectorAll('input')].map((c) => c.value);
   if (known.join('\n') !== bands.join('\n')) {
@@ -43,25 +61,30 @@ function fillBandPicker(tr, selected) {
   updateBandSummary(tr);
 }
 
+/** @param {HTMLElement} tr */
 function updateBandSummary(tr) {
-  const bands = [...tr.querySelectorAll('.band-list input:checked')].map((c) => c.value);
-  tr.querySelector('.bands summary').textContent = bandSummary(bands);
+  element('.bands summary', HTMLElement, tr).textContent = bandSummary(tickedBands(tr));
 }
 
+/** @param {HTMLElement} tr */
 function labelRow(tr) {
   const n = [...ui.simRows.children].indexOf(tr) + 1;
-  for (const [name, text] of Object.entries(ROW_FIELDS)) tr.querySelector(`[name="${name}"]`).setAttribute('aria-label', `Row ${n}: ${text}`);
-  tr.querySelector('.bands summary').setAttribute('aria-label', `Row ${n}: age bands`);
-  tr.querySelector('.remove-row').setAttribute('aria-label', `Remove row ${n}`);
+  for (const [name, text] of Object.entries(ROW_FIELDS)) field(tr, name).setAttribute('aria-label', `Row ${n}: ${text}`);
+  element('.bands summary', HTMLElement, tr).setAttribute('aria-label', `Row ${n}: age bands`);
+  element('.remove-row', HTMLElement, tr).setAttribute('aria-label', `Remove row ${n}`);
 }
 
+/**
+ * @param {RowValues} [values]
+ * @returns {HTMLTableRowElement}
+ */
 export function addRow(values = {}) {
-  const tr = /** @type {HTMLTableRowElement} */ (ui.rowTemplate.content.firstElementChild.cloneNode(true));
+  const tr = /** @type {HTMLTableRowElement} */ (element('tr', HTMLTableRowElement, ui.rowTemplate.content).cloneNode(true));
   ui.simRows.append(tr);
   const last = [...ui.simRows.querySelectorAll('tr')].slice(-2, -1)[0];
   const previous = last ? readRow(last) : null;
   const start = values.start ?? nextStart(previous);
-  const set = (name, value) => { /** @type {HTMLInputElement} */ (tr.querySelector(`[name="${name}"]`)).value = value ?? ''; };
+  const set = (/** @type {string} */ name, /** @type {string | number} */ value) => { /** @type {HTMLInputElement} */ (field(tr, name)).value = String(value); };
   set('start', start);
   set('durationS', values.durationS ?? 20);
   set('present', values.present ?? values.watchers ?? 1);
@@ -70,15 +93,16 @@ export function addRow(values = {}) {
   set('gender', values.gender ?? 'mixed');
   set('distanceM', values.distanceM ?? '');
   set('attentionS', values.attentionS ?? '');
-  tr.querySelector('.remove-row').addEventListener('click', () => {
+  element('.remove-row', HTMLElement, tr).addEventListener('click', () => {
     tr.remove();
-    for (const row of ui.simRows.children) labelRow(row);
+    for (const row of ui.simRows.querySelectorAll('tr')) labelRow(row);
   });
   labelRow(tr);
   fillBandPicker(tr, values.bands ?? []);
   return tr;
 }
 
+/** @param {Partial<import('/pkg/glance.js').Reason>} reason */
 function renderConditions(reason) {
   const fragment = document.createDocumentFragment();
   if (reason.conditions?.length) {
@@ -112,6 +136,10 @@ function renderConditions(reason) {
   return fragment;
 }
 
+/**
+ * @param {SimulationReport} report
+ * @param {import('./simulator.js').Step[]} steps
+ */
 function renderSimulation(report, steps) {
   const plays = report.plays ?? [];
   ui.simTimeline.replaceChildren(...plays.map((play) => {
@@ -189,6 +217,7 @@ function renderSimulation(report, steps) {
   ui.simResults.hidden = false;
 }
 
+/** @param {Event} [event] */
 export function runSimulation(event) {
   event?.preventDefault();
   ui.simStatus.dataset.state = '';

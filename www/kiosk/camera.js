@@ -3,30 +3,41 @@
 // (?video=URL). It reopens itself when the camera disappears, is unplugged, busy or denied,
 // with a growing pause between attempts, and says what it is doing through `onState`.
 
+import { describeError } from '/lib/dom.js';
+
 const FIRST_RETRY_MS = 1000;
 const MAX_RETRY_MS = 60_000;
 
-/** Camera states: off (not wanted), opening, on, retrying (after a failure), paused (disclosure hidden). */
+/**
+ * Off (not wanted), opening, on, retrying (after a failure), paused (disclosure hidden).
+ * @typedef {'off' | 'opening' | 'on' | 'retrying' | 'paused'} CameraState
+ */
+
 export class CameraSource {
   /**
    * `video`: the <video> element frames are read from. `demoUrl`: play this clip instead of the
    * camera. `deviceId`: preferred camera. `onState(state, detail)`: every change.
    * @param {HTMLVideoElement} video
-   * @param {{ demoUrl?: string | null, deviceId?: string | null, onState?: (state: string, detail: string) => void }} [options]
+   * @param {{ demoUrl?: string | null, deviceId?: string | null, onState?: (state: CameraState, detail: string) => void }} [options]
    */
   constructor(video, { demoUrl = null, deviceId = null, onState = () => {} } = {}) {
     this.video = video;
     this.demoUrl = demoUrl;
     this.deviceId = deviceId || null;
     this.onState = onState;
+    /** @type {CameraState} */
     this.state = 'off';
     this.detail = '';
+    /** @type {MediaStream | null} */
     this.stream = null;
     this.wanted = false;
     this.retries = 0;
     this.retryTimer = 0;
+    /** @type {number | null} */
     this.nextRetryAtMs = null;
+    /** @type {Promise<void> | null} */
     this.opening = null;
+    /** @type {unknown} */
     this.lastError = null;
     if (!demoUrl && navigator.mediaDevices) {
       // A camera plugged in (or back) is worth trying at once rather than at the next retry.
@@ -49,6 +60,7 @@ export class CameraSource {
     return this.stream?.getVideoTracks().find((t) => t.readyState === 'live') ?? null;
   }
 
+  /** @param {CameraState} state */
   setState(state, detail = '') {
     this.state = state;
     this.detail = detail;
@@ -89,6 +101,7 @@ export class CameraSource {
 
   async openCamera() {
     if (!navigator.mediaDevices?.getUserMedia) throw Object.assign(new Error('this browser has no camera access'), { name: 'NotSupportedError' });
+    /** @type {MediaTrackConstraints} */
     const video = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 15 } };
     if (this.deviceId) video.deviceId = { ideal: this.deviceId };
     const stream = await navigator.mediaDevices.getUserMedia({ video, audio: false });
@@ -101,25 +114,28 @@ export class CameraSource {
   }
 
   async openClip() {
-    const { video } = this;
+    const { video, demoUrl } = this;
+    if (!demoUrl) return;
     video.loop = true;
-    if (video.getAttribute('src') !== this.demoUrl) {
+    if (video.getAttribute('src') !== demoUrl) {
       const loaded = new Promise((resolve, reject) => {
         video.addEventListener('loadeddata', resolve, { once: true });
-        video.addEventListener('error', () => reject(new Error(`could not load the demo clip ${this.demoUrl}`)), { once: true });
+        video.addEventListener('error', () => reject(new Error(`could not load the demo clip ${demoUrl}`)), { once: true });
       });
-      video.src = this.demoUrl;
+      video.src = demoUrl;
       await loaded;
     }
     await video.play();
   }
 
   /** The camera went away while in use: drop it and come back when it does. */
+  /** @param {string} why */
   lost(why) {
     this.release();
     if (this.wanted) this.scheduleRetry(why);
   }
 
+  /** @param {string} why */
   scheduleRetry(why) {
     const delay = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** this.retries);
     this.retries += 1;
@@ -140,6 +156,7 @@ export class CameraSource {
   }
 
   /** Stops for good (until the next `start`); `state` says why (e.g. "paused"). */
+  /** @param {CameraState} [state] */
   stop(state = 'off', detail = '') {
     this.wanted = false;
     clearTimeout(this.retryTimer);
@@ -149,6 +166,7 @@ export class CameraSource {
   }
 
   /** Switches to another camera (installer mode). */
+  /** @param {string | null} deviceId */
   async useDevice(deviceId) {
     if ((deviceId || null) === this.deviceId) return;
     this.deviceId = deviceId || null;
@@ -159,13 +177,14 @@ export class CameraSource {
   }
 }
 
+/** @param {unknown} error */
 function describe(error) {
-  switch (error?.name) {
+  const { name, message } = describeError(error);
+  switch (name) {
     case 'NotAllowedError': return 'camera access denied';
     case 'NotFoundError':
     case 'OverconstrainedError': return 'no camera found';
     case 'NotReadableError': return 'camera busy or not working';
-    case 'NotSupportedError': return error.message;
-    default: return error?.message || String(error);
+    default: return message || String(error);
   }
 }

@@ -1,9 +1,13 @@
+// @ts-check
 // Rules published to this screen through the ingest service (`GET /v1/rules` with the screen's
 // token). An ETag makes an unchanged document a 304; a document the kiosk refused is not fetched
 // again until a newer one is published. Checking and applying a document is the kiosk's job
 // (`accept`); this module only knows HTTP.
 
-/** The rules URL beside the records URL: `https://host/v1/records` → `https://host/v1/rules`. */
+/**
+ * The rules URL beside the records URL: `https://host/v1/records` → `https://host/v1/rules`.
+ * @param {string} recordsEndpoint
+ */
 export function rulesUrl(recordsEndpoint) {
   return new URL('rules', recordsEndpoint).href;
 }
@@ -21,7 +25,10 @@ export class FleetRules {
     this.busy = false;
   }
 
-  /** The kiosk decided on this document (took it, or refused it): do not fetch it again. */
+  /**
+   * The kiosk decided on this document (took it, or refused it): do not fetch it again.
+   * @param {string} etag
+   */
   decided(etag) {
     this.etag = etag;
   }
@@ -29,7 +36,7 @@ export class FleetRules {
   /**
    * A document newer than the last one seen, or null (unchanged, none published, or the service
    * unreachable: the kiosk plays on by what it has).
-   * @returns {Promise<{ etag: string, rules: object } | null>}
+   * @returns {Promise<{ etag: string, rules: string | object } | null>} `rules` as parsed, or the text that is not JSON
    */
   async fetchNewer() {
     /** @type {Record<string, string>} */

@@ -9,6 +9,7 @@ import { Outbox } from './outbox.js';
 import { FleetRules } from './fleet-rules.js';
 import { cacheForOffline } from './offline.js';
 import { camera, persist, sleep, state, stopAnalysis } from './kiosk.js';
+import { describeError } from '/lib/dom.js';
 
 const HEARTBEAT_EVERY_MS = 60_000;
 /** How often published rules are asked for, unless the fleet settings say (`rulesPollS`). */
@@ -16,25 +17,30 @@ const FLEET_RULES_POLL_MS = 60_000;
 /** The longest rules problem a heartbeat carries (the record allows 2048 bytes). */
 const MAX_RULES_PROBLEM_CHARS = 500;
 
-/** Checks the fleet settings and starts the outbox (which resumes what a past page left). */
+/**
+ * Checks the fleet settings and starts the outbox (which resumes what a past page left).
+ * @param {Partial<Record<'endpoint' | 'screenId' | 'token', unknown>> & { rulesPollS?: unknown } | null} fleet
+ *   as stored or in config.json, so not trusted to be complete
+ */
 export function startFleet(fleet) {
   if (!fleet) return;
-  const missing = ['endpoint', 'screenId', 'token'].filter((k) => typeof fleet[k] !== 'string' || !fleet[k]);
-  if (missing.length) {
+  const { endpoint, screenId, token, rulesPollS } = fleet;
+  if (typeof endpoint !== 'string' || !endpoint || typeof screenId !== 'string' || !screenId || typeof token !== 'string' || !token) {
+    const missing = Object.entries({ endpoint, screenId, token }).filter(([, v]) => typeof v !== 'string' || !v).map(([k]) => k);
     state.fleetProblem = `fleet settings lack ${missing.join(', ')}: records are not sent`;
     console.warn(`Glance kiosk: ${state.fleetProblem}`);
     return;
   }
-  state.fleet = { endpoint: fleet.endpoint, screenId: fleet.screenId, token: fleet.token };
+  state.fleet = { endpoint, screenId, token };
   state.outbox = new Outbox({
-    endpoint: fleet.endpoint,
-    token: fleet.token,
+    endpoint,
+    token,
     store: { oldestRecords, removeRecords, countRecords, trimRecords },
   });
   state.outbox.kick();
   setInterval(heartbeat, HEARTBEAT_EVERY_MS);
-  state.fleetRules = new FleetRules({ endpoint: fleet.endpoint, token: fleet.token, etag: state.rulesEtag });
-  const pollMs = Number.isFinite(fleet.rulesPollS) && fleet.rulesPollS > 0 ? fleet.rulesPollS * 1000 : FLEET_RULES_POLL_MS;
+  state.fleetRules = new FleetRules({ endpoint, token, etag: state.rulesEtag });
+  const pollMs = typeof rulesPollS === 'number' && Number.isFinite(rulesPollS) && rulesPollS > 0 ? rulesPollS * 1000 : FLEET_RULES_POLL_MS;
   setInterval(pollFleetRules, pollMs);
   pollFleetRules();
 }
@@ -57,7 +63,8 @@ export async function pollFleetRules() {
       state.rulesProblem = `published rules ${fetched.etag} refused, playing by the previous ones: ${problem}`.slice(0, MAX_RULES_PROBLEM_CHARS);
       console.warn(`Glance kiosk: ${state.rulesProblem}`);
     } else {
-      state.rules = fetched.rules;
+      // Valid, so a parsed document (text that is not JSON never validates).
+      state.rules = /** @type {import('/pkg/glance.js').GlanceRulesDocument} */ (fetched.rules);
       state.rulesSource = 'fleet';
       state.rulesEtag = fetched.etag;
       state.rulesProblem = null;
@@ -73,25 +80,30 @@ export async function pollFleetRules() {
 /**
  * Why a rules document cannot be played by here, or null after it was put in force: the
  * engine's validation, then each creative fetched, then the running engine's swap.
+ * @param {string | object} rules
+ * @returns {Promise<string | null>}
  */
 async function rulesProblem(rules) {
+  if (!state.glance) return 'the engine module is not loaded';
   const issues = state.glance.validateRules(rules);
   if (issues.length) return issues.map((i) => `${i.path} ${i.message}`).join('; ');
-  for (const ad of rules.ads ?? []) {
+  const valid = /** @type {import('/pkg/glance.js').GlanceRulesDocument} */ (rules);
+  for (const ad of valid.ads ?? []) {
     const url = new URL(ad.media, location.href).href;
     try {
       const response = await fetch(url, { cache: 'no-store' });
       response.body?.cancel();
       if (!response.ok) return `ad "${ad.id}": its media ${ad.media} answered ${response.status}`;
     } catch (error) {
-      return `ad "${ad.id}": its media ${ad.media} could not be loaded (${error?.message ?? error})`;
+      return `ad "${ad.id}": its media ${ad.media} could not be loaded (${describeError(error).message})`;
     }
   }
   if (state.engine && !state.recreating) {
     try {
       await state.engine.setRules(rules);
     } catch (error) {
-      return error.issues?.map((i) => `${i.path} ${i.message}`).join('; ') ?? error.message;
+      const issues = error instanceof Error && 'issues' in error ? /** @type {import('/pkg/glance.js').RulesValidationError} */ (error).issues : null;
+      return issues?.map((i) => `${i.path} ${i.message}`).join('; ') ?? describeError(error).message;
     }
   }
   return null;

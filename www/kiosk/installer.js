@@ -6,10 +6,24 @@
 const CORNERS = ['top-left', 'top-right', 'bottom-right', 'bottom-left', 'away'];
 const HOLD_MS = 1000; // how long a look (or a look away) must last for a step to pass
 
-const $ = (id) => document.getElementById(id);
+import { describeError, element } from '/lib/dom.js';
+
+/** The installer's elements (kiosk/index.html); `type` as for `element`. */
+const $ = (/** @type {string} */ id) => element(`#${id}`);
 
 /** @typedef {import('/pkg/glance.js').FrameResult} FrameResult */
 /** @typedef {import('/pkg/glance.js').AudienceSnapshot} AudienceSnapshot */
+/** @typedef {import('/pkg/glance.js').FaceAnalysis} FaceAnalysis */
+/** @typedef {import('/pkg/glance.js').PersonNow} PersonNow */
+/** @typedef {import('/pkg/glance.js').ScreenGeometry} ScreenGeometry */
+/**
+ * What the installer asks of the kiosk.
+ * @typedef {{ status: () => import('./kiosk.js').KioskStatus, cameraVideo: () => HTMLVideoElement, screen: () => ScreenGeometry,
+ *   defaultScreen: () => ScreenGeometry, deviceId: () => string | null,
+ *   apply: (installation: { screen: ScreenGeometry, cameraDeviceId: string | null }) => Promise<void> }} KioskHooks
+ */
+/** @typedef {'pass' | 'fail'} StepResult */
+/** The live check under way: which corner, since when the look held, and each corner's result. @typedef {{ step: number, since: number | null, results: Record<string, StepResult> }} LiveCheck */
 /**
  * A number input of the calibration form; `fill` assigns numbers, which the DOM turns into text.
  * @typedef {Omit<HTMLInputElement, 'value'> & { value: string | number }} NumberField
@@ -20,17 +34,16 @@ const $ = (id) => document.getElementById(id);
  */
 
 export class Installer {
-  /**
-   * `kiosk`: `{ status(), screen(), defaultScreen(), deviceId(), apply({ screen, cameraDeviceId }) }`.
-   */
+  /** @param {KioskHooks} kiosk */
   constructor(kiosk) {
     this.kiosk = kiosk;
     this.root = $('installer');
-    this.canvas = /** @type {HTMLCanvasElement} */ ($('overlay'));
-    this.ctx = this.canvas.getContext('2d');
+    this.canvas = element('#overlay', HTMLCanvasElement);
+    this.ctx = canvasContext(this.canvas);
     this.cameraView = $('camera-view');
-    this.viewHome = this.cameraView.parentElement;
-    this.form = /** @type {HTMLFormElement & { elements: CalibrationFields }} */ ($('calibration'));
+    this.viewHome = /** @type {HTMLElement} */ (this.cameraView.parentElement);
+    this.form = /** @type {HTMLFormElement & { elements: CalibrationFields }} */ (element('#calibration', HTMLFormElement));
+    /** @type {LiveCheck | null} */
     this.check = null;
     this.statsTimer = 0;
     $('installer-close').addEventListener('click', () => this.close());
@@ -136,6 +149,10 @@ export class Installer {
 
   // ---- calibration ---------------------------------------------------------------------
 
+  /**
+   * @param {ScreenGeometry} screen
+   * @param {string | null} [deviceId] left out: the camera choice stays as it is
+   */
   fill(screen, deviceId) {
     const f = this.form.elements;
     const [x, y, z] = screen.cameraOffsetM ?? [0, -0.38, 0];
@@ -166,7 +183,8 @@ export class Installer {
     const out = $('calibration-result');
     if (!this.form.reportValidity()) return;
     const f = this.form.elements;
-    const n = (el) => Number(el.value);
+    const n = (/** @type {NumberField} */ el) => Number(el.value);
+    /** @type {ScreenGeometry} */
     const screen = {
       widthM: n(f.widthM),
       heightM: n(f.heightM),
@@ -180,7 +198,9 @@ export class Installer {
       await this.kiosk.apply({ screen, cameraDeviceId: f.deviceId.value || null });
       out.textContent = 'Saved. Glance now uses this placement; run the live check.';
     } catch (error) {
-      out.textContent = `Not saved: ${error.path ? `${error.path}: ` : ''}${error.message}`;
+      // A ConfigError names the option at fault.
+      const path = error instanceof Error && 'path' in error && error.path ? `${error.path}: ` : '';
+      out.textContent = `Not saved: ${path}${describeError(error).message}`;
     }
   }
 
@@ -189,10 +209,10 @@ export class Installer {
   startCheck() {
     for (const li of /** @type {NodeListOf<HTMLLIElement>} */ (document.querySelectorAll('#corners li'))) {
       delete li.dataset.result;
-      li.querySelector('output').textContent = '–';
+      element('output', HTMLOutputElement, li).textContent = '–';
     }
     this.check = { step: 0, since: null, results: {} };
-    /** @type {HTMLButtonElement} */ ($('check-skip')).disabled = false;
+    element('#check-skip', HTMLButtonElement).disabled = false;
     $('check-start').textContent = 'Restart the check';
     $('check-result').textContent = '';
     this.showStep();
@@ -201,11 +221,12 @@ export class Installer {
   stopCheck() {
     this.check = null;
     $('corner-marker').hidden = true;
-    /** @type {HTMLButtonElement} */ ($('check-skip')).disabled = true;
+    element('#check-skip', HTMLButtonElement).disabled = true;
     for (const li of document.querySelectorAll('#corners li')) li.classList.remove('current');
   }
 
   showStep() {
+    if (!this.check) return;
     const corner = CORNERS[this.check.step];
     for (const li of /** @type {NodeListOf<HTMLLIElement>} */ (document.querySelectorAll('#corners li'))) li.classList.toggle('current', li.dataset.corner === corner);
     const marker = $('corner-marker');
@@ -216,14 +237,15 @@ export class Installer {
       : `Look at the ${corner.replace('-', ' ')} corner of the screen (marked) and hold for a second.`;
   }
 
+  /** @param {StepResult} result */
   finishStep(result) {
     const check = this.check;
     if (!check) return;
     const corner = CORNERS[check.step];
     check.results[corner] = result;
-    const li = /** @type {HTMLLIElement} */ (document.querySelector(`#corners li[data-corner="${corner}"]`));
+    const li = element(`#corners li[data-corner="${corner}"]`, HTMLLIElement);
     li.dataset.result = result;
-    li.querySelector('output').textContent = result === 'pass' ? (corner === 'away' ? 'not looking ✓' : 'looking ✓') : 'not confirmed ✗';
+    element('output', HTMLOutputElement, li).textContent = result === 'pass' ? (corner === 'away' ? 'not looking ✓' : 'looking ✓') : 'not confirmed ✗';
     check.step += 1;
     check.since = null;
     if (check.step < CORNERS.length) { this.showStep(); return; }
@@ -235,6 +257,10 @@ export class Installer {
       : `${corners} of 4 corners counted as looking${away ? '' : ', and looking away was not confirmed'}. Check the screen size, the camera offset and the tilt, save, and run the check again.`;
   }
 
+  /**
+   * @param {FrameResult} result
+   * @param {AudienceSnapshot} snapshot
+   */
   updateLooking(result, snapshot) {
     const el = $('looking');
     const faces = result.faces.length;
@@ -251,11 +277,22 @@ export class Installer {
   }
 }
 
+/** @param {number} v */
 function round(v) { return Math.round(v * 1000) / 1000; }
+
+/** @param {HTMLCanvasElement} canvas */
+function canvasContext(canvas) {
+  const ctx = canvas.getContext('2d');
+  if (!ctx) throw new Error('no 2D canvas in this browser');
+  return ctx;
+}
 
 /**
  * Pairs each face of the frame with a tracked person of the snapshot, by distance from the
  * camera (the snapshot has no boxes). Exact with one person; a best guess with several.
+ * @param {FaceAnalysis[]} faces
+ * @param {PersonNow[]} people
+ * @returns {(PersonNow | null)[]}
  */
 function matchPeople(faces, people) {
   const free = [...people];
@@ -271,6 +308,12 @@ function matchPeople(faces, people) {
   });
 }
 
+/**
+ * @param {CanvasRenderingContext2D} ctx
+ * @param {FaceAnalysis} face
+ * @param {PersonNow | null} person
+ * @param {number} scale
+ */
 function drawFace(ctx, face, person, scale) {
   const [x, y, w, h] = face.box;
   const looking = person?.looking ?? false;

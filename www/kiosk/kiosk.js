@@ -22,8 +22,26 @@ import { cacheForOffline, registerServiceWorker } from './offline.js';
 import { AdPlayer } from './player.js';
 import { CameraSource } from './camera.js';
 import { Installer } from './installer.js';
+import { describeError, element } from '/lib/dom.js';
 
 /** @typedef {import('/pkg/glance.js').AudienceEngine} AudienceEngine */
+/** @typedef {import('/pkg/glance.js').GlanceRulesDocument} Rules */
+/** @typedef {import('/pkg/glance.js').ScreenGeometry} ScreenGeometry */
+/** @typedef {import('/pkg/glance.js').DisclosureStatus} DisclosureStatus */
+/** @typedef {import('/pkg/glance.js').Decision} Decision */
+/**
+ * config.json: the engine's options and the rules that play before any are published or edited.
+ * @typedef {{ rules: Rules, audience?: import('/pkg/glance.js').AudienceConfig, banner?: import('/pkg/glance.js').BannerOptions,
+ *   pipeline?: import('/pkg/glance.js').PipelineOptions, thread?: 'auto' | 'worker' | 'main', fleet?: Fleet }} KioskConfig
+ */
+/** @typedef {{ endpoint: string, screenId: string, token: string }} Fleet */
+/** What the installer stores: the placement, the camera, and the fleet settings it keeps. @typedef {{ screen?: ScreenGeometry, cameraDeviceId?: string | null, fleet?: Fleet, savedAtMs?: number }} Installation */
+/** What the player is asked to show: the engine's decision, or the loop's without it. @typedef {Pick<Decision, 'adId' | 'media' | 'kind' | 'durationMs'> & { source?: Decision['source'], reason?: { summary: string } }} AdChoice */
+/**
+ * The ad on screen, as the kiosk keeps it.
+ * @typedef {{ serial: number, adId: string, kind: string, playId: string, startedAtMs: number, why: string, reason: string, reported: boolean }} CurrentPlay
+ */
+/** @typedef {{ adId: string, playId: string, startedAtMs: number, why: string, reported: boolean, endedAtMs: number | null, completed: boolean | null }} LoggedPlay */
 
 const SAVE_EVERY_MS = 10_000;
 const INTERRUPT_EVERY_MS = 1000;
@@ -35,45 +53,57 @@ const HOLD_FOR_ENGINE_MS = 30_000;
 /** Records taken from the engine whose save failed wait in memory for the next save, at most this many. */
 const MAX_PENDING_RECORDS = 10_000;
 
-const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-const video = /** @type {HTMLVideoElement} */ ($('camera'));
+const video = element('#camera', HTMLVideoElement);
 
 /** Everything the kiosk knows; `window.glanceKiosk.status` is a read-only copy of parts of it. */
 export const state = {
   phase: 'starting',
+  /** @type {KioskConfig | null} */
   config: null,
+  /** @type {Rules | null} */
   rules: null,
   /** @type {'fleet' | 'editor' | 'config' | null} */
   rulesSource: null,
+  /** @type {string | null} */
   rulesProblem: null,
-  /** The ETag of the fleet document played by, when `rulesSource` is 'fleet'. */
+  /** @type {string | null} The ETag of the fleet document played by, when `rulesSource` is 'fleet'. */
   rulesEtag: null,
   /** @type {import('./fleet-rules.js').FleetRules | null} */
   fleetRules: null,
+  /** @type {ScreenGeometry | null} */
   screen: null,
+  /** @type {string | null} */
   deviceId: null,
   /** @type {typeof import('/pkg/glance.js') | null} */
   glance: null,
   /** @type {AudienceEngine | null} */
   engine: null,
+  /** @type {string | null} */
   engineError: null,
   engineAttempts: 0,
+  /** @type {number | null} */
   engineRetryAtMs: null,
   recreating: false,
   backendChanged: false,
+  /** @type {string | null} */
   backendChangedReason: null,
   analysing: false,
   inFlight: false,
   counters: { frames: 0, hiddenRejections: 0, busySkips: 0, frameErrors: 0, adsStarted: 0, saves: 0, saveErrors: 0 },
+  /** @type {number[]} */
   frameTimes: [],
   fps: 0,
+  /** @type {Pick<import('/pkg/glance.js').AudienceSnapshot, 'present' | 'watchers' | 'lookingNow' | 'groupSize'> | null} */
   audience: null,
+  /** @type {CurrentPlay | null} */
   current: null,
   switching: false,
+  /** @type {LoggedPlay[]} */
   plays: [],
-  /** @type {{ endpoint: string, screenId: string, token: string } | null} */
+  /** @type {Fleet | null} */
   fleet: null,
+  /** @type {string | null} */
   fleetProblem: null,
   /** @type {import('./outbox.js').Outbox | null} */
   outbox: null,
@@ -82,17 +112,21 @@ export const state = {
   /** Analysis stopped for good by `glanceKiosk.flushRecords()`. */
   flushed: false,
   localLoopIndex: 0,
+  /** @type {number | null} */
   lastSavedAtMs: null,
+  /** @type {number | null} */
   restoredFromMs: null,
+  /** @type {string | null} */
   restoreError: null,
+  /** @type {DisclosureStatus | null} */
   disclosure: null,
   /** The camera is off until the notice can be read again (the engine's `disclosurechange`). */
   pausedForDisclosure: false,
-  /** The engine's worker replaced after it stopped: when, and from which save. */
+  /** @type {{ atMs: number, restoredFromMs: number | undefined, reason: string }[]} The engine's worker replaced after it stopped: when, and from which save. */
   workerRestarts: [],
 };
 
-const player = new AdPlayer($('stage'), {
+const player = new AdPlayer(element('#stage'), {
   onFinished: (play) => advanceWhenReady(play),
   onMediaError: (ad, error) => console.warn(`Glance kiosk: creative of ${ad.adId} not shown:`, error.message),
 });
@@ -100,7 +134,7 @@ const player = new AdPlayer($('stage'), {
 export const camera = new CameraSource(video, {
   demoUrl: params.get('video'),
   onState: (cameraState) => {
-    $('camera-off').hidden = cameraState === 'on';
+    element('#camera-off').hidden = cameraState === 'on';
     if (cameraState === 'on') scheduleFrame();
     else installer.clear();
     renderStatus();
@@ -130,25 +164,27 @@ async function start() {
   addEventListener('resize', measureBanner);
   await registerServiceWorker();
 
-  state.config = await loadConfig();
+  const config = await loadConfig();
+  state.config = config;
   const [stored, installation, published] = await Promise.all([
     load(KEYS.rules).catch(() => undefined),
     load(KEYS.kioskConfig).catch(() => undefined),
     load(KEYS.fleetRules).catch(() => undefined),
   ]);
-  state.screen = { ...(state.config.audience?.screen ?? {}), ...(installation?.screen ?? {}) };
+  const screen = { ...(config.audience?.screen ?? {}), ...(installation?.screen ?? {}) };
+  state.screen = screen;
   state.deviceId = installation?.cameraDeviceId ?? null;
   camera.deviceId = state.deviceId;
-  if (installer.isOpen) installer.fill(state.screen, state.deviceId);
+  if (installer.isOpen) installer.fill(screen, state.deviceId);
   // Rules published to this screen win, then the editor's last good ones; config.json's are the
   // fallback (and the first run's).
-  const fleet = installation?.fleet ?? state.config.fleet ?? null;
+  const fleet = installation?.fleet ?? config.fleet ?? null;
   if (published && fleet) {
     state.rules = published.rules;
     state.rulesSource = 'fleet';
     state.rulesEtag = published.etag;
   } else {
-    state.rules = stored ?? state.config.rules;
+    state.rules = stored ?? config.rules;
     state.rulesSource = stored ? 'editor' : 'config';
   }
   startFleet(fleet);
@@ -165,6 +201,7 @@ async function start() {
   cacheForOffline(state.rules);
 }
 
+/** @returns {Promise<KioskConfig>} */
 async function loadConfig() {
   for (let attempt = 0; ; attempt++) {
     try {
@@ -174,7 +211,7 @@ async function loadConfig() {
       state.engineError = null;
       return config;
     } catch (error) {
-      state.engineError = `cannot read config.json (${error.message})`;
+      state.engineError = `cannot read config.json (${describeError(error).message})`;
       renderStatus();
       await sleep(Math.min(30_000, 2000 * 2 ** attempt));
     }
@@ -183,31 +220,55 @@ async function loadConfig() {
 
 // ---- engine --------------------------------------------------------------------------------
 
-/** @returns {import('/pkg/glance.js').GlanceOptions} */
+/** config.json, which `start` reads before anything else runs. */
+function loadedConfig() {
+  if (!state.config) throw new Error('config.json is not read yet');
+  return state.config;
+}
+
+/** Whether an engine failure was its rules being refused. @param {unknown} error @returns {error is import('/pkg/glance.js').RulesValidationError} */
+function isRulesRefusal(error) {
+  return error instanceof Error && error.name === 'RulesValidationError';
+}
+
+/** @param {unknown} error */
+function rulesRefusal(error) {
+  const issues = isRulesRefusal(error) ? error.issues : undefined;
+  return `stored rules rejected: ${issues?.map((i) => `${i.path} ${i.message}`).join('; ') ?? describeError(error).message}`;
+}
+
+/**
+ * @param {Rules | null} rules
+ * @param {ScreenGeometry | null} screen
+ * @returns {import('/pkg/glance.js').GlanceOptions}
+ */
 function engineOptions(rules, screen) {
-  const { config } = state;
+  const config = loadedConfig();
+  const thread = params.get('thread') ?? config.thread ?? 'auto';
   return {
     backend: 'auto',
-    thread: params.get('thread') ?? config.thread ?? 'auto',
+    thread: thread === 'main' || thread === 'worker' ? thread : 'auto',
     models: { baseUrl: '/pkg/models' },
     banner: { ...config.banner },
     audience: { ...(config.audience ?? {}), screen: { ...screen } },
     ...(config.pipeline ? { pipeline: config.pipeline } : {}),
-    rules,
+    rules: rules ?? undefined,
   };
 }
 
+/** @param {ScreenGeometry | null} screen */
 async function createEngine(screen) {
+  if (!state.glance) throw new Error('the engine module is not loaded');
   const { AudienceEngine } = state.glance;
   try {
     return await AudienceEngine.create(engineOptions(state.rules, screen));
   } catch (error) {
     // Stored rules (the editor's, or published ones kept from an earlier version) that this
     // engine rejects must not stop the kiosk: config.json's play.
-    if (error?.name !== 'RulesValidationError' || state.rulesSource === 'config') throw error;
-    state.rulesProblem = `stored rules rejected: ${error.issues?.map((i) => `${i.path} ${i.message}`).join('; ') ?? error.message}`;
+    if (!isRulesRefusal(error) || state.rulesSource === 'config') throw error;
+    state.rulesProblem = rulesRefusal(error);
     console.warn(`Glance kiosk: ${state.rulesProblem}; using config.json's rules`);
-    state.rules = state.config.rules;
+    state.rules = loadedConfig().rules;
     state.rulesSource = 'config';
     state.rulesEtag = null;
     return AudienceEngine.create(engineOptions(state.rules, screen));
@@ -228,7 +289,8 @@ async function startEngine() {
       state.engineError = null;
       break;
     } catch (error) {
-      state.engineError = `${error?.name ?? 'Error'}: ${error?.message ?? error}`;
+      const { name, message } = describeError(error);
+      state.engineError = `${name}: ${message}`;
       console.warn('Glance kiosk: the engine did not start; ads play on and it is tried again.', error);
       renderStatus();
       if (isCrash(error)) { crashed(); return; }
@@ -240,6 +302,7 @@ async function startEngine() {
     }
   }
   const { engine } = state;
+  if (!engine) return;
   await restoreAggregates(engine);
   // The ad already on screen (started before the engine was ready) counts too.
   if (state.current && !state.current.reported) reportStart(state.current);
@@ -249,6 +312,7 @@ async function startEngine() {
   heartbeat(); // the network hears of a (re)start at once
 }
 
+/** @param {AudienceEngine} engine */
 async function restoreAggregates(engine) {
   try {
     const saved = await load(KEYS.audienceState);
@@ -262,12 +326,14 @@ async function restoreAggregates(engine) {
     }
   } catch (error) {
     // Keep what is stored (it is not overwritten until this engine has something of its own).
-    state.restoreError = `${error.name}: ${error.message}`;
+    const { name, message } = describeError(error);
+    state.restoreError = `${name}: ${message}`;
     console.warn('Glance kiosk: stored aggregates not restored:', error);
   }
 }
 
 /** Builds an engine with the new placement, moves the aggregates over, then retires the old one. */
+/** @param {ScreenGeometry} screen */
 async function recreateEngine(screen) {
   const old = state.engine;
   if (!old) throw new Error('the engine is not running yet');
@@ -291,6 +357,7 @@ async function recreateEngine(screen) {
   }
 }
 
+/** @param {{ screen: ScreenGeometry, cameraDeviceId: string | null }} installation */
 async function applyInstallation({ screen, cameraDeviceId }) {
   // The new geometry is proven by building an engine with it before anything is stored.
   await recreateEngine(screen);
@@ -303,15 +370,24 @@ async function applyInstallation({ screen, cameraDeviceId }) {
   resumeWhenDisclosed();
 }
 
-/** An engine that cannot go on (a worker that stopped is replaced by the engine itself). */
+/**
+ * An engine that cannot go on (a worker that stopped is replaced by the engine itself).
+ * @param {unknown} error
+ */
 function isCrash(error) {
-  return error?.name === 'EngineCrashedError' && !error.restarting;
+  return isEngineCrash(error) && !error.restarting;
+}
+
+/** @param {unknown} error @returns {error is import('/pkg/glance.js').EngineCrashedError} */
+function isEngineCrash(error) {
+  return error instanceof Error && error.name === 'EngineCrashedError';
 }
 
 /**
  * The engine's events: who is present (no round trip to the worker per frame), visits ending
  * (saved at once), and its worker replaced (`restarted`, with the audience since the last save
  * lost) or not replaceable.
+ * @param {AudienceEngine} engine
  */
 function watchEngine(engine) {
   engine.addEventListener('audiencechange', ({ detail }) => {
@@ -331,7 +407,7 @@ function watchEngine(engine) {
     else renderStatus();
   });
   engine.addEventListener('error', ({ detail }) => {
-    if (detail?.name !== 'EngineCrashedError' || engine !== state.engine) return;
+    if (!isEngineCrash(detail) || engine !== state.engine) return;
     if (!detail.restarted) { crashed(); return; }
     state.workerRestarts.push({ atMs: Date.now(), restoredFromMs: detail.restoredFromMs, reason: detail.message });
     if (state.workerRestarts.length > 10) state.workerRestarts.shift();
@@ -400,11 +476,12 @@ async function analyse() {
   }
 }
 
+/** @param {unknown} error */
 function onFrameError(error) {
-  switch (error?.name) {
+  switch (describeError(error).name) {
     case 'DisclosureHiddenError':
       state.counters.hiddenRejections += 1;
-      pauseForDisclosure(error.message);
+      pauseForDisclosure(describeError(error).message);
       break;
     case 'EngineBusyError':
       state.counters.busySkips += 1;
@@ -412,7 +489,7 @@ function onFrameError(error) {
     case 'EngineClosedError':
       break; // replaced by a new engine meanwhile
     case 'EngineCrashedError':
-      if (!error.restarting) crashed();
+      if (isCrash(error)) crashed();
       else state.counters.frameErrors += 1; // its worker is being replaced
       break;
     default:
@@ -421,6 +498,7 @@ function onFrameError(error) {
   }
 }
 
+/** @param {number} now */
 function countFps(now) {
   const times = state.frameTimes;
   times.push(now);
@@ -440,6 +518,10 @@ function startAnalysis() {
   renderStatus();
 }
 
+/**
+ * @param {import('./camera.js').CameraState} cameraState
+ * @param {string} why
+ */
 export function stopAnalysis(cameraState, why) {
   state.analysing = false;
   camera.stop(cameraState, why);
@@ -449,6 +531,7 @@ export function stopAnalysis(cameraState, why) {
 /**
  * The notice cannot be read: the camera goes off (its light too) until it can, which the
  * engine's `disclosurechange` tells (watchEngine).
+ * @param {string | null} reason
  */
 function pauseForDisclosure(reason) {
   state.disclosure = { visible: false, reason };
@@ -496,20 +579,24 @@ function measureBanner() {
 /**
  * The default loop of the rules, for when there is no engine (yet). It starts with the loop's
  * last ad: an engine starting afresh begins at the first, so the order carries on seamlessly.
+ * @returns {AdChoice | null}
  */
 function localDecision() {
   const { rules } = state;
-  const loop = rules?.defaultLoop ?? [];
+  if (!rules) return null;
+  const loop = rules.defaultLoop ?? [];
   for (let i = 0; i < loop.length; i++) {
-    const id = loop[(loop.length - 1 + state.localLoopIndex++) % loop.length];
+    const position = (loop.length - 1 + state.localLoopIndex++) % loop.length;
+    const id = loop[position];
     const ad = rules.ads?.find((a) => a.id === id);
     if (ad) {
-      return { adId: ad.id, media: ad.media, kind: ad.kind, durationMs: ad.durationS * 1000, source: { type: 'defaultLoop' }, reason: { summary: 'default loop (the engine is not running)' } };
+      return { adId: ad.id, media: ad.media, kind: ad.kind, durationMs: ad.durationS * 1000, source: { type: 'defaultLoop', position }, reason: { summary: 'default loop (the engine is not running)' } };
     }
   }
   return null;
 }
 
+/** @returns {Promise<AdChoice | null>} */
 async function decide() {
   if (state.engine && !state.recreating) {
     try {
@@ -522,15 +609,17 @@ async function decide() {
   return localDecision();
 }
 
+/** @param {AdChoice} decision */
 function why(decision) {
-  const s = decision.source ?? {};
-  if (s.type === 'rule') return `rule ${s.ruleId}`;
+  const s = decision.source;
+  if (s?.type === 'rule') return `rule ${s.ruleId}`;
   return 'default loop';
 }
 
 /**
  * The ad on screen is done. While the engine is still starting (not failed), it stays a little
  * longer so the engine, which continues from the ad on screen, decides the next one.
+ * @param {import('./player.js').Play} play
  */
 function advanceWhenReady(play) {
   if (state.current?.serial !== play.serial) return;
@@ -542,6 +631,7 @@ function advanceWhenReady(play) {
 }
 
 /** Puts the next ad on screen: `next` (an interrupt) or the engine's (else the loop's) choice. */
+/** @param {AdChoice | null} [next] */
 async function advance(next = null) {
   if (state.switching && !next) return;
   state.switching = true;
@@ -574,6 +664,7 @@ async function advance(next = null) {
   }
 }
 
+/** @param {CurrentPlay} play */
 async function reportStart(play) {
   const { engine } = state;
   if (!engine || state.recreating) return;
@@ -587,6 +678,11 @@ async function reportStart(play) {
   }
 }
 
+/**
+ * @param {CurrentPlay} play
+ * @param {boolean} completed
+ * @param {number} atMs
+ */
 function endPlay(play, completed, atMs) {
   const logged = state.plays.find((p) => p.playId === play.playId);
   if (logged) Object.assign(logged, { endedAtMs: atMs, completed });
@@ -621,7 +717,7 @@ async function refreshRules() {
   if (!engine || state.recreating || state.rulesSource === 'fleet') return;
   let stored;
   try { stored = await load(KEYS.rules); } catch { return; }
-  const wanted = stored ?? state.config.rules;
+  const wanted = stored ?? loadedConfig().rules;
   if (JSON.stringify(wanted) === JSON.stringify(state.rules)) return;
   try {
     await engine.setRules(wanted);
@@ -631,16 +727,18 @@ async function refreshRules() {
     cacheForOffline(state.rules);
   } catch (error) {
     // The running rules stay in force.
-    state.rulesProblem = `stored rules rejected: ${error.issues?.map((i) => `${i.path} ${i.message}`).join('; ') ?? error.message}`;
+    state.rulesProblem = rulesRefusal(error);
   }
 }
 
 // ---- persistence ---------------------------------------------------------------------------
 
+/** @type {Promise<void> | null} */
 let saving = null;
 let saveAgain = false;
 
 /** Saves the aggregates; calls while a save runs are folded into one more save after it. */
+/** @param {string} why @returns {Promise<void>} */
 export function persist(why) {
   if (saving) {
     saveAgain = true;
@@ -655,6 +753,7 @@ export function persist(why) {
   return saving;
 }
 
+/** @param {string} why */
 async function saveOnce(why) {
   const { engine } = state;
   if (!engine || state.recreating) return;
@@ -690,6 +789,8 @@ async function saveOnce(why) {
 }
 
 // ---- status --------------------------------------------------------------------------------
+
+/** @typedef {ReturnType<typeof status>} KioskStatus */
 
 function status() {
   const { engine } = state;
@@ -729,7 +830,7 @@ function status() {
 function exposeStatus() {
   const api = Object.freeze({
     get status() { return status(); },
-    report: (options) => state.engine?.report(options ?? null) ?? null,
+    report: (/** @type {import('/pkg/glance.js').ReportOptions | undefined} */ options) => state.engine?.report(options) ?? null,
     snapshot: () => state.engine?.snapshot() ?? null,
     flushRecords,
   });
@@ -737,9 +838,9 @@ function exposeStatus() {
 }
 
 function renderStatus() {
-  const el = $('status');
+  const el = element('#status');
   let text = '';
-  const inS = (ms) => Math.max(0, Math.ceil((ms - Date.now()) / 1000));
+  const inS = (/** @type {number} */ ms) => Math.max(0, Math.ceil((ms - Date.now()) / 1000));
   // Short and in a corner: the details are in installer mode.
   if (state.engineError && !state.engine) {
     text = state.engineRetryAtMs ? `Audience analysis not running – retrying in ${inS(state.engineRetryAtMs)} s` : 'Audience analysis not running';
@@ -762,10 +863,12 @@ function toggleFullscreen() {
   else document.documentElement.requestFullscreen?.().catch(() => {});
 }
 
+/** @param {EventTarget | null} target */
 function isTyping(target) {
   return target instanceof HTMLInputElement || target instanceof HTMLSelectElement || target instanceof HTMLTextAreaElement;
 }
 
+/** @param {number} ms @returns {Promise<void>} */
 export function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -39,6 +39,7 @@ export async function cacheForOffline(rules) {
   }
 }
 
+/** @param {number} ms @returns {Promise<void>} */
 function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

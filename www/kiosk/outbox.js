@@ -180,7 +180,7 @@ export class Outbox {
       const text = await response.text().catch(() => '');
       return { status: response.status, detail: `HTTP ${response.status} ${text.slice(0, 300)}` };
     } catch (error) {
-      return { status: 0, detail: `network: ${error?.message ?? error}` };
+      return { status: 0, detail: `network: ${error instanceof Error ? error.message : String(error)}` };
     }
   }
 }

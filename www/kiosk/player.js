@@ -2,6 +2,7 @@
 // Plays ads full screen with a cross-fade. It knows nothing of the engine: the kiosk tells it
 // what to show (a Decision-like object) and hears back when an ad finished by itself.
 import { sameOriginMediaUrl } from '/lib/media.js';
+import { describeError } from '/lib/dom.js';
 
 const LOAD_TIMEOUT_MS = 8000;
 const FADE_MS = 700;
@@ -16,19 +17,33 @@ const FADE_MS = 700;
  */
 
 /** The creative's URL when it is on this origin; null otherwise (the kiosk fetches nothing from elsewhere). */
-export const localMediaUrl = (media) => sameOriginMediaUrl(media);
+export const localMediaUrl = (/** @type {string} */ media) => sameOriginMediaUrl(media);
 
+/**
+ * @template T
+ * @param {Promise<T>} promise
+ * @param {number} ms
+ * @param {string} what
+ * @returns {Promise<T>}
+ */
 function withTimeout(promise, ms, what) {
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
   let timer;
   return Promise.race([
     promise,
-    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms); }),
+    /** @type {Promise<never>} */ (new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms); })),
   ]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * @template {HTMLMediaElement} T
+ * @param {T} target
+ * @param {string} ok the event that means loaded
+ * @returns {Promise<T>}
+ */
 function once(target, ok, fail = 'error') {
   return new Promise((resolve, reject) => {
-    const done = (event) => {
+    const done = (/** @type {Event} */ event) => {
       target.removeEventListener(ok, done);
       target.removeEventListener(fail, done);
       if (event.type === ok) resolve(target);
@@ -39,6 +54,12 @@ function once(target, ok, fail = 'error') {
   });
 }
 
+/**
+ * @param {string} kind
+ * @param {string} url
+ * @param {string} adId
+ * @returns {Promise<HTMLElement>}
+ */
 async function loadMedia(kind, url, adId) {
   if (kind === 'video') {
     const video = document.createElement('video');
@@ -100,7 +121,7 @@ export class AdPlayer {
       if (!url) throw new Error(`${ad.media} is not on this server; only local creatives are played`);
       media = await loadMedia(ad.kind, url, ad.adId);
     } catch (error) {
-      this.onMediaError(ad, error);
+      this.onMediaError(ad, error instanceof Error ? error : new Error(describeError(error).message));
       media = null;
     }
     if (serial !== this.serial) {

@@ -1,7 +1,9 @@
+// @ts-check
 // The kiosk's service worker: after the first visit the kiosk starts without the network.
 // Network first (a rebuilt package or new creatives are picked up at once), the cache when the
 // network fails. It keeps only the kiosk's own static files: the page, the engine package, the
 // libraries it uses and the creatives. It never sees a camera frame (frames never leave the page).
+const sw = /** @type {ServiceWorkerGlobalScope} */ (/** @type {unknown} */ (self));
 const CACHE = 'glance-kiosk-v1';
 /** The kiosk's own files. The worker's scope is the whole site ("/"), because the engine's
  * worker (/pkg/glance_worker_*.js) is controlled only by a service worker whose scope holds it. */
@@ -28,6 +30,7 @@ const SHELL = [
   `${SCOPE}config.json`,
   '/lib/store.js',
   '/lib/media.js',
+  '/lib/dom.js',
   '/pkg/glance.js',
   // The engine's worker and what it imports: loaded by the worker, so the page never lists them.
   '/pkg/glance_weights.js',
@@ -36,50 +39,53 @@ const SHELL = [
   '/pkg/glance_worker_webgpu.js',
 ];
 
+/** @param {URL} url */
 function kept(url) {
-  return url.origin === self.location.origin && KEPT.some((p) => url.pathname.startsWith(p));
+  return url.origin === sw.location.origin && KEPT.some((p) => url.pathname.startsWith(p));
 }
 
 /** Cache key: a page is one entry whatever its flags (?installer=1, ?video=…). */
+/** @param {Request} request */
 function keyFor(request) {
   const url = new URL(request.url);
   if (request.mode === 'navigate' || url.pathname === SCOPE) return url.origin + url.pathname;
   return url.href;
 }
 
-self.addEventListener('install', (event) => {
+sw.addEventListener('install', (event) => {
   event.waitUntil((async () => {
     const cache = await caches.open(CACHE);
     await cache.addAll(SHELL);
     // The creatives of the shipped rules, so the default loop plays offline from the start.
     try {
-      const config = await (await cache.match(`${SCOPE}config.json`)).json();
-      const media = (config.rules?.ads ?? []).map((a) => new URL(a.media, self.location.origin + SCOPE)).filter(kept);
+      const config = await (await cache.match(`${SCOPE}config.json`))?.json();
+      /** @type {URL[]} */
+      const media = (config?.rules?.ads ?? []).map((/** @type {{ media: string }} */ a) => new URL(a.media, sw.location.origin + SCOPE)).filter(kept);
       await Promise.allSettled(media.map((u) => cache.add(u.href)));
     } catch {
       // Creatives are also cached as they play.
     }
-    await self.skipWaiting();
+    await sw.skipWaiting();
   })());
 });
 
-self.addEventListener('activate', (event) => {
+sw.addEventListener('activate', (event) => {
   event.waitUntil((async () => {
     for (const name of await caches.keys()) {
       if (name.startsWith('glance-kiosk-') && name !== CACHE) await caches.delete(name);
     }
-    await self.clients.claim();
+    await sw.clients.claim();
   })());
 });
 
 // The page lists what it loaded before this worker controlled it (and the rules' creatives).
-self.addEventListener('message', (event) => {
+sw.addEventListener('message', (event) => {
   if (event.data?.type !== 'cache' || !Array.isArray(event.data.urls)) return;
   event.waitUntil((async () => {
     const cache = await caches.open(CACHE);
-    const urls = [...new Set(event.data.urls)]
-      .map((u) => { try { return new URL(u); } catch { return null; } })
-      .filter((u) => u && kept(u) && !ENGINE_CACHED.some((p) => u.pathname.startsWith(p)));
+    const urls = [.../** @type {Set<string>} */ (new Set(event.data.urls))]
+      .flatMap((u) => { try { return [new URL(u)]; } catch { return []; } })
+      .filter((u) => kept(u) && !ENGINE_CACHED.some((p) => u.pathname.startsWith(p)));
     await Promise.allSettled(urls.map(async (u) => {
       const key = u.pathname === SCOPE ? u.origin + u.pathname : u.href;
       if (await cache.match(key)) return;
@@ -89,7 +95,7 @@ self.addEventListener('message', (event) => {
   })());
 });
 
-self.addEventListener('fetch', (event) => {
+sw.addEventListener('fetch', (event) => {
   const { request } = event;
   if (request.method !== 'GET') return;
   const url = new URL(request.url);
@@ -101,6 +107,10 @@ self.addEventListener('fetch', (event) => {
   event.respondWith(networkFirst(request, event));
 });
 
+/**
+ * @param {Request} request
+ * @param {FetchEvent} event
+ */
 async function networkFirst(request, event) {
   const cache = await caches.open(CACHE);
   const key = keyFor(request);
@@ -120,6 +130,10 @@ async function networkFirst(request, event) {
 }
 
 /** Videos ask for byte ranges: from the network, else sliced from the cached file. */
+/**
+ * @param {Request} request
+ * @param {FetchEvent} event
+ */
 async function ranged(request, event) {
   const cache = await caches.open(CACHE);
   let hit;
@@ -148,10 +162,17 @@ async function ranged(request, event) {
   return new Response(body.slice(start, end + 1), { status: 206, statusText: 'Partial Content', headers });
 }
 
+/**
+ * @template T
+ * @param {Promise<T>} promise
+ * @param {number} ms
+ * @returns {Promise<T>}
+ */
 function withTimeout(promise, ms) {
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
   let timer;
   return Promise.race([
     promise,
-    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('the network did not answer')), ms); }),
+    /** @type {Promise<never>} */ (new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('the network did not answer')), ms); })),
   ]).finally(() => clearTimeout(timer));
 }

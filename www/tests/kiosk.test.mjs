@@ -421,7 +421,7 @@ test("nothing leaves localhost and no frame or crop reaches any storage", { time
     assert.ok(record.audienceState.state.length < 200_000, `state is ${record.audienceState.state.length} chars`);
     // The Cache API holds the kiosk's own files and the engine's models, nothing else.
     assert.ok(stored.caches.length > 0);
-    const own = new RegExp(`^${server.url.replace(/[.]/g, "\\.")}/(kiosk/([a-z-]+\\.(js|css|json))?|lib/(store|media)\\.js|pkg/[\\w./-]+|ads/[\\w-]+\\.(svg|webm)|node_modules/[\\w@./-]+)$`);
+    const own = new RegExp(`^${server.url.replace(/[.]/g, "\\.")}/(kiosk/([a-z-]+\\.(js|css|json))?|lib/(store|media|dom)\\.js|pkg/[\\w./-]+|ads/[\\w-]+\\.(svg|webm)|node_modules/[\\w@./-]+)$`);
     for (const entry of stored.caches) {
       assert.match(entry.url, own, `cached: ${entry.url}`);
       assert.doesNotMatch(entry.type ?? "", /^image\/(png|jpeg|webp|bmp)|octet-stream.*frame/, entry.url);

@@ -26,7 +26,7 @@ use crate::analysis::Gender;
 /// the rule says otherwise.
 pub const DEFAULT_MIN_ON_SCREEN_S: f64 = 5.0;
 
-/// A validated, compiled rules document, ready for [`super::RuleEngine`]. Cheap to clone.
+/// A validated, compiled rules document, ready for [`super::Scheduler`]. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct RuleSet {
     pub(crate) document: RulesDocument,

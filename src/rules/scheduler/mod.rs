@@ -33,7 +33,7 @@ const HISTORY_KEEP_MS: i64 = 49 * HOUR_MS;
 /// Matches ranked below the winner listed in `reason.skipped`; with hundreds of rules the rest
 /// would only be noise (and cost), so they are counted in `outrankedNotListed`.
 const OUTRANKED_LISTED: usize = 10;
-/// Plays kept for [`RuleEngine::recent_plays`].
+/// Plays kept for [`Scheduler::recent_plays`].
 const RECENT_PLAYS_KEPT: usize = 100;
 
 /// Start times (UTC ms, ascending) of recent plays of one ad or triggers of one rule.
@@ -104,10 +104,11 @@ struct Moment {
     today: chrono::NaiveDate,
 }
 
-/// The decision engine. Deterministic: the same rules, history and inputs give the same
-/// decision, natively and in wasm (no system clock, no randomness).
+/// The rules' scheduler: which ad plays next and whether one cuts in. Deterministic: the same
+/// rules, history and inputs give the same decision, natively and in wasm (no system clock, no
+/// randomness).
 #[derive(Debug, Clone)]
-pub struct RuleEngine {
+pub struct Scheduler {
     rules: RuleSet,
     ad_starts: Vec<StartLog>,
     rule_starts: Vec<StartLog>,
@@ -122,7 +123,7 @@ pub struct RuleEngine {
     recent: VecDeque<PlayRecord>,
 }
 
-impl RuleEngine {
+impl Scheduler {
     pub fn new(rules: RuleSet) -> Self {
         let ads = rules.ads.len();
         let rule_count = rules.rules.len();

@@ -3,7 +3,7 @@
 
 use super::{
     CapWindow, Decision, DecisionSource, HOUR_MS, InterruptTrace, Moment, Pending, PickCandidate,
-    PickMethod, PickTrace, Reason, RuleEngine, RuleSkipReason, ScreenTime, SkippedRule, StartLog,
+    PickMethod, PickTrace, Reason, RuleSkipReason, Scheduler, ScreenTime, SkippedRule, StartLog,
 };
 use crate::audience::AudienceSnapshot;
 use crate::rules::clock::start_of_local_day;
@@ -11,7 +11,7 @@ use crate::rules::condition::{ConditionTrace, EvalContext, describe_trace, holds
 use crate::rules::document::Caps;
 use crate::rules::validate::{Choice, CompiledAd, CompiledRule, PickKind};
 
-impl RuleEngine {
+impl Scheduler {
     pub(super) fn moment<'s>(
         &self,
         snapshot: &'s AudienceSnapshot,
