@@ -5,7 +5,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use glance::audience::{AudienceSnapshot, BandGenderCount};
-use glance::rules::RuleEngine;
+use glance::rules::Scheduler;
 use serde_json::{Value, json};
 
 const RULE_COUNT: usize = 200;
@@ -94,7 +94,7 @@ fn snapshot() -> AudienceSnapshot {
 
 fn bench_decide(c: &mut Criterion) {
     let document = rules_document();
-    let mut engine = RuleEngine::from_json(&document).expect("benchmark rules are valid");
+    let mut engine = Scheduler::from_json(&document).expect("benchmark rules are valid");
     let snapshot = snapshot();
     // Monday 2025-11-24 12:00 in Berlin, with some history so caps and cooldowns are consulted.
     let mut now = 1_763_982_000_000_i64;

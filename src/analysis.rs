@@ -1,4 +1,4 @@
-//! Plain result types of the vision core, shared by the audience aggregator, the rule engine,
+//! Plain result types of the vision core, shared by the audience aggregator, the rules' scheduler,
 //! the CLI and the web layer. No burn here: everything downstream of inference depends only on
 //! these types, so it builds and tests without a model.
 

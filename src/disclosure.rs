@@ -81,7 +81,7 @@ pub enum LanguageChoice {
 }
 
 /// The keys of the notice's texts; each can be overridden per language in `text`.
-pub const TEXT_KEYS: [&str; 9] = [
+pub(crate) const TEXT_KEYS: [&str; 9] = [
     "title",
     "what",
     "purpose",

@@ -11,7 +11,7 @@ pub enum PixelFormat {
 }
 
 impl PixelFormat {
-    pub fn bytes_per_pixel(self) -> usize {
+    pub(crate) fn bytes_per_pixel(self) -> usize {
         match self {
             PixelFormat::Rgba8 => 4,
             PixelFormat::Rgb8 => 3,
@@ -65,7 +65,7 @@ pub fn check_frame_shape(width: u32, height: u32) -> Result<()> {
 /// An empty buffer with room for `len` items of a frame's pixels, or an `InvalidFrame` error
 /// when that memory cannot be had (a wasm engine near its 4 GiB, a machine out of memory): the
 /// frame is refused and the engine goes on, instead of aborting on a failed allocation.
-pub fn try_buffer<T>(len: usize) -> Result<Vec<T>> {
+pub(crate) fn try_buffer<T>(len: usize) -> Result<Vec<T>> {
     let mut buffer = Vec::new();
     buffer.try_reserve_exact(len).map_err(|_| {
         GlanceError::InvalidFrame(format!(

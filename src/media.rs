@@ -97,7 +97,7 @@ pub struct Y4mReader {
 
 /// Frame rates a y4m clip may give, frames per second: a time-lapse camera's one frame in ten
 /// seconds to a high-speed camera's thousand (a rate outside makes nonsense timestamps).
-pub const Y4M_FRAME_RATES: std::ops::RangeInclusive<f64> = 0.1..=1000.0;
+pub(crate) const Y4M_FRAME_RATES: std::ops::RangeInclusive<f64> = 0.1..=1000.0;
 
 /// What went wrong in a y4m header, in words (the crate's own errors are debug text).
 fn y4m_header_error(e: y4m::Error) -> String {

@@ -6,7 +6,7 @@
 #![no_main]
 
 use glance::audience::AudienceSnapshot;
-use glance::rules::{RuleEngine, TimelineStep, Tz, parse_rules, parse_timeline, simulate};
+use glance::rules::{Scheduler, TimelineStep, Tz, parse_rules, parse_timeline, simulate};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(rules) = parse_rules(text) else {
         return;
     };
-    let mut engine = RuleEngine::new(rules.clone());
+    let mut engine = Scheduler::new(rules.clone());
     let nobody = AudienceSnapshot::default();
     let crowd = AudienceSnapshot {
         present: 5,

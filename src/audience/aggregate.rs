@@ -10,17 +10,17 @@ use crate::analysis::Gender;
 
 /// Upper bounds (exclusive, seconds) of the dwell and attention buckets: 0–5, 5–15, 15–30,
 /// 30–60, 60+.
-pub const TIME_BUCKETS_S: [f64; 4] = [5.0, 15.0, 30.0, 60.0];
-pub const TIME_BUCKET_LABELS: [&str; 5] = ["0-5s", "5-15s", "15-30s", "30-60s", "60s+"];
+pub(crate) const TIME_BUCKETS_S: [f64; 4] = [5.0, 15.0, 30.0, 60.0];
+pub(crate) const TIME_BUCKET_LABELS: [&str; 5] = ["0-5s", "5-15s", "15-30s", "30-60s", "60s+"];
 /// Distance buckets (metres) of a visit's mean distance; the last counts visits without one.
-pub const DISTANCE_BUCKETS_M: [f64; 3] = [1.0, 2.0, 4.0];
-pub const DISTANCE_BUCKET_LABELS: [&str; 5] = ["0-1m", "1-2m", "2-4m", "4m+", "unknown"];
+pub(crate) const DISTANCE_BUCKETS_M: [f64; 3] = [1.0, 2.0, 4.0];
+pub(crate) const DISTANCE_BUCKET_LABELS: [&str; 5] = ["0-1m", "1-2m", "2-4m", "4m+", "unknown"];
 /// Group-size buckets: alone, pairs, 3–4, 5 or more.
-pub const GROUP_BUCKET_LABELS: [&str; 4] = ["1", "2", "3-4", "5+"];
+pub(crate) const GROUP_BUCKET_LABELS: [&str; 4] = ["1", "2", "3-4", "5+"];
 
 pub const MINUTE_MS: i64 = 60_000;
-pub const HOUR_MS: i64 = 3_600_000;
-pub const DAY_MS: i64 = 86_400_000;
+pub(crate) const HOUR_MS: i64 = 3_600_000;
+pub(crate) const DAY_MS: i64 = 86_400_000;
 
 pub(crate) fn time_bucket(s: f64) -> usize {
     TIME_BUCKETS_S
@@ -142,7 +142,7 @@ pub(crate) struct Aggregate {
 }
 
 impl Aggregate {
-    pub fn add_visit(&mut self, v: &VisitFacts) {
+    pub(crate) fn add_visit(&mut self, v: &VisitFacts) {
         self.visits += 1;
         self.watchers += v.watcher as u32;
         self.dwell_ms += v.dwell_ms;
@@ -209,7 +209,12 @@ pub(crate) fn floor_to(ts_ms: f64, unit: i64, offset_ms: i64) -> i64 {
 impl TimeSeries {
     /// Adds a visit to its minute, hour and day. A visit whose minute was already sent as a
     /// record (it starts before `sent_through_ms`) goes into the first minute not yet sent.
-    pub fn add_visit(&mut self, v: &VisitFacts, offset_ms: i64, sent_through_ms: Option<i64>) {
+    pub(crate) fn add_visit(
+        &mut self,
+        v: &VisitFacts,
+        offset_ms: i64,
+        sent_through_ms: Option<i64>,
+    ) {
         let t = v.start_ms;
         let minute = floor_to(t, MINUTE_MS, 0).max(sent_through_ms.unwrap_or(i64::MIN));
         self.minutes.entry(minute).or_default().add_visit(v);
@@ -224,7 +229,7 @@ impl TimeSeries {
     }
 
     /// Drops minutes and hours older than the retention windows ending at `now_ms`.
-    pub fn prune(&mut self, now_ms: f64, minute_hours: u32, hour_days: u32) {
+    pub(crate) fn prune(&mut self, now_ms: f64, minute_hours: u32, hour_days: u32) {
         let now = now_ms.floor() as i64;
         let min_keep = now - minute_hours as i64 * HOUR_MS;
         let hour_keep = now - hour_days as i64 * DAY_MS;
@@ -266,7 +271,7 @@ pub(crate) struct AdDay {
 }
 
 impl AdDay {
-    pub fn merge(&mut self, o: &AdDay) {
+    pub(crate) fn merge(&mut self, o: &AdDay) {
         self.plays += o.plays;
         self.completed += o.completed;
         self.played_ms += o.played_ms;

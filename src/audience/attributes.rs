@@ -18,7 +18,7 @@ use crate::analysis::{FaceAnalysis, Gender};
 pub const ADULT_AGE_YEARS: f32 = 18.0;
 
 #[derive(Debug, Clone, Default)]
-pub struct AttributeSmoother {
+pub(crate) struct AttributeSmoother {
     /// Σ q · age and Σ q over frames with an age estimate.
     age_sum: f32,
     age_quality: f32,
@@ -32,7 +32,7 @@ pub struct AttributeSmoother {
 /// probability of the most likely value, is below the configured threshold, or when the
 /// attribute is not reported for this person (children's gender).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Judged<T> {
+pub(crate) struct Judged<T> {
     pub value: Option<T>,
     pub confidence: f32,
 }
@@ -128,7 +128,7 @@ impl AttributeSmoother {
     }
 
     /// Probability of each band (`band_starts`: lower edges, the last band open-ended).
-    pub fn band_probabilities(
+    pub(crate) fn band_probabilities(
         &self,
         cfg: &AttributeConfig,
         band_starts: &[u32],
@@ -175,7 +175,7 @@ impl AttributeSmoother {
 
     /// Whether the attribute models should run on this track's face in a frame at `ts_ms`:
     /// always until the estimates are stable, then every `intervalMs`.
-    pub fn needs_attributes(&self, cfg: &AttributeConfig, ts_ms: f64) -> bool {
+    pub(crate) fn needs_attributes(&self, cfg: &AttributeConfig, ts_ms: f64) -> bool {
         let stable =
             self.age_quality >= cfg.stable_weight && self.gender_quality >= cfg.stable_weight;
         match self.last_sample_ms {

@@ -334,7 +334,7 @@ impl AudienceConfig {
     }
 
     /// Labels of the configured age bands: "0-12", …, "65+".
-    pub fn age_band_labels(&self) -> Vec<String> {
+    pub(crate) fn age_band_labels(&self) -> Vec<String> {
         band_labels(&self.age_bands)
     }
 }

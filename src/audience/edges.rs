@@ -67,7 +67,7 @@ impl EdgeSamples {
     }
 
     /// [`edge_extension_ms`] of this track's entry or exit.
-    pub fn extension_ms(&self, end: TrackEnd, cfg: &TrackerConfig) -> f64 {
+    pub(crate) fn extension_ms(&self, end: TrackEnd, cfg: &TrackerConfig) -> f64 {
         let (samples, n) = self.end(end);
         edge_extension_ms(&samples[..n], end, self.frame, cfg)
     }

@@ -88,7 +88,7 @@ impl LookModel {
     }
 
     /// Camera-coordinate point → screen coordinates.
-    pub fn point_to_screen(&self, p: V3) -> V3 {
+    pub(crate) fn point_to_screen(&self, p: V3) -> V3 {
         let r = self.dir_to_screen(p);
         [
             r[0] + self.offset[0],
@@ -100,7 +100,7 @@ impl LookModel {
     /// Position of the point between the eyes in camera coordinates: `positionM` when given,
     /// else the eye midpoint's pixel ray scaled by `distanceM`, else by the box width and the
     /// default face width. Returns whether it was estimated.
-    pub fn face_position(&self, face: &FaceAnalysis, width: u32, height: u32) -> (V3, bool) {
+    pub(crate) fn face_position(&self, face: &FaceAnalysis, width: u32, height: u32) -> (V3, bool) {
         if let Some(p) = face.position_m {
             return (p, false);
         }
@@ -120,7 +120,7 @@ impl LookModel {
     }
 
     /// Decides whether `face` looks at the screen (see the module docs).
-    pub fn evaluate(&self, face: &FaceAnalysis, width: u32, height: u32) -> LookResult {
+    pub(crate) fn evaluate(&self, face: &FaceAnalysis, width: u32, height: u32) -> LookResult {
         let (position_m, position_estimated) = self.face_position(face, width, height);
         let gaze = match (face.gaze, face.gaze_from_eyes) {
             (Some(g), Some(true)) => Some((g, GazeSource::Eyes)),
@@ -157,7 +157,7 @@ impl LookModel {
 
     /// Angle in degrees between a gaze ray (camera coordinates) and the nearest point of the
     /// margin-grown screen rectangle; 0 when the ray passes through it.
-    pub fn angle_off_screen(&self, origin_cam: V3, dir_cam: V3) -> f32 {
+    pub(crate) fn angle_off_screen(&self, origin_cam: V3, dir_cam: V3) -> f32 {
         let o = self.point_to_screen(origin_cam);
         let d = self.dir_to_screen(dir_cam);
         let dn = norm(d);

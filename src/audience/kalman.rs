@@ -51,7 +51,7 @@ impl Axis {
 
 /// Box filter: centre x, centre y, width, height in pixels.
 #[derive(Debug, Clone)]
-pub struct BoxFilter {
+pub(crate) struct BoxFilter {
     axes: [Axis; 4],
     accel_noise: f32,
     meas_noise: f32,

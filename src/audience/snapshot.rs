@@ -1,5 +1,5 @@
-//! The live audience snapshot: who is in front of the screen right now. The rule engine decides
-//! from this alone (plus the clock), so this is the contract between `audience` and `rules`.
+//! The live audience snapshot: who is in front of the screen right now. The rules' scheduler
+//! decides from this alone (plus the clock), so this is the contract between `audience` and `rules`.
 
 use serde::{Deserialize, Serialize};
 

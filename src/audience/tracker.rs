@@ -452,7 +452,7 @@ impl Tracker {
     }
 
     /// Forgets every track without finalising (state restore).
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.tracks.clear();
         self.face_tracks.clear();
         self.last_ts = None;
@@ -460,7 +460,7 @@ impl Tracker {
     }
 
     /// Ends every track now (end of a clip).
-    pub fn end_all(
+    pub(crate) fn end_all(
         &mut self,
         windows: &[PlayWindow],
         cfg: &AudienceConfig,
@@ -692,7 +692,7 @@ impl Track {
 
     /// When the person came into view: the first detection, or earlier when the track began
     /// at the frame's edge (see [`super::edges`]).
-    pub fn entered_ms(&self, cfg: &AudienceConfig) -> f64 {
+    pub(crate) fn entered_ms(&self, cfg: &AudienceConfig) -> f64 {
         self.first_seen_ms
             - self
                 .edge_samples

@@ -19,9 +19,7 @@ mod tests;
 mod tools;
 
 pub use options::{BackendChoice, EngineOptions};
-pub use state::{
-    EngineEvent, EngineState, FrameResult, FrameTime, MAX_QUEUED_EVENTS, VisitEnd, VisitStart,
-};
+pub use state::{EngineEvent, EngineState, MAX_QUEUED_EVENTS, VisitEnd, VisitStart};
 pub use tools::{report_from_state, simulate_rules, validate_rules};
 
 use std::cell::{Cell, RefCell};
@@ -39,7 +37,8 @@ use crate::vision::timings::{FrameTimings, Instant, elapsed_ms};
 use crate::vision::{ModelWeights, Pipeline};
 
 /// The compute backend a pipeline runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum Backend {
     WebGpu,
     Cpu,
@@ -76,17 +75,21 @@ impl BackendSetup {
     }
 }
 
-/// What one frame gave.
-#[derive(Debug)]
-pub struct ProcessedFrame {
+/// What one frame gave, as every host gets it (the browser's `processFrame` result).
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FrameResult {
+    /// The faces, at the frame's time after clamping (`timestampMs`).
+    #[serde(flatten)]
     pub analysis: FrameAnalysis,
-    /// The backend that analysed the frame.
+    /// The backend that analysed this frame.
     pub backend: Backend,
-    /// The timestamp used, after clamping.
-    pub time: FrameTime,
-    /// The GPU was lost on this frame and the CPU analysed it instead.
+    /// The host's timestamp went backwards (or was not a number) and was replaced.
+    pub timestamp_clamped: bool,
+    /// The GPU was lost on this frame and the CPU backend analysed it instead.
     pub backend_changed: bool,
-    /// Where the frame's time went (the host adds its own `readPixels`).
+    /// Where this frame's time went, milliseconds by stage (a host adds its own `readPixels`).
+    #[serde(rename = "timingsMs")]
     pub timings: FrameTimings,
 }
 
@@ -120,11 +123,7 @@ impl Engine {
     }
 
     /// Analyses one frame and adds it to the audience.
-    pub async fn process_frame(
-        &self,
-        frame: &Frame<'_>,
-        timestamp_ms: f64,
-    ) -> Result<ProcessedFrame> {
+    pub async fn process_frame(&self, frame: &Frame<'_>, timestamp_ms: f64) -> Result<FrameResult> {
         let pipeline = self.pipeline.borrow().clone().ok_or(GlanceError::Closed)?;
         let time = self.state.borrow_mut().clamp_timestamp(timestamp_ms);
         let pipeline = self.apply_pending_options(pipeline)?;
@@ -146,10 +145,10 @@ impl Engine {
             };
         let audience_started = Instant::now();
         self.state.borrow_mut().observe(&analysis);
-        Ok(ProcessedFrame {
+        Ok(FrameResult {
             analysis,
             backend: self.backend.get(),
-            time,
+            timestamp_clamped: time.clamped,
             backend_changed,
             timings: timings.with_audience(elapsed_ms(audience_started)),
         })

@@ -12,7 +12,7 @@ use crate::audience::{
 use crate::error::{GlanceError, Result};
 use crate::fleet::Record;
 use crate::fleet::records::check_screen_id;
-use crate::rules::{Decision, RuleEngine};
+use crate::rules::{Decision, Scheduler};
 
 /// An aggregator for `audience`; a bad configuration is a `ConfigError` at `audience`.
 pub(super) fn aggregator(audience: AudienceConfig) -> Result<AudienceAggregator> {
@@ -28,7 +28,7 @@ pub const MAX_QUEUED_EVENTS: usize = 1_000;
 /// The engine's state besides the networks: frame clock, audience and rules.
 pub struct EngineState {
     audience: AudienceAggregator,
-    rules: Option<RuleEngine>,
+    rules: Option<Scheduler>,
     last_timestamp_ms: Option<f64>,
     /// Track ids present after the last frame, to tell when a visit starts.
     present_tracks: Vec<u64>,
@@ -105,26 +105,9 @@ impl AudienceCounts {
     }
 }
 
-/// One analysed frame as the host gets it.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct FrameResult<'a> {
-    #[serde(flatten)]
-    pub analysis: &'a FrameAnalysis,
-    /// The backend that analysed this frame.
-    #[schemars(extend("enum" = ["webgpu", "cpu"]))]
-    pub backend: &'static str,
-    /// The host's timestamp went backwards (or was not a number) and was replaced.
-    pub timestamp_clamped: bool,
-    /// The GPU was lost on this frame and the CPU backend analysed it instead.
-    pub backend_changed: bool,
-    /// Where this frame's time went, milliseconds by stage.
-    pub timings_ms: crate::vision::FrameTimings,
-}
-
 /// A frame's timestamp after clamping.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FrameTime {
+pub(crate) struct FrameTime {
     pub timestamp_ms: f64,
     /// The host's timestamp went backwards (or was not a number) and was replaced.
     pub clamped: bool,
@@ -136,7 +119,7 @@ impl EngineState {
         let rules = options
             .rules
             .as_ref()
-            .map(|doc| RuleEngine::from_json(&doc.to_string()))
+            .map(|doc| Scheduler::from_json(&doc.to_string()))
             .transpose()?;
         Ok(EngineState {
             audience,
@@ -151,7 +134,7 @@ impl EngineState {
 
     /// Timestamps never go backwards: a smaller (or non-finite) one is replaced by the last one,
     /// never rejected, so a host clock hiccup costs nothing.
-    pub fn clamp_timestamp(&mut self, timestamp_ms: f64) -> FrameTime {
+    pub(crate) fn clamp_timestamp(&mut self, timestamp_ms: f64) -> FrameTime {
         let last = self.last_timestamp_ms;
         let (t, clamped) = match last {
             Some(last) if timestamp_ms < last || !timestamp_ms.is_finite() => (last, true),
@@ -264,7 +247,7 @@ impl EngineState {
     }
 
     /// The ad to play next and why. `ConfigError` when no rules were given.
-    pub fn next_ad(&mut self, now_ms: f64) -> Result<Decision> {
+    pub(crate) fn next_ad(&mut self, now_ms: f64) -> Result<Decision> {
         let snapshot = self.audience.snapshot();
         let rules = self.rules.as_mut().ok_or_else(no_rules)?;
         Ok(rules.decide(&snapshot, now_ms as i64))
@@ -281,7 +264,7 @@ impl EngineState {
     pub fn set_rules(&mut self, json: &str) -> Result<()> {
         match &mut self.rules {
             Some(rules) => rules.set_rules(json)?,
-            None => self.rules = Some(RuleEngine::from_json(json)?),
+            None => self.rules = Some(Scheduler::from_json(json)?),
         }
         Ok(())
     }

@@ -1,3 +1,4 @@
+use super::state::FrameTime;
 use super::*;
 use crate::audience::{AudienceConfig, ReportOptions};
 use crate::rules::ValidationIssue;
@@ -312,12 +313,12 @@ mod frame_loop {
         let frame = Frame::from_rgba(64, 48, &px).unwrap();
         let first = pollster::block_on(engine.process_frame(&frame, 1000.0)).unwrap();
         assert_eq!(first.backend, Backend::Cpu);
-        assert!(!first.time.clamped && !first.backend_changed);
+        assert!(!first.timestamp_clamped && !first.backend_changed);
         assert!(first.analysis.faces.is_empty());
         // A clock that goes backwards is clamped to the last time, never rejected.
         let second = pollster::block_on(engine.process_frame(&frame, 500.0)).unwrap();
-        assert!(second.time.clamped);
-        assert_eq!(second.time.timestamp_ms, 1000.0);
+        assert!(second.timestamp_clamped);
+        assert_eq!(second.analysis.timestamp_ms, 1000.0);
         assert_eq!(engine.snapshot().present, 0);
     }
 

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use super::Record;
 
 /// Most records in one batch.
-pub const PUSH_BATCH_RECORDS: usize = 500;
+pub(crate) const PUSH_BATCH_RECORDS: usize = 500;
 /// Most records queued; beyond it the oldest are dropped (and counted).
-pub const PUSH_QUEUE_CAP: usize = 100_000;
+pub(crate) const PUSH_QUEUE_CAP: usize = 100_000;
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 const LONGEST_RETRY: Duration = Duration::from_secs(30);
 

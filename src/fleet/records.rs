@@ -15,11 +15,11 @@ use serde::{Deserialize, Serialize};
 pub const RECORD_SCHEMA_VERSION: u32 = 1;
 
 /// Longest screen, play or ad id, in bytes.
-pub const MAX_ID_BYTES: usize = 128;
+pub(crate) const MAX_ID_BYTES: usize = 128;
 /// Most (age band, gender) cells in one record: up to 20 bands and unknown, by 3 genders.
-pub const MAX_CELLS: usize = 63;
+pub(crate) const MAX_CELLS: usize = 63;
 /// Most lines in one batch.
-pub const MAX_BATCH_RECORDS: usize = 5_000;
+pub(crate) const MAX_BATCH_RECORDS: usize = 5_000;
 
 /// Earliest and latest record time accepted, ms since the epoch (2000-01-01 to 2200-01-01):
 /// anything else is a broken clock, not an audience.
@@ -138,7 +138,7 @@ impl From<Option<crate::analysis::Gender>> for CellGender {
 }
 
 /// The label of the unknown age band in records.
-pub const UNKNOWN_BAND: &str = "unknown";
+pub(crate) const UNKNOWN_BAND: &str = "unknown";
 
 /// The screen's health at one moment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -200,7 +200,7 @@ pub enum RulesSource {
 }
 
 /// Longest rules problem a heartbeat carries, bytes.
-pub const MAX_RULES_PROBLEM_BYTES: usize = 2048;
+pub(crate) const MAX_RULES_PROBLEM_BYTES: usize = 2048;
 
 /// The camera as the host sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -308,7 +308,7 @@ impl WeekMask {
     }
 
     /// First shared minute of the week, as "Mon 12:30".
-    pub fn first_common_minute(&self, other: &Self) -> Option<String> {
+    pub(crate) fn first_common_minute(&self, other: &Self) -> Option<String> {
         const NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
         let common = self.intersect(other);
         let minute = common.0.iter().enumerate().find_map(|(word_index, word)| {

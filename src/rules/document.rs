@@ -297,7 +297,7 @@ pub enum Operator {
 }
 
 impl Operator {
-    pub fn symbol(self) -> &'static str {
+    pub(crate) fn symbol(self) -> &'static str {
         match self {
             Operator::Eq => "=",
             Operator::Neq => "≠",

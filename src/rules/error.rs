@@ -27,7 +27,7 @@ impl ValidationIssue {
 /// Control characters and the bidirectional formatting ones written as `\u{…}`: an ad id in a
 /// rules file must not clear a terminal (ESC[2J) or reverse the text around it (U+202E) when
 /// its error is shown.
-pub fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     let hidden = |c: char| {
         c.is_control()
             || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')

@@ -42,7 +42,7 @@ const MAX_SIMULATED_PLAYS: usize = 200_000;
 
 /// The longest span a timeline may cover, days: a month of a campaign's plan (a timeline of two
 /// lines 8,000 years apart would only fill the plays' cap with the default loop).
-pub const MAX_TIMELINE_SPAN_DAYS: i64 = 31;
+pub(crate) const MAX_TIMELINE_SPAN_DAYS: i64 = 31;
 
 /// One line of a timeline, resolved.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,7 +4,7 @@
 //! `cargo bench --bench accuracy` (which prints the calibration error and a refit).
 
 /// Side of the network's square input, pixels.
-pub const INPUT_SIZE: usize = 112;
+pub(crate) const INPUT_SIZE: usize = 112;
 
 /// Side of the crop relative to the detection box's longer side. The network (face-api's) was
 /// trained on tight chips framed like UTKFace's aligned ones: on UTKFace dev the box's side is
@@ -12,7 +12,7 @@ pub const INPUT_SIZE: usize = 112;
 /// earlier 1.2, 7.24), and on FairFace dev 5.97 against bracket midpoints (1.2: 6.25). Crops
 /// framed on the eyes and mouth instead (2.1 to 2.55 times their distance) and 0.9 to 1.1 boxes
 /// scored worse on the sum of both sets.
-pub const CROP_SCALE: f32 = 1.0;
+pub(crate) const CROP_SCALE: f32 = 1.0;
 
 /// Platt scaling of the network's gender log-odds (the mean of the crop's and its mirror's),
 /// with the estimated age as a second input: calibrated log-odds = `GENDER_SLOPE` · raw +
@@ -34,7 +34,7 @@ const HALF_SHARPNESS_VARIANCE: f32 = 25.0;
 
 /// The calibrated probability that the face is female, from the network's [male, female]
 /// softmax outputs for the crop and its mirror and the face's apparent age (`age_years`).
-pub fn female_probability(outputs: &[[f32; 2]], age_years: f32) -> f32 {
+pub(crate) fn female_probability(outputs: &[[f32; 2]], age_years: f32) -> f32 {
     let raw = outputs
         .iter()
         .map(|[male, female]| (female.max(1e-6) / male.max(1e-6)).ln())
@@ -46,7 +46,7 @@ pub fn female_probability(outputs: &[[f32; 2]], age_years: f32) -> f32 {
 }
 
 /// The apparent age from the network's age outputs for the crop and its mirror.
-pub fn age_years(outputs: &[f32]) -> f32 {
+pub(crate) fn age_years(outputs: &[f32]) -> f32 {
     (outputs.iter().sum::<f32>() / outputs.len().max(1) as f32).max(0.0)
 }
 

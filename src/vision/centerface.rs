@@ -17,7 +17,7 @@ pub const WARP: WarpOptions = WarpOptions {
 };
 
 /// Output stride of every map.
-pub const STRIDE: usize = 4;
+pub(crate) const STRIDE: usize = 4;
 /// Input sides must be multiples of this (five stride-2 stages).
 pub const INPUT_MULTIPLE: usize = 32;
 /// Face height, in input pixels, that CenterFace still finds reliably (measured on WIDER FACE
@@ -26,7 +26,7 @@ pub const MIN_FACE_INPUT_PX: f32 = 16.0;
 /// The most a frame is enlarged for small faces: beyond it the network only sees blur.
 pub const MAX_UPSCALE: f32 = 2.0;
 /// Most pixels of the scan's input: 1080p at twice its size (about 35 MB of f32 input).
-pub const MAX_INPUT_PIXELS: f32 = 3840.0 * 2160.0;
+pub(crate) const MAX_INPUT_PIXELS: f32 = 3840.0 * 2160.0;
 
 /// CenterFace's four outputs for one input, each `[channels, height, width]` flattened.
 #[derive(Debug, Clone, PartialEq)]
@@ -142,7 +142,12 @@ impl ScanInput {
 
     /// Whether a box (x0, y0, x1, y1, frame pixels) reaches an edge of the band that is not an
     /// edge of the frame: a face cut there, which the neighbouring band sees whole.
-    pub fn cut_at_band_edge(&self, bbox: [f32; 4], frame_width: u32, frame_height: u32) -> bool {
+    pub(crate) fn cut_at_band_edge(
+        &self,
+        bbox: [f32; 4],
+        frame_width: u32,
+        frame_height: u32,
+    ) -> bool {
         let [x0, y0, x1, y1] = self.extent();
         let margin = 2.0 + 0.1 * (bbox[2] - bbox[0]).max(bbox[3] - bbox[1]);
         (x0 > 0.0 && bbox[0] <= x0 + margin)
@@ -152,7 +157,7 @@ impl ScanInput {
     }
 
     /// Whether a box (x0, y0, x1, y1, frame pixels) lies within the part of the frame scanned.
-    pub fn covers(&self, bbox: [f32; 4]) -> bool {
+    pub(crate) fn covers(&self, bbox: [f32; 4]) -> bool {
         let [x0, y0, x1, y1] = self.extent();
         bbox[0] >= x0 && bbox[1] >= y0 && bbox[2] <= x1 && bbox[3] <= y1
     }

@@ -39,7 +39,7 @@ pub enum DetectorModel {
 }
 
 impl DetectorModel {
-    pub fn input_size(self) -> usize {
+    pub(crate) fn input_size(self) -> usize {
         match self {
             DetectorModel::FullRange => 192,
             DetectorModel::ShortRange => 128,
@@ -114,7 +114,7 @@ pub fn box_iou(a: [f32; 4], b: [f32; 4]) -> f32 {
 }
 
 impl Detection {
-    pub fn area(&self) -> f32 {
+    pub(crate) fn area(&self) -> f32 {
         box_area(self.bbox)
     }
 
@@ -124,14 +124,14 @@ impl Detection {
 
     /// Whether `other` is this face seen at another scale: one box mostly inside the other
     /// (`SAME_FACE_CONTAINMENT`) and not much smaller (`NESTED_MIN_AREA_RATIO`).
-    pub fn same_face_nested(&self, other: &Detection) -> bool {
+    pub(crate) fn same_face_nested(&self, other: &Detection) -> bool {
         let (a, b) = (self.area(), other.area());
         self.containment(other) > SAME_FACE_CONTAINMENT
             && a.min(b) > NESTED_MIN_AREA_RATIO * a.max(b)
     }
 
     /// How much of the smaller box lies inside the other one.
-    pub fn containment(&self, other: &Detection) -> f32 {
+    pub(crate) fn containment(&self, other: &Detection) -> f32 {
         let smaller = self.area().min(other.area());
         if smaller <= 0.0 {
             0.0
@@ -244,7 +244,7 @@ pub fn boxes_agree(a: [f32; 4], b: [f32; 4], min_iou: f32) -> bool {
 /// detection of `other` that is the same face as a preferred one (overlap above
 /// `iou_threshold`, or nested) is dropped, so that face keeps the preferred network's box and
 /// keypoints (BlazeFace's, whose framing the mesh and age/gender crops are tuned to).
-pub fn merge_preferring(
+pub(crate) fn merge_preferring(
     preferred: Vec<Detection>,
     other: Vec<Detection>,
     iou_threshold: f32,
@@ -268,7 +268,7 @@ const BLAZEFACE_FRAMING_SIDE: f32 = 0.93;
 const BLAZEFACE_FRAMING_DROP: f32 = 0.05;
 
 /// CenterFace's box of a face, framed as BlazeFace frames faces.
-pub fn blazeface_framing(centerface_box: [f32; 4]) -> [f32; 4] {
+pub(crate) fn blazeface_framing(centerface_box: [f32; 4]) -> [f32; 4] {
     let [x0, y0, x1, y1] = centerface_box;
     let height = y1 - y0;
     let side = height * BLAZEFACE_FRAMING_SIDE;
@@ -293,7 +293,7 @@ const REFINE_AGREE_IOU: f32 = 0.5;
 /// the preferred network's framing, unless its own box agrees with that placement; its score is
 /// the higher one. Returns, per preferred detection, whether it was refined (two networks saw
 /// that face).
-pub fn refine_small_faces(
+pub(crate) fn refine_small_faces(
     preferred: &mut [Detection],
     finer: &[Detection],
     iou_threshold: f32,

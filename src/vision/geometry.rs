@@ -11,7 +11,7 @@ use nalgebra::{Matrix3, Rotation3, Unit, Vector3};
 use serde::Deserialize;
 
 /// Average human iris diameter in millimetres (the basis of MediaPipe's iris depth).
-pub const IRIS_DIAMETER_MM: f32 = 11.7;
+pub(crate) const IRIS_DIAMETER_MM: f32 = 11.7;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -59,7 +59,7 @@ pub struct Camera {
 
 impl Camera {
     /// A camera with the given horizontal field of view, principal point at the image centre.
-    pub fn from_fov(width: u32, height: u32, horizontal_fov_deg: f32) -> Self {
+    pub(crate) fn from_fov(width: u32, height: u32, horizontal_fov_deg: f32) -> Self {
         let focal_px = width as f32 / 2.0 / (horizontal_fov_deg.to_radians() / 2.0).tan();
         Camera {
             focal_px,
@@ -69,7 +69,7 @@ impl Camera {
     }
 
     /// Unit ray from the camera through pixel (x, y).
-    pub fn ray(&self, x: f32, y: f32) -> Vector3<f64> {
+    pub(crate) fn ray(&self, x: f32, y: f32) -> Vector3<f64> {
         Vector3::new(
             ((x - self.cx) / self.focal_px) as f64,
             ((y - self.cy) / self.focal_px) as f64,
@@ -154,7 +154,7 @@ fn similarity_fit(
 
 /// Head pose from mesh landmarks given in frame pixels (x, y) with the mesh's relative depth z
 /// in the same pixel scale (positive away from the camera), as the face mesh network gives them.
-pub fn head_pose(mesh: &[[f32; 3]], camera: &Camera) -> Option<HeadPose> {
+pub(crate) fn head_pose(mesh: &[[f32; 3]], camera: &Camera) -> Option<HeadPose> {
     let face = canonical_face();
     if mesh.len() != face.vertices.len() {
         return None;
@@ -176,7 +176,7 @@ pub fn head_pose(mesh: &[[f32; 3]], camera: &Camera) -> Option<HeadPose> {
 }
 
 /// The point between the eyes (mesh landmark 168), in frame pixels.
-pub fn mesh_centre(mesh: &[[f32; 3]]) -> [f32; 2] {
+pub(crate) fn mesh_centre(mesh: &[[f32; 3]]) -> [f32; 2] {
     [mesh[168][0], mesh[168][1]]
 }
 
@@ -220,7 +220,7 @@ fn eye_rotation(eye: &EyeObservation, roll_rad: f32) -> (f32, f32) {
 
 /// Gaze direction (unit, camera coordinates): the eyes' rotation within the head, applied to the
 /// head pose. Eyes are averaged, since both converge on the same far target.
-pub fn gaze_direction(pose: &HeadPose, eyes: &[EyeObservation]) -> Vector3<f64> {
+pub(crate) fn gaze_direction(pose: &HeadPose, eyes: &[EyeObservation]) -> Vector3<f64> {
     if eyes.is_empty() {
         return pose.forward();
     }

@@ -9,7 +9,7 @@ pub mod models;
 pub mod networks;
 pub mod pipeline;
 pub mod pool;
-pub mod timings;
+pub(crate) mod timings;
 pub mod weights;
 
 pub use detector::{DetectorChoice, DetectorModel};

@@ -85,6 +85,6 @@ impl FrameTimings {
 }
 
 /// Milliseconds since `started`.
-pub fn elapsed_ms(started: Instant) -> f64 {
+pub(crate) fn elapsed_ms(started: Instant) -> f64 {
     started.elapsed().as_secs_f64() * 1000.0
 }

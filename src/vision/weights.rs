@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use burn_pack::{Bytes, DType, Reader, Scalar, Tensor, Writer};
 
 /// Metadata key that marks a packed file; its value names the format version.
-pub const PACKED_KEY: &str = "glance.weights";
+pub(crate) const PACKED_KEY: &str = "glance.weights";
 const PACKED_FORMAT: &str = "q8-per-channel+table+f16/2";
 /// Formats this build reads: the first version is the second without tables.
 const READABLE_FORMATS: [&str; 2] = [PACKED_FORMAT, "q8-per-channel+f16/1"];

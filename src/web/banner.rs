@@ -113,7 +113,7 @@ impl Banner {
     }
 
     /// Why the notice cannot be read now, or `None` when it can.
-    pub(crate) fn hidden_reason(&self) -> Option<String> {
+    pub fn hidden_reason(&self) -> Option<String> {
         hidden_reason(&self.measure(), self.options.min_height_px)
     }
 

@@ -34,9 +34,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::audience::ReportOptions;
 use crate::disclosure::{BannerOptions, DisclosureStatus};
-use crate::engine::{
-    Backend, BackendChoice, BackendSetup, Engine, EngineOptions, EngineState, FrameResult,
-};
+use crate::engine::{Backend, BackendChoice, BackendSetup, Engine, EngineOptions, EngineState};
 use crate::error::{ErrorName, GlanceError};
 use crate::frame::Frame;
 use crate::vision::timings::{Instant, elapsed_ms};
@@ -422,20 +420,15 @@ impl AudienceEngine {
         let (width, height, rgba) = read_rgba(&source, &inner.scratch).map_err(js)?;
         let read_pixels_ms = elapsed_ms(read_started);
         let frame = Frame::from_rgba(width, height, &rgba).map_err(js)?;
-        let processed = inner
+        let mut result = inner
             .engine
             .process_frame(&frame, timestamp_ms)
             .await
             .map_err(js)?;
-        // The pixels are gone before the result is built.
+        // The pixels are gone before the result is handed over.
         drop(rgba);
-        to_js(&FrameResult {
-            analysis: &processed.analysis,
-            backend: processed.backend.name(),
-            timestamp_clamped: processed.time.clamped,
-            backend_changed: processed.backend_changed,
-            timings_ms: processed.timings.with_read_pixels(read_pixels_ms),
-        })
+        result.timings = result.timings.with_read_pixels(read_pixels_ms);
+        to_js(&result)
     }
 
     /// The events since the last call (visit start/end, audience change), oldest first: the

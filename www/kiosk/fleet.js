@@ -8,7 +8,8 @@ import {
 import { Outbox } from './outbox.js';
 import { FleetRules } from './fleet-rules.js';
 import { cacheForOffline } from './offline.js';
-import { camera, persist, sleep, state, stopAnalysis } from './kiosk.js';
+import { camera, sleep, state, stopAnalysis } from './kiosk.js';
+import { persist } from './persistence.js';
 import { describeError } from '/lib/dom.js';
 
 const HEARTBEAT_EVERY_MS = 60_000;

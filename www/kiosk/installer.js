@@ -18,7 +18,7 @@ const $ = (/** @type {string} */ id) => element(`#${id}`);
 /** @typedef {import('/pkg/glance.js').ScreenGeometry} ScreenGeometry */
 /**
  * What the installer asks of the kiosk.
- * @typedef {{ status: () => import('./kiosk.js').KioskStatus, cameraVideo: () => HTMLVideoElement, screen: () => ScreenGeometry,
+ * @typedef {{ status: () => import('./status.js').KioskStatus, cameraVideo: () => HTMLVideoElement, screen: () => ScreenGeometry,
  *   defaultScreen: () => ScreenGeometry, deviceId: () => string | null,
  *   apply: (installation: { screen: ScreenGeometry, cameraDeviceId: string | null }) => Promise<void> }} KioskHooks
  */

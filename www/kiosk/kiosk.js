@@ -16,8 +16,10 @@
 // URL flags: ?installer=1 opens installer mode (also the "i" key); ?video=URL plays a looping
 // clip instead of the camera (demo); ?thread=main runs the engine on the page's thread instead
 // of its worker (config.json's `thread` too; for comparing, benches/browser/kiosk-smoothness.mjs).
-import { KEYS, load, save, saveWithRecords } from '/lib/store.js';
-import { flushRecords, heartbeat, pollFleetRules, startFleet } from './fleet.js';
+import { KEYS, load, save } from '/lib/store.js';
+import { heartbeat, pollFleetRules, startFleet } from './fleet.js';
+import { persist } from './persistence.js';
+import { exposeStatus, renderStatus, status } from './status.js';
 import { cacheForOffline, registerServiceWorker } from './offline.js';
 import { AdPlayer } from './player.js';
 import { CameraSource } from './camera.js';
@@ -50,8 +52,6 @@ const ENGINE_RETRY_MS = [5_000, 15_000, 60_000, 300_000];
 const MAX_PLAYS_KEPT = 50;
 /** While the engine starts, the first ad stays up this long rather than the loop running ahead of it. */
 const HOLD_FOR_ENGINE_MS = 30_000;
-/** Records taken from the engine whose save failed wait in memory for the next save, at most this many. */
-const MAX_PENDING_RECORDS = 10_000;
 
 const params = new URLSearchParams(location.search);
 const video = element('#camera', HTMLVideoElement);
@@ -141,7 +141,7 @@ export const camera = new CameraSource(video, {
   },
 });
 
-const installer = new Installer({
+export const installer = new Installer({
   status,
   cameraVideo: () => video,
   screen: () => state.screen ?? {},
@@ -374,7 +374,7 @@ async function applyInstallation({ screen, cameraDeviceId }) {
  * An engine that cannot go on (a worker that stopped is replaced by the engine itself).
  * @param {unknown} error
  */
-function isCrash(error) {
+export function isCrash(error) {
   return isEngineCrash(error) && !error.restarting;
 }
 
@@ -415,7 +415,7 @@ function watchEngine(engine) {
   });
 }
 
-function crashed() {
+export function crashed() {
   // The engine cannot be used again in this page; a fresh page restores the last saved totals.
   stopAnalysis('off', 'engine crashed');
   state.engineError = 'engine crashed; restarting the page';
@@ -729,132 +729,6 @@ async function refreshRules() {
     // The running rules stay in force.
     state.rulesProblem = rulesRefusal(error);
   }
-}
-
-// ---- persistence ---------------------------------------------------------------------------
-
-/** @type {Promise<void> | null} */
-let saving = null;
-let saveAgain = false;
-
-/** Saves the aggregates; calls while a save runs are folded into one more save after it. */
-/** @param {string} why @returns {Promise<void>} */
-export function persist(why) {
-  if (saving) {
-    saveAgain = true;
-    return saving;
-  }
-  saving = (async () => {
-    do {
-      saveAgain = false;
-      await saveOnce(why);
-    } while (saveAgain);
-  })().finally(() => { saving = null; });
-  return saving;
-}
-
-/** @param {string} why */
-async function saveOnce(why) {
-  const { engine } = state;
-  if (!engine || state.recreating) return;
-  /** @type {{ state: string, savedAtMs: number, playOnScreen?: { adId: string, playId: string } }} */
-  let record;
-  let records = state.pendingRecords;
-  try {
-    // Records first: the state saved next remembers them as made.
-    if (state.fleet) records = [...records, ...(await engine.takeRecords(state.fleet.screenId, state.flushed))];
-    state.pendingRecords = records;
-    record = { state: await engine.saveState(), savedAtMs: Date.now() };
-    if (state.current?.reported) record.playOnScreen = { adId: state.current.adId, playId: state.current.playId };
-  } catch (error) {
-    if (isCrash(error)) crashed();
-    return;
-  }
-  try {
-    if (state.fleet) {
-      await saveWithRecords(KEYS.audienceState, record, records);
-      state.pendingRecords = state.pendingRecords.slice(records.length);
-      if (records.length) state.outbox?.kick();
-    } else {
-      await save(KEYS.audienceState, record);
-    }
-    state.lastSavedAtMs = record.savedAtMs;
-    state.counters.saves += 1;
-  } catch (error) {
-    // The records stay in memory for the next save (their state was not saved either).
-    if (state.pendingRecords.length > MAX_PENDING_RECORDS) state.pendingRecords = state.pendingRecords.slice(-MAX_PENDING_RECORDS);
-    state.counters.saveErrors += 1;
-    console.warn(`Glance kiosk: aggregates not saved (${why}):`, error);
-  }
-}
-
-// ---- status --------------------------------------------------------------------------------
-
-/** @typedef {ReturnType<typeof status>} KioskStatus */
-
-function status() {
-  const { engine } = state;
-  let backend = null;
-  let fallbackReason = null;
-  let memoryBytes = null;
-  try {
-    backend = engine?.backend ?? null;
-    fallbackReason = engine?.fallbackReason ?? null;
-    memoryBytes = engine?.memoryBytes ?? null;
-  } catch { /* closed */ }
-  return {
-    phase: state.phase,
-    analysing: state.analysing,
-    fps: state.fps,
-    counters: { ...state.counters },
-    camera: { state: camera.state, detail: camera.detail, retries: camera.retries, nextRetryAtMs: camera.nextRetryAtMs, source: camera.demoUrl ? 'clip' : 'camera' },
-    engine: { ready: Boolean(engine), recreating: state.recreating, backend, fallbackReason, memoryBytes, error: state.engineError, attempts: state.engineAttempts, backendChanged: state.backendChanged, backendChangedReason: state.backendChangedReason },
-    disclosure: state.disclosure ? { ...state.disclosure } : null,
-    rules: { source: state.rulesSource, etag: state.rulesEtag, problem: state.rulesProblem },
-    audience: state.audience ? { ...state.audience } : null,
-    currentAd: state.current ? { adId: state.current.adId, playId: state.current.playId, startedAtMs: state.current.startedAtMs, why: state.current.why, reported: state.current.reported } : null,
-    plays: state.plays.map((p) => ({ ...p })),
-    lastSavedAtMs: state.lastSavedAtMs,
-    fleet: state.outbox ? { ...state.outbox.status(), screenId: state.fleet?.screenId, pending: state.pendingRecords.length, flushed: state.flushed } : null,
-    fleetProblem: state.fleetProblem,
-    restoredFromMs: state.restoredFromMs,
-    workerRestarts: state.workerRestarts.map((r) => ({ ...r })),
-    thread: state.engine?.thread ?? null,
-    threadReason: state.engine?.threadReason ?? null,
-    restoreError: state.restoreError,
-    installer: installer.isOpen,
-  };
-}
-
-/** Read-only view for monitoring and tests: copies of the kiosk's state, and the engine's reports. */
-function exposeStatus() {
-  const api = Object.freeze({
-    get status() { return status(); },
-    report: (/** @type {import('/pkg/glance.js').ReportOptions | undefined} */ options) => state.engine?.report(options) ?? null,
-    snapshot: () => state.engine?.snapshot() ?? null,
-    flushRecords,
-  });
-  Object.defineProperty(window, 'glanceKiosk', { value: api, enumerable: true });
-}
-
-function renderStatus() {
-  const el = element('#status');
-  let text = '';
-  const inS = (/** @type {number} */ ms) => Math.max(0, Math.ceil((ms - Date.now()) / 1000));
-  // Short and in a corner: the details are in installer mode.
-  if (state.engineError && !state.engine) {
-    text = state.engineRetryAtMs ? `Audience analysis not running – retrying in ${inS(state.engineRetryAtMs)} s` : 'Audience analysis not running';
-  }
-  if (!text && state.engine) {
-    if (camera.state === 'retrying') {
-      const detail = camera.detail.charAt(0).toUpperCase() + camera.detail.slice(1);
-      text = `${detail} – retrying in ${camera.nextRetryAtMs ? inS(camera.nextRetryAtMs) : 0} s`;
-    } else if (camera.state === 'paused') {
-      text = 'Camera off: privacy notice not visible';
-    }
-  }
-  el.hidden = !text;
-  if (el.textContent !== text) el.textContent = text;
 }
 
 /** A kiosk browser usually starts full screen (--kiosk); otherwise "f" or a double click. */

@@ -42,7 +42,7 @@ after(async () => {
 test("the tarball holds the entry, its declarations first in exports, both engine modules, the models and the schema", () => {
   const manifest = JSON.parse(readFileSync(join(APP, "node_modules/glance/package.json"), "utf8"));
   assert.deepEqual(Object.keys(manifest.exports["."]), ["types", "default"], "types first, as TypeScript requires");
-  for (const file of ["glance.js", "glance.d.ts", "glance_weights.js", "glance_worker.js", "glance_worker_cpu.js", "glance_worker_webgpu.js", "glance_cpu_bg.wasm", "glance_webgpu_bg.wasm", "models/centerface.bpk", "schemas/glance.schema.json"]) {
+  for (const file of ["glance.js", "glance_modules.js", "glance_threads.js", "glance.d.ts", "glance_weights.js", "glance_worker.js", "glance_worker_cpu.js", "glance_worker_webgpu.js", "glance_cpu_bg.wasm", "glance_webgpu_bg.wasm", "models/centerface.bpk", "schemas/glance.schema.json"]) {
     assert.ok(tarball.files.includes(file), `${file} is packed`);
   }
   assert.ok(tarball.files.some((f) => /^snippets\/.+\/errors\.js$/.test(f)), "the error classes are packed");

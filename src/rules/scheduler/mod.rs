@@ -167,7 +167,7 @@ impl Scheduler {
     }
 
     /// Swaps in an already validated rule set, keeping history by id (see [`Self::set_rules`]).
-    pub fn replace_rules(&mut self, rules: RuleSet) {
+    pub(crate) fn replace_rules(&mut self, rules: RuleSet) {
         let old = std::mem::replace(&mut self.rules, rules);
         let new = &self.rules;
         let old_ad = |id: &str| old.ad_index.get(id).copied();

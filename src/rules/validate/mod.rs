@@ -169,7 +169,7 @@ impl Cmp {
     }
 
     /// The expected side as JSON (a number or a list), for traces.
-    pub fn expected_json(&self) -> serde_json::Value {
+    pub(crate) fn expected_json(&self) -> serde_json::Value {
         match self.op {
             Operator::Between | Operator::In => serde_json::json!(self.list),
             _ => serde_json::json!(self.list[0]),
