@@ -31,4 +31,12 @@ export default [
     files: ['tests/**/*.mjs'],
     languageOptions: { globals: { ...globals.node, ...globals.browser } },
   },
+  {
+    // Small functions and files by job (the tests' scenarios may run longer).
+    ignores: ['tests/**'],
+    rules: {
+      'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true }],
+      'max-lines': ['error', { max: 800 }],
+    },
+  },
 ];

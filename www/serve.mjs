@@ -87,6 +87,98 @@ function fileFor(pathname, mounts) {
 }
 
 /**
+ * The file a request names and its stat (a folder's index.html), null when there is none, or
+ * 'redirected' when a folder was asked for without its slash (answered here).
+ */
+function requestedFile(url, mounts, res) {
+  let file = fileFor(url.pathname, mounts);
+  try {
+    let stat = file && statSync(file);
+    if (stat && stat.isDirectory()) {
+      if (!url.pathname.endsWith('/')) {
+        res.writeHead(301, { Location: url.pathname + '/' + url.search });
+        res.end();
+        return 'redirected';
+      }
+      file = join(file, 'index.html');
+      stat = statSync(file);
+    }
+    return stat && stat.isFile() ? { file, stat } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The headers every answer carries: cross-origin isolation and revalidation. */
+function commonHeaders(url) {
+  const headers = {
+    'Cross-Origin-Opener-Policy': 'same-origin',
+    'Cross-Origin-Embedder-Policy': 'require-corp',
+    'Cross-Origin-Resource-Policy': 'same-origin',
+    'Cache-Control': 'no-cache',
+  };
+  // The kiosk's service worker covers the whole site: the engine's worker (/pkg/) is a client
+  // of the worker whose scope holds its own URL, not of the page that started it.
+  if (url.pathname === '/kiosk/sw.js') headers['Service-Worker-Allowed'] = '/';
+  return headers;
+}
+
+/** Answers one request: a file (whole, a range, or compressed), a 304, a redirect or a 404. */
+function answer(req, res, mounts, quiet) {
+  const url = new URL(req.url, 'http://localhost');
+  const found = requestedFile(url, mounts, res);
+  if (found === 'redirected') return;
+  const headers = commonHeaders(url);
+  if (!found) {
+    res.writeHead(404, { ...headers, 'Content-Type': 'text/plain' });
+    res.end('not found');
+    if (!quiet) console.log(`404 ${url.pathname}`);
+    return;
+  }
+  const { file, stat } = found;
+  const type = TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
+  const encoded = req.headers.range ? null : encodedBody(file, stat, `${stat.size}-${stat.mtimeMs}`, req.headers['accept-encoding']);
+  const etag = `"${stat.size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}${encoded ? `-${encoded.encoding}` : ''}"`;
+  headers.ETag = etag;
+  headers.Vary = 'Accept-Encoding';
+  headers['Last-Modified'] = stat.mtime.toUTCString();
+  if (req.headers['if-none-match'] === etag) {
+    res.writeHead(304, headers);
+    res.end();
+    return;
+  }
+  // Video elements ask for ranges; answer them so seeking and looping work.
+  const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
+  if (range) {
+    sendRange(req, res, { file, stat, type, headers }, range);
+    return;
+  }
+  if (encoded) {
+    res.writeHead(200, { ...headers, 'Content-Type': type, 'Content-Encoding': encoded.encoding, 'Content-Length': encoded.body.length });
+    res.end(req.method === 'HEAD' ? undefined : encoded.body);
+    return;
+  }
+  res.writeHead(200, { ...headers, 'Content-Type': type, 'Content-Length': stat.size, 'Accept-Ranges': 'bytes' });
+  if (req.method === 'HEAD') res.end();
+  else createReadStream(file).pipe(res);
+}
+
+/** The bytes a `Range: bytes=start-end` asks for (206). */
+function sendRange(req, res, { file, stat, type, headers }, range) {
+  const start = range[1] ? Number(range[1]) : 0;
+  const end = range[2] ? Math.min(Number(range[2]), stat.size - 1) : stat.size - 1;
+  res.writeHead(206, {
+    ...headers,
+    'Content-Type': type,
+    'Content-Range': `bytes ${start}-${end}/${stat.size}`,
+    'Content-Length': end - start + 1,
+    'Accept-Ranges': 'bytes',
+  });
+  if (req.method === 'HEAD') res.end();
+  else createReadStream(file, { start, end }).pipe(res);
+}
+
+/**
  * Starts the server; resolves to `{ url, close }`. `port` 0 picks a free port.
  * `media`: a folder served at /media/ (sample clips for the demo), or null.
  */
@@ -97,74 +189,7 @@ export function serve({ port = 8080, host = '127.0.0.1', media = null, quiet = t
     ...(media ? [['/media/', resolve(media)]] : []),
     ['/', www],
   ];
-  const server = createServer((req, res) => {
-    const url = new URL(req.url, 'http://localhost');
-    let file = fileFor(url.pathname, mounts);
-    let stat;
-    try {
-      stat = file && statSync(file);
-      if (stat && stat.isDirectory()) {
-        if (!url.pathname.endsWith('/')) {
-          res.writeHead(301, { Location: url.pathname + '/' + url.search });
-          res.end();
-          return;
-        }
-        file = join(file, 'index.html');
-        stat = statSync(file);
-      }
-    } catch {
-      stat = null;
-    }
-    const headers = {
-      'Cross-Origin-Opener-Policy': 'same-origin',
-      'Cross-Origin-Embedder-Policy': 'require-corp',
-      'Cross-Origin-Resource-Policy': 'same-origin',
-      'Cache-Control': 'no-cache',
-    };
-    // The kiosk's service worker covers the whole site: the engine's worker (/pkg/) is a client
-    // of the worker whose scope holds its own URL, not of the page that started it.
-    if (url.pathname === '/kiosk/sw.js') headers['Service-Worker-Allowed'] = '/';
-    if (!stat || !stat.isFile()) {
-      res.writeHead(404, { ...headers, 'Content-Type': 'text/plain' });
-      res.end('not found');
-      if (!quiet) console.log(`404 ${url.pathname}`);
-      return;
-    }
-    const type = TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
-    const encoded = req.headers.range ? null : encodedBody(file, stat, `${stat.size}-${stat.mtimeMs}`, req.headers['accept-encoding']);
-    const etag = `"${stat.size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}${encoded ? `-${encoded.encoding}` : ''}"`;
-    headers.ETag = etag;
-    headers.Vary = 'Accept-Encoding';
-    headers['Last-Modified'] = stat.mtime.toUTCString();
-    if (req.headers['if-none-match'] === etag) {
-      res.writeHead(304, headers);
-      res.end();
-      return;
-    }
-    // Video elements ask for ranges; answer them so seeking and looping work.
-    const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
-    if (range) {
-      const start = range[1] ? Number(range[1]) : 0;
-      const end = range[2] ? Math.min(Number(range[2]), stat.size - 1) : stat.size - 1;
-      res.writeHead(206, {
-        ...headers,
-        'Content-Type': type,
-        'Content-Range': `bytes ${start}-${end}/${stat.size}`,
-        'Content-Length': end - start + 1,
-        'Accept-Ranges': 'bytes',
-      });
-      if (req.method === 'HEAD') return res.end();
-      createReadStream(file, { start, end }).pipe(res);
-      return;
-    }
-    if (encoded) {
-      res.writeHead(200, { ...headers, 'Content-Type': type, 'Content-Encoding': encoded.encoding, 'Content-Length': encoded.body.length });
-      return res.end(req.method === 'HEAD' ? undefined : encoded.body);
-    }
-    res.writeHead(200, { ...headers, 'Content-Type': type, 'Content-Length': stat.size, 'Accept-Ranges': 'bytes' });
-    if (req.method === 'HEAD') return res.end();
-    createReadStream(file).pipe(res);
-  });
+  const server = createServer((req, res) => answer(req, res, mounts, quiet));
   return new Promise((resolvePromise, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -33,70 +33,117 @@ export function formSchema(schema, lists = new Map()) {
     lists.set(id, values);
     return id;
   };
-  /** @param {unknown} ref */
-  const defName = (ref) => (typeof ref === 'string' ? ref.split('/').pop() : '');
-  /**
-   * @param {any} node
-   * @param {string} name the property the node describes
-   * @returns {any}
-   */
-  const visit = (node, name) => {
-    if (Array.isArray(node)) return node.map((n) => visit(n, name));
-    if (!node || typeof node !== 'object') return node;
-    /** @type {any} */
-    let out = {};
-    for (const [key, child] of Object.entries(node)) {
-      if (['pattern', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'minLength', 'maxLength', 'format'].includes(key) && typeof child !== 'object') continue;
-      out[key] = key === 'properties' || key === '$defs' || key === 'definitions'
-        ? Object.fromEntries(Object.entries(child).map(([k, v]) => [k, visit(v, k)]))
-        : visit(child, name);
+  const out = formNode(schema, 'root', listFor);
+  arrangeDocument(out);
+  return out;
+}
+
+/** @param {unknown} ref */
+const defName = (ref) => (typeof ref === 'string' ? ref.split('/').pop() : '');
+
+/**
+ * One node of the schema, and everything under it, adapted for the form (see `formSchema`).
+ * @param {any} node
+ * @param {string} name the property the node describes
+ * @param {(name: string, values: string[][]) => string} listFor a datalist's id for these suggestions
+ * @returns {any}
+ */
+function formNode(node, name, listFor) {
+  if (Array.isArray(node)) return node.map((n) => formNode(n, name, listFor));
+  if (!node || typeof node !== 'object') return node;
+  /** @type {any} */
+  let out = {};
+  for (const [key, child] of Object.entries(node)) {
+    if (['pattern', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'minLength', 'maxLength', 'format'].includes(key) && typeof child !== 'object') continue;
+    out[key] = key === 'properties' || key === '$defs' || key === 'definitions'
+      ? Object.fromEntries(Object.entries(child).map(([k, v]) => [k, formNode(v, k, listFor)]))
+      : formNode(child, name, listFor);
+  }
+  out = asSuggestions(out, name, listFor);
+  if (Array.isArray(out.type) && out.type.includes('null')) {
+    const types = out.type.filter((/** @type {string} */ t) => t !== 'null');
+    out.type = types.length === 1 ? types[0] : types;
+  }
+  if (name === 'description' && out.type === 'string') out.format = 'textarea';
+  out = titledBranches(out);
+  return asFormParts(out, name);
+}
+
+/**
+ * A closed choice (a oneOf of consts, or an enum of words) as a text field with suggestions.
+ * @param {any} out
+ * @param {string} name
+ * @param {(name: string, values: string[][]) => string} listFor
+ * @returns {any}
+ */
+function asSuggestions(out, name, listFor) {
+  if (Array.isArray(out.oneOf) && out.oneOf.length && out.oneOf.every((/** @type {any} */ o) => 'const' in o)) {
+    const { oneOf, ...rest } = out;
+    out = { ...rest, type: 'string', options: { inputAttributes: { list: listFor(name, oneOf.map((/** @type {any} */ o) => [o.const, o.description])) } } };
+    out.description ??= oneOf.map((/** @type {any} */ o) => `${o.const}: ${o.description ?? ''}`).join('; ');
+  } else if (Array.isArray(out.enum) && out.enum.every((/** @type {unknown} */ v) => typeof v === 'string')) {
+    const values = out.enum;
+    delete out.enum;
+    out.type = 'string';
+    out.options = { ...out.options, inputAttributes: { list: listFor(name, values.map((/** @type {string} */ v) => [v])) } };
+  }
+  return out;
+}
+
+/**
+ * anyOf/oneOf without their `null` branch (absent and null mean the same), one branch left
+ * merged into the node, the others titled.
+ * @param {any} out
+ * @returns {any}
+ */
+function titledBranches(out) {
+  for (const key of ['anyOf', 'oneOf']) {
+    if (!Array.isArray(out[key])) continue;
+    const branches = out[key].filter((b) => b.type !== 'null');
+    if (branches.length === 1) {
+      const { [key]: _dropped, ...rest } = out;
+      out = { ...branches[0], ...rest };
+    } else {
+      out[key] = branches.map((b) => {
+        if (b.title) return b;
+        const only = b.required?.length === 1 ? b.required[0] : null;
+        const title = only ?? (b.type === 'array' ? 'list of numbers' : b.type === 'number' ? 'a number' : b.type) ?? defName(b.$ref);
+        return { ...b, title };
+      });
     }
-    if (Array.isArray(out.oneOf) && out.oneOf.length && out.oneOf.every((/** @type {any} */ o) => 'const' in o)) {
-      const { oneOf, ...rest } = out;
-      out = { ...rest, type: 'string', options: { inputAttributes: { list: listFor(name, oneOf.map((/** @type {any} */ o) => [o.const, o.description])) } } };
-      out.description ??= oneOf.map((/** @type {any} */ o) => `${o.const}: ${o.description ?? ''}`).join('; ');
-    } else if (Array.isArray(out.enum) && out.enum.every((/** @type {unknown} */ v) => typeof v === 'string')) {
-      const values = out.enum;
-      delete out.enum;
-      out.type = 'string';
-      out.options = { ...out.options, inputAttributes: { list: listFor(name, values.map((/** @type {string} */ v) => [v])) } };
-    }
-    if (Array.isArray(out.type) && out.type.includes('null')) {
-      const types = out.type.filter((/** @type {string} */ t) => t !== 'null');
-      out.type = types.length === 1 ? types[0] : types;
-    }
-    if (name === 'description' && out.type === 'string') out.format = 'textarea';
-    for (const key of ['anyOf', 'oneOf']) {
-      if (!Array.isArray(out[key])) continue;
-      const branches = out[key].filter((b) => b.type !== 'null');
-      if (branches.length === 1) {
-        const { [key]: _dropped, ...rest } = out;
-        out = { ...branches[0], ...rest };
-      } else {
-        out[key] = branches.map((b) => {
-          if (b.title) return b;
-          const only = b.required?.length === 1 ? b.required[0] : null;
-          const title = only ?? (b.type === 'array' ? 'list of numbers' : b.type === 'number' ? 'a number' : b.type) ?? defName(b.$ref);
-          return { ...b, title };
-        });
-      }
-    }
-    // Nothing optional to add: hide json-editor's "Object Properties" button.
-    if (out.properties && Array.isArray(out.required) && Object.keys(out.properties).every((k) => out.required.includes(k))) {
-      out.options = { ...out.options, disable_properties: true };
-    }
-    if (out.type === 'array' && out.items && ITEM_TITLES[name] && !out.items.title) {
-      out.items = { ...out.items, title: ITEM_TITLES[name] };
-    }
-    if (out.type === 'array' && out.items) {
-      // Lists of words (tags, bands, the loop, days) as compact tables; copy buttons where a
-      // copy is a useful start (conditions).
-      if (out.items.type === 'string' || (out.items.$ref && /Weekday$/.test(out.items.$ref))) out.format = 'table';
-      else out.options = { ...out.options, enable_array_copy: true };
-    }
-    return out;
-  };
-  const out = visit(schema, 'root');
+  }
+  return out;
+}
+
+/**
+ * How json-editor shows an object or a list: no "Object Properties" button where nothing is
+ * optional, item titles, compact tables for lists of words.
+ * @param {any} out
+ * @param {string} name
+ * @returns {any}
+ */
+function asFormParts(out, name) {
+  // Nothing optional to add: hide json-editor's "Object Properties" button.
+  if (out.properties && Array.isArray(out.required) && Object.keys(out.properties).every((k) => out.required.includes(k))) {
+    out.options = { ...out.options, disable_properties: true };
+  }
+  if (out.type === 'array' && out.items && ITEM_TITLES[name] && !out.items.title) {
+    out.items = { ...out.items, title: ITEM_TITLES[name] };
+  }
+  if (out.type === 'array' && out.items) {
+    // Lists of words (tags, bands, the loop, days) as compact tables; copy buttons where a
+    // copy is a useful start (conditions).
+    if (out.items.type === 'string' || (out.items.$ref && /Weekday$/.test(out.items.$ref))) out.format = 'table';
+    else out.options = { ...out.options, enable_array_copy: true };
+  }
+  return out;
+}
+
+/**
+ * The document's properties in reading order, rules and ads as tabs titled by their id.
+ * @param {any} out the adapted schema
+ */
+function arrangeDocument(out) {
   // Properties in the order a person reads a rule (the generated schema sorts them by name).
   /** @param {any} node */
   const orderProperties = (node) => {
@@ -125,5 +172,4 @@ export function formSchema(schema, lists = new Map()) {
   }
   if (props.$schema) props.$schema.options = { hidden: true };
   out.title = 'Rules document';
-  return out;
 }
