@@ -574,6 +574,42 @@ fn the_fine_scan_finds_a_face_too_small_for_the_whole_frame_view() {
 }
 
 #[test]
+fn the_mirrored_fine_scan_places_a_small_face_as_the_plain_one_does() {
+    // The same 14 px face as above, looked for by the fine scan plain and plain + mirrored: one
+    // face either way, at the same place, its eyes on the same sides (pooled boxes and points
+    // from the mirror image that were not turned back would pull both eyes to the middle).
+    let image = common::compose(1280, 720, 64, &[(900, 500)]);
+    let scan = |mirrored_fine_scan| {
+        let pipeline = cpu_pipeline(PipelineOptions {
+            min_face_height: Some(16.0),
+            mirrored_fine_scan,
+            ..Default::default()
+        })
+        .unwrap();
+        let mut faces = common::analyze(&pipeline, &image, 0.0).faces;
+        assert_eq!(faces.len(), 1, "mirrored {mirrored_fine_scan}: {faces:?}");
+        faces.remove(0)
+    };
+    let (plain, mirrored) = (scan(false), scan(true));
+    let centre = |b: [f32; 4]| [b[0] + b[2] / 2.0, b[1] + b[3] / 2.0];
+    let ([px, py], [mx, my]) = (centre(plain.bbox), centre(mirrored.bbox));
+    assert!(
+        (px - mx).abs() < 4.0 && (py - my).abs() < 4.0,
+        "{:?} vs {:?}",
+        plain.bbox,
+        mirrored.bbox
+    );
+    let eyes = |f: &glance::analysis::FaceAnalysis| f.keypoints[1][0] - f.keypoints[0][0];
+    assert!(eyes(&plain) > 4.0, "{:?}", plain.keypoints);
+    assert!(
+        (eyes(&mirrored) - eyes(&plain)).abs() < 0.25 * eyes(&plain),
+        "eyes {:?} vs {:?}",
+        mirrored.keypoints,
+        plain.keypoints
+    );
+}
+
+#[test]
 fn video_mode_scans_once_per_sweep_and_finds_a_far_face_within_it() {
     let image = common::compose(1280, 720, 64, &[(100, 80)]);
     let pipeline = cpu_pipeline(PipelineOptions {

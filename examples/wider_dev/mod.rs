@@ -60,8 +60,15 @@ pub fn photos() -> Vec<Photo> {
 
 /// CenterFace on the whole photo, scaled so that faces 16 px high show (the fine scan's view),
 /// its detections scoring at least `min_score` in frame pixels, unsuppressed.
+#[allow(dead_code, reason = "each WIDER tool uses the scans it needs")]
 pub fn fine_scan(nets: &Networks, frame: &Frame, min_score: f32) -> Vec<Detection> {
-    let scan = ScanInput::for_frame(frame.width(), frame.height(), 16.0);
+    scan_at(nets, frame, 16.0, min_score)
+}
+
+/// CenterFace on the whole photo, scaled so that faces `min_face_px` high show at its reliable
+/// minimum: its detections scoring at least `min_score` in frame pixels, unsuppressed.
+pub fn scan_at(nets: &Networks, frame: &Frame, min_face_px: f32, min_score: f32) -> Vec<Detection> {
+    let scan = ScanInput::for_frame(frame.width(), frame.height(), min_face_px);
     let input = frame.warp_to_chw(&scan.view(), scan.width, scan.height, centerface::WARP);
     let maps = pollster::block_on(nets.centerface(input, 1, scan.height, scan.width))
         .unwrap()

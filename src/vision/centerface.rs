@@ -15,6 +15,11 @@ pub const WARP: WarpOptions = WarpOptions {
     range: (0.0, 255.0),
     flip_horizontal: false,
 };
+/// The same input, mirrored left-right (see [`ScanInput::mirrored_to_frame`]).
+pub const MIRRORED_WARP: WarpOptions = WarpOptions {
+    flip_horizontal: true,
+    ..WARP
+};
 
 /// Output stride of every map.
 pub(crate) const STRIDE: usize = 4;
@@ -107,6 +112,17 @@ impl ScanInput {
                 ..whole
             }
         }
+    }
+
+    /// A detection decoded from this input seen mirrored ([`MIRRORED_WARP`]), in frame pixels.
+    pub fn mirrored_to_frame(&self, mut d: Detection) -> Detection {
+        let width = self.width as f32;
+        d.bbox = [width - d.bbox[2], d.bbox[1], width - d.bbox[0], d.bbox[3]];
+        d.keypoints = d.keypoints.map(|[x, y]| [width - x, y]);
+        // Mirrored, the person's right eye and tragion are seen as the left.
+        d.keypoints.swap(0, 1);
+        d.keypoints.swap(4, 5);
+        self.to_frame(d)
     }
 
     /// A detection decoded from this input, in frame pixels.
@@ -277,6 +293,39 @@ mod tests {
             huge.height
         );
         assert!(huge.scale < 0.2, "{}", huge.scale);
+    }
+
+    #[test]
+    fn a_face_seen_mirrored_maps_back_to_where_it_is_with_its_sides_kept() {
+        let scan = ScanInput::for_frame(640, 480, 16.0);
+        assert_eq!((scan.width, scan.scale), (640, 1.0));
+        // The person's right eye and tragion are at the picture's left.
+        let face = Detection {
+            bbox: [100.0, 50.0, 140.0, 100.0],
+            score: 0.9,
+            keypoints: [
+                [110.0, 60.0],
+                [130.0, 60.0],
+                [120.0, 75.0],
+                [120.0, 90.0],
+                [95.0, 70.0],
+                [145.0, 70.0],
+            ],
+        };
+        // In the mirror image the network names the points by the picture's sides.
+        let mirrored = Detection {
+            bbox: [500.0, 50.0, 540.0, 100.0],
+            score: 0.9,
+            keypoints: [
+                [510.0, 60.0],
+                [530.0, 60.0],
+                [520.0, 75.0],
+                [520.0, 90.0],
+                [495.0, 70.0],
+                [545.0, 70.0],
+            ],
+        };
+        assert_eq!(scan.mirrored_to_frame(mirrored), scan.to_frame(face));
     }
 
     /// Maps of `h` x `w` cells with one face centred in cell (`fy`, `fx`).

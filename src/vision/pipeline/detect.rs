@@ -111,7 +111,8 @@ impl Pipeline {
         Ok(())
     }
 
-    /// CenterFace on the frame at the scan's scale (the whole frame, or one band of it).
+    /// CenterFace on the frame at the scan's scale (the whole frame, or one band of it), and on
+    /// its mirror image with `mirroredFineScan` (one batch).
     async fn detect_scanned(
         &self,
         frame: &Frame<'_>,
@@ -120,16 +121,34 @@ impl Pipeline {
         seen: &mut Sightings,
     ) -> Result<()> {
         let started = Instant::now();
-        let input = frame.warp_to_chw(&scan.view(), scan.width, scan.height, centerface::WARP);
+        let mirrored = self.options.mirrored_fine_scan;
+        let mut input = frame.warp_to_chw(&scan.view(), scan.width, scan.height, centerface::WARP);
+        if mirrored {
+            let view = scan.view();
+            input.extend(frame.warp_to_chw(
+                &view,
+                scan.width,
+                scan.height,
+                centerface::MIRRORED_WARP,
+            ));
+        }
+        let looks = 1 + usize::from(mirrored);
         let maps = self
             .networks
-            .centerface(input, 1, scan.height, scan.width)
-            .await?
-            .remove(0);
+            .centerface(input, looks, scan.height, scan.width)
+            .await?;
         self.lock_timings().add(Stage::FineScan, started);
-        let found: Vec<_> = centerface::decode(&maps, floor)
-            .into_iter()
-            .map(|d| scan.to_frame(d))
+        let found: Vec<_> = maps
+            .iter()
+            .enumerate()
+            .flat_map(|(look, maps)| {
+                centerface::decode(maps, floor)
+                    .into_iter()
+                    .map(move |d| match look {
+                        0 => scan.to_frame(d),
+                        _ => scan.mirrored_to_frame(d),
+                    })
+            })
             .filter(|d| !scan.cut_at_band_edge(d.bbox, frame.width(), frame.height()))
             .collect();
         seen.by_network.push(self.confident_boxes(&found));
