@@ -8,7 +8,7 @@ import {
 import { Outbox } from './outbox.js';
 import { FleetRules } from './fleet-rules.js';
 import { cacheForOffline } from './offline.js';
-import { camera, sleep, state, stopAnalysis } from './kiosk.js';
+import { camera, issuesText, refusalText, sleep, state, stopAnalysis } from './kiosk.js';
 import { persist } from './persistence.js';
 import { describeError } from '/lib/dom.js';
 
@@ -87,7 +87,7 @@ export async function pollFleetRules() {
 async function rulesProblem(rules) {
   if (!state.glance) return 'the engine module is not loaded';
   const issues = state.glance.validateRules(rules);
-  if (issues.length) return issues.map((i) => `${i.path} ${i.message}`).join('; ');
+  if (issues.length) return issuesText(issues);
   const valid = /** @type {import('/pkg/glance.js').GlanceRulesDocument} */ (rules);
   for (const ad of valid.ads ?? []) {
     const url = new URL(ad.media, location.href).href;
@@ -103,8 +103,7 @@ async function rulesProblem(rules) {
     try {
       await state.engine.setRules(rules);
     } catch (error) {
-      const issues = error instanceof Error && 'issues' in error ? /** @type {import('/pkg/glance.js').RulesValidationError} */ (error).issues : null;
-      return issues?.map((i) => `${i.path} ${i.message}`).join('; ') ?? describeError(error).message;
+      return refusalText(error);
     }
   }
   return null;

@@ -231,10 +231,26 @@ function isRulesRefusal(error) {
   return error instanceof Error && error.name === 'RulesValidationError';
 }
 
+/**
+ * The engine's validation issues as one line: "path message; path message".
+ * @param {import('/pkg/glance.js').ValidationIssue[]} issues
+ */
+export function issuesText(issues) {
+  return issues.map((i) => `${i.path} ${i.message}`).join('; ');
+}
+
+/**
+ * Why the engine refused rules: its issues, or the error's message for any other failure.
+ * @param {unknown} error
+ */
+export function refusalText(error) {
+  const issues = isRulesRefusal(error) ? error.issues : undefined;
+  return issues ? issuesText(issues) : describeError(error).message;
+}
+
 /** @param {unknown} error */
 function rulesRefusal(error) {
-  const issues = isRulesRefusal(error) ? error.issues : undefined;
-  return `stored rules rejected: ${issues?.map((i) => `${i.path} ${i.message}`).join('; ') ?? describeError(error).message}`;
+  return `stored rules rejected: ${refusalText(error)}`;
 }
 
 /**

@@ -122,9 +122,9 @@ impl Pipeline {
     ) -> Result<()> {
         let started = Instant::now();
         let mirrored = self.options.mirrored_fine_scan;
-        let mut input = frame.warp_to_chw(&scan.view(), scan.width, scan.height, centerface::WARP);
+        let view = scan.view();
+        let mut input = frame.warp_to_chw(&view, scan.width, scan.height, centerface::WARP);
         if mirrored {
-            let view = scan.view();
             input.extend(frame.warp_to_chw(
                 &view,
                 scan.width,
