@@ -94,6 +94,7 @@ fn scene() -> Vec<FrameAnalysis> {
                 .collect();
             FrameAnalysis {
                 rejected: Vec::new(),
+                scene_cut: false,
                 width: 1280,
                 height: 720,
                 timestamp_ms: 0.0,
@@ -183,6 +184,7 @@ fn memory_over_48h(_: &mut Criterion) {
         };
         agg.update(&FrameAnalysis {
             rejected: Vec::new(),
+            scene_cut: false,
             width: 1280,
             height: 720,
             timestamp_ms: t,

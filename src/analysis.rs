@@ -122,6 +122,11 @@ pub struct FrameAnalysis {
     /// given attributes.
     #[serde(default)]
     pub rejected: Vec<RejectedDetection>,
+    /// The whole picture changed at once since the previous frame (a cut in a video, the
+    /// camera turned, the lights switched): no face is followed across it, and every visit
+    /// open before it ends there.
+    #[serde(default)]
+    pub scene_cut: bool,
 }
 
 /// The second signal that confirmed a detection as a face.

@@ -115,6 +115,28 @@ impl<'a> Frame<'a> {
         self.height
     }
 
+    /// About `count` of the frame's pixels (RGB) with their places (x, y), on an even grid.
+    pub(crate) fn sample_pixels(
+        &self,
+        count: usize,
+    ) -> impl Iterator<Item = ([usize; 2], [u8; 3])> + '_ {
+        let (w, h) = (self.width as usize, self.height as usize);
+        let step = ((w * h) as f64 / count.max(1) as f64)
+            .sqrt()
+            .ceil()
+            .max(1.0) as usize;
+        let bytes = self.format.bytes_per_pixel();
+        (0..h).step_by(step).flat_map(move |y| {
+            (0..w).step_by(step).map(move |x| {
+                let i = (y * w + x) * bytes;
+                (
+                    [x, y],
+                    [self.pixels[i], self.pixels[i + 1], self.pixels[i + 2]],
+                )
+            })
+        })
+    }
+
     #[cfg(test)]
     fn pixel(&self, x: usize, y: usize) -> [f32; 3] {
         let i = (y * self.width as usize + x) * self.format.bytes_per_pixel();

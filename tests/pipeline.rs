@@ -829,3 +829,56 @@ fn a_face_hidden_for_half_a_second_is_one_visit() {
     // is a new visit, as the privacy design requires (no re-identification).
     assert_eq!(walk_with_a_gap(1.5, false).len(), 2);
 }
+
+#[test]
+fn video_mode_rests_the_detectors_though_one_of_their_boxes_on_a_followed_face_is_rejected() {
+    // The detectors box this large face twice, and the second look rejects one of the boxes:
+    // the face, still carried by the other, is not lost, so the detectors keep their rest.
+    let image = common::compose(1280, 720, 450, &[(400, 100)]);
+    let pipeline = cpu_pipeline(PipelineOptions {
+        detection_interval_ms: 250.0,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut detector_frames = 0;
+    for i in 0..30 {
+        let result = common::analyze(&pipeline, &image, i as f64 * 33.3);
+        assert_eq!(result.faces.len(), 1, "frame {i}: {:?}", result.faces);
+        if pipeline.last_timings().detection > 0.0 {
+            detector_frames += 1;
+        }
+    }
+    // One run every 250 ms over a second: 4 or 5 (and none forced by a rejected box).
+    assert!(
+        detector_frames <= 6,
+        "{detector_frames} of 30 frames ran the detectors"
+    );
+}
+
+#[test]
+fn a_scene_cut_ends_every_visit_though_a_face_is_where_one_was() {
+    // A face, then a cut (the whole picture changes at once, as between a video's shots or when
+    // the lights switch) to a face at the same place: two visits, not one carried across.
+    let before = common::compose(640, 480, 240, &[(200, 100)]);
+    let after = common::repaint_background(before.clone(), [30, 60, 150]);
+    for cut in [false, true] {
+        let pipeline = cpu_pipeline(PipelineOptions {
+            detection_interval_ms: 250.0,
+            ..Default::default()
+        })
+        .unwrap();
+        let mut audience = AudienceAggregator::new(AudienceConfig::default()).unwrap();
+        let mut visits = Vec::new();
+        for i in 0..30 {
+            let image = if cut && i >= 15 { &after } else { &before };
+            let frame = common::analyze(&pipeline, image, i as f64 * 66.7);
+            assert_eq!(frame.faces.len(), 1, "frame {i}");
+            assert_eq!(frame.scene_cut, cut && i == 15, "frame {i}");
+            audience.observe(&frame);
+            visits.extend(audience.completed_visits());
+        }
+        audience.finish(30.0 * 66.7);
+        visits.extend(audience.completed_visits());
+        assert_eq!(visits.len(), if cut { 2 } else { 1 }, "cut {cut}");
+    }
+}

@@ -70,6 +70,8 @@ pub(crate) struct Slides {
     /// Per picture: (faces in it, median faces found in its second half).
     pictures: Vec<(u32, u32)>,
     visits: usize,
+    /// Visits that run on across a change of picture: two people taken for one.
+    across_cuts: usize,
 }
 
 pub(crate) fn slides(clip: &Path, options: &PipelineOptions) -> Option<Slides> {
@@ -112,10 +114,22 @@ pub(crate) fn slides(clip: &Path, options: &PipelineOptions) -> Option<Slides> {
             )
         })
         .collect();
+    // A visit runs across a change of picture when it holds a frame well before and one well
+    // after (the change falls within a frame of the given time).
+    let margin = 200.0;
+    let across_cuts = visits
+        .iter()
+        .filter(|v| {
+            spans[1..]
+                .iter()
+                .any(|&(cut, _, _)| v.start_ms < cut - margin && v.end_ms > cut + margin)
+        })
+        .count();
     Some(Slides {
         clip: name,
         pictures,
         visits: visits.len(),
+        across_cuts,
     })
 }
 
@@ -126,16 +140,17 @@ impl Slides {
         let counted: u32 = self.pictures.iter().map(|p| p.1.min(p.0)).sum();
         let extra: u32 = self.pictures.iter().map(|p| p.1.saturating_sub(p.0)).sum();
         println!(
-            "{} (video mode): {} pictures, {faces} faces; found in each picture's second half: {counted} of them, {extra} extra, {exact} pictures exact; {} visits",
+            "{} (video mode): {} pictures, {faces} faces; found in each picture's second half: {counted} of them, {extra} extra, {exact} pictures exact; {} visits, {} of them across a change of picture",
             self.clip,
             self.pictures.len(),
-            self.visits
+            self.visits,
+            self.across_cuts
         );
     }
 
     pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::json!({
-            "clip": self.clip, "visits": self.visits,
+            "clip": self.clip, "visits": self.visits, "visitsAcrossCuts": self.across_cuts,
             "pictures": self.pictures.iter().map(|p| serde_json::json!({"faces": p.0, "found": p.1})).collect::<Vec<_>>(),
         })
     }

@@ -201,6 +201,12 @@ impl AudienceAggregator {
             // The host clock went back (new clip, reset): close everything seen so far.
             self.finish(last);
         }
+        if frame.scene_cut
+            && let Some(last) = self.last_ts
+        {
+            // No one seen before a cut is followed across it.
+            self.finish(last);
+        }
         let mut ended = std::mem::take(&mut self.ended);
         self.tracker
             .update(frame, &self.config, &self.look, &self.windows, &mut ended);

@@ -156,6 +156,7 @@ fn simulate(
         }
         let frame = FrameAnalysis {
             rejected: Vec::new(),
+            scene_cut: false,
             width: W,
             height: H,
             timestamp_ms: t,
@@ -383,6 +384,7 @@ fn walk_by_through_the_edges(config: AudienceConfig) -> (CompletedVisit, f64, f6
         }
         agg.observe(&FrameAnalysis {
             rejected: Vec::new(),
+            scene_cut: false,
             width: W,
             height: H,
             timestamp_ms: t,
@@ -630,6 +632,7 @@ fn track_ids_differ_between_sessions_and_are_never_reused() {
                 let pose = (p.pose)(i as f64 * DT).unwrap();
                 agg.observe(&FrameAnalysis {
                     rejected: Vec::new(),
+                    scene_cut: false,
                     width: W,
                     height: H,
                     timestamp_ms: t,
@@ -667,6 +670,7 @@ fn attribute_cadence_is_exposed_per_track_and_per_face() {
     for _ in 0..30 {
         agg.observe(&FrameAnalysis {
             rejected: Vec::new(),
+            scene_cut: false,
             width: W,
             height: H,
             timestamp_ms: t,
@@ -709,6 +713,7 @@ fn head_pose_fallback_is_recorded_in_attention() {
         }
         agg.observe(&FrameAnalysis {
             rejected: Vec::new(),
+            scene_cut: false,
             width: W,
             height: H,
             timestamp_ms: i as f64 * DT,
@@ -742,6 +747,7 @@ fn a_clock_going_back_closes_open_visits() {
     for i in 0..10 {
         agg.observe(&FrameAnalysis {
             rejected: Vec::new(),
+            scene_cut: false,
             width: W,
             height: H,
             timestamp_ms: 10_000.0 + i as f64 * DT,
@@ -750,6 +756,7 @@ fn a_clock_going_back_closes_open_visits() {
     }
     agg.observe(&FrameAnalysis {
         rejected: Vec::new(),
+        scene_cut: false,
         width: W,
         height: H,
         timestamp_ms: 0.0,
@@ -1008,6 +1015,7 @@ fn buckets_stay_bounded_over_48_simulated_hours() {
         for i in 0..5 {
             agg.update(&FrameAnalysis {
                 rejected: Vec::new(),
+                scene_cut: false,
                 width: W,
                 height: H,
                 timestamp_ms: t0 + i as f64 * DT,
@@ -1016,6 +1024,7 @@ fn buckets_stay_bounded_over_48_simulated_hours() {
         }
         agg.update(&FrameAnalysis {
             rejected: Vec::new(),
+            scene_cut: false,
             width: W,
             height: H,
             timestamp_ms: t0 + 2000.0,
@@ -1088,6 +1097,7 @@ fn run_taking_records(
             .collect();
         agg.update(&FrameAnalysis {
             rejected: Vec::new(),
+            scene_cut: false,
             width: W,
             height: H,
             timestamp_ms: base_ms + t,

@@ -77,6 +77,7 @@ fn a_visit_is_told_as_start_changes_and_end_once_each() {
             Vec::new()
         },
         rejected: Vec::new(),
+        scene_cut: false,
     };
     let mut events = Vec::new();
     for i in 0..30 {

@@ -60,3 +60,13 @@ pub fn compose_clipped(width: u32, height: u32, side: u32, positions: &[(i32, i3
         pixels,
     }
 }
+
+/// `image` with its grey background (the pixels [`compose`] leaves at 128) painted `colour`.
+pub fn repaint_background(mut image: RgbImage, colour: [u8; 3]) -> RgbImage {
+    for pixel in image.pixels.chunks_exact_mut(3) {
+        if pixel == [128, 128, 128] {
+            pixel.copy_from_slice(&colour);
+        }
+    }
+    image
+}

@@ -251,8 +251,8 @@ impl Pipeline {
         schedule: impl FnOnce(&[FaceAnalysis]) -> Vec<bool>,
     ) -> Result<FrameAnalysis> {
         let size = (frame.width(), frame.height());
-        let start = self.begin_frame(size, timestamp_ms);
-        let detectors_rest = start.detectors_rest;
+        let start = self.begin_frame(frame, timestamp_ms);
+        let (detectors_rest, scene_cut) = (start.detectors_rest, start.scene_cut);
         let (mut candidates, mut lost) = if detectors_rest {
             self.while_detectors_rest(frame, start, timestamp_ms)
                 .await?
@@ -298,6 +298,7 @@ impl Pipeline {
             timestamp_ms,
             faces,
             rejected,
+            scene_cut,
         })
     }
 

@@ -3,6 +3,7 @@
 
 use super::options::{FAR_FIELD_DISTANCE_M, MIN_FACE_HEIGHT_PX};
 use super::{Candidate, Pipeline, PixelDetection, WHOLE_FRAME_MIN_FACE_SHARE, box_centre};
+use crate::frame::Frame;
 use crate::vision::centerface::ScanInput;
 use crate::vision::detector;
 
@@ -24,6 +25,61 @@ const KEYPOINT_LANDMARKS: [&[usize]; 6] =
 /// A face lost lately (by its mesh, or by the detector), with when (ms).
 pub(super) type LostFace = (f64, PixelDetection);
 
+/// Pixels sampled for a frame's [`ColourSpread`]: about a thousand a cell, a fraction of a
+/// millisecond.
+const SPREAD_SAMPLES: usize = 16_384;
+/// A [`ColourSpread`]'s cells: the frame cut in this many columns and as many rows.
+const SPREAD_GRID: usize = 4;
+const SPREAD_CELLS: usize = SPREAD_GRID * SPREAD_GRID;
+/// Bins of brightness, and of each of the two colour axes, in a cell's histogram.
+const LUMA_BINS: usize = 16;
+const CHROMA_BINS: usize = 8;
+const CELL_BINS: usize = LUMA_BINS + 2 * CHROMA_BINS;
+/// A cell whose histogram moved by more than this (L1, of 2) since the last frame changed.
+const CHANGED_CELL_DISTANCE: f32 = 0.15;
+/// A frame where at least this many of the 16 cells changed is a scene cut: people move in a
+/// part of the picture, a cut changes all of it. On the walk-by clip, people walking up close,
+/// no frame has even 4 cells that moved by 0.01; at the slideshows' cuts 13 cells or more moved
+/// by 0.28 to 0.8.
+const SCENE_CUT_CELLS: usize = 13;
+
+/// How the pixels of each cell of a 4x4 grid over the frame spread over brightness and two
+/// colour axes (blue and red against brightness): 16 histograms of a sixteenth of the frame
+/// each, from which no picture of anyone can be drawn. Kept from one frame to the next to tell
+/// a scene cut.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct ColourSpread([[f32; CELL_BINS]; SPREAD_CELLS]);
+
+impl ColourSpread {
+    pub(super) fn of(frame: &Frame<'_>) -> Self {
+        let (w, h) = (frame.width() as usize, frame.height() as usize);
+        let mut bins = [[0u32; CELL_BINS]; SPREAD_CELLS];
+        for ([x, y], [r, g, b]) in frame.sample_pixels(SPREAD_SAMPLES) {
+            let cell = &mut bins[y * SPREAD_GRID / h * SPREAD_GRID + x * SPREAD_GRID / w];
+            let [r, g, b] = [r, g, b].map(i32::from);
+            let luma = (77 * r + 150 * g + 29 * b) >> 8;
+            let chroma = |c: i32| ((c - luma + 256) * CHROMA_BINS as i32 / 512) as usize;
+            cell[(luma as usize * LUMA_BINS) >> 8] += 1;
+            cell[LUMA_BINS + chroma(b)] += 1;
+            cell[LUMA_BINS + CHROMA_BINS + chroma(r)] += 1;
+        }
+        // Each cell's three histograms sum to 1/3 each, so the cell's to 1.
+        ColourSpread(bins.map(|cell| {
+            let share = 1.0 / cell.iter().sum::<u32>().max(1) as f32;
+            cell.map(|n| n as f32 * share)
+        }))
+    }
+
+    /// Whether `next` follows this frame across a scene cut: most of its cells changed.
+    pub(super) fn cut_before(&self, next: &ColourSpread) -> bool {
+        let changed = self.0.iter().zip(&next.0).filter(|(a, b)| {
+            let distance: f32 = a.iter().zip(b.iter()).map(|(p, q)| (p - q).abs()).sum();
+            distance > CHANGED_CELL_DISTANCE
+        });
+        changed.count() >= SCENE_CUT_CELLS
+    }
+}
+
 /// The faces video mode follows, and when the detectors last ran.
 #[derive(Debug, Default)]
 pub(super) struct Followed {
@@ -34,6 +90,8 @@ pub(super) struct Followed {
     /// Followed faces lost lately: detector runs within [`LOST_FACE_MEMORY_MS`] still find them
     /// above the tracking threshold.
     lost: Vec<LostFace>,
+    /// The last frame's colours, to tell a scene cut.
+    spread: Option<ColourSpread>,
     /// When the far-field scan's last sweep began.
     last_scan_ms: f64,
     /// The band of the sweep under way to scan next (0: none under way), of `scan_bands`.
@@ -48,6 +106,8 @@ pub(super) struct FrameStart {
     pub(super) lost: Vec<LostFace>,
     pub(super) detectors_rest: bool,
     pub(super) scan: Option<ScanInput>,
+    /// The picture changed all at once since the previous frame: nothing is followed across.
+    pub(super) scene_cut: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -220,11 +280,19 @@ impl Pipeline {
 
     /// Where this frame starts from (video mode: the previous frame's faces, followed while
     /// the detectors rest), and which part of the fine scan it runs.
-    pub(super) fn begin_frame(&self, size: (u32, u32), timestamp_ms: f64) -> FrameStart {
+    pub(super) fn begin_frame(&self, frame: &Frame<'_>, timestamp_ms: f64) -> FrameStart {
+        let size = (frame.width(), frame.height());
         let mut followed = self.lock_followed();
+        let next = followed.size == size && timestamp_ms > followed.last_frame_ms;
+        let spread = ColourSpread::of(frame);
+        let scene_cut = next
+            && followed
+                .spread
+                .as_ref()
+                .is_some_and(|before| before.cut_before(&spread));
+        followed.spread = Some(spread);
         let interval = self.options.detection_interval_ms;
-        let follow =
-            interval > 0.0 && followed.size == size && timestamp_ms > followed.last_frame_ms;
+        let follow = interval > 0.0 && next && !scene_cut;
         let scan = self.fine_scan(&mut followed, size, follow, timestamp_ms);
         if follow {
             FrameStart {
@@ -233,6 +301,7 @@ impl Pipeline {
                 detectors_rest: !followed.faces.is_empty()
                     && timestamp_ms - followed.last_detection_ms < interval,
                 scan,
+                scene_cut,
             }
         } else {
             FrameStart {
@@ -240,6 +309,7 @@ impl Pipeline {
                 lost: Vec::new(),
                 detectors_rest: false,
                 scan,
+                scene_cut,
             }
         }
     }
@@ -263,7 +333,10 @@ impl Pipeline {
         }
         let mut followed = self.lock_followed();
         let mut faces = Vec::with_capacity(candidates.len());
-        let mut follow_lost = false;
+        // Followed faces whose candidate was rejected; lost only if no kept candidate carries
+        // them (the detectors may box one head twice, and the second box is rejected).
+        let mut dropped: Vec<([f32; 4], PixelDetection)> = Vec::new();
+        let mut kept_from: Vec<[f32; 4]> = Vec::new();
         let in_frame = |b: [f32; 4]| {
             let [x, y] = box_centre(b);
             (0.0..size.0 as f32).contains(&x) && (0.0..size.1 as f32).contains(&y)
@@ -286,18 +359,24 @@ impl Pipeline {
                 }
                 (None, Some(_)) => continue,
                 (None, None) => {
-                    if c.origin.followed().is_some() {
-                        follow_lost = true;
-                        lost.push((timestamp_ms, c.detection));
+                    if let Some(before) = c.origin.followed() {
+                        dropped.push((before.detection.bbox, c.detection));
                     }
                     continue;
                 }
             };
             if let Some(before) = c.origin.followed() {
                 face.measure_speed(before);
+                kept_from.push(before.detection.bbox);
             }
             faces.push(face);
         }
+        let lost_now = dropped
+            .into_iter()
+            .filter(|(followed, _)| !kept_from.contains(followed));
+        let before = lost.len();
+        lost.extend(lost_now.map(|(_, d)| (timestamp_ms, d)));
+        let follow_lost = lost.len() > before;
         if follow_lost {
             // Find the lost face (or whoever replaced it) on the next frame.
             followed.last_detection_ms = f64::NEG_INFINITY;
@@ -383,5 +462,35 @@ impl Pipeline {
             followed.scan_bands,
             overlap,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ColourSpread;
+    use crate::frame::Frame;
+
+    /// A grey `width` x `height` frame with its columns before `painted_to` painted blue.
+    fn spread(width: u32, height: u32, painted_to: u32) -> ColourSpread {
+        let pixels: Vec<u8> = (0..width * height)
+            .flat_map(|i| match i % width < painted_to {
+                true => [30, 60, 150],
+                false => [128, 128, 128],
+            })
+            .collect();
+        ColourSpread::of(&Frame::from_rgb(width, height, &pixels).unwrap())
+    }
+
+    #[test]
+    fn a_scene_cut_is_a_change_of_the_whole_picture_not_of_a_part() {
+        let grey = spread(640, 480, 0);
+        assert!(!grey.cut_before(&spread(640, 480, 0)), "the same picture");
+        // Someone close to the camera fills half of it at once: no cut.
+        assert!(!grey.cut_before(&spread(640, 480, 320)), "half the picture");
+        assert!(grey.cut_before(&spread(640, 480, 640)), "all of it");
+        assert!(spread(640, 480, 640).cut_before(&grey), "and back");
+        // Small frames too; one smaller than the grid leaves cells empty, and those never change.
+        assert!(spread(8, 8, 0).cut_before(&spread(8, 8, 8)));
+        assert!(!spread(1, 1, 0).cut_before(&spread(1, 1, 1)));
     }
 }
