@@ -249,7 +249,7 @@ fn the_attribute_schedule_skips_the_faces_it_leaves_out() {
     let pipeline = cpu_pipeline(PipelineOptions::default()).unwrap();
     let frame = image.frame().unwrap();
     let mut seen = 0;
-    let result = pollster::block_on(pipeline.analyze_scheduled(&frame, 0.0, |faces| {
+    let result = pollster::block_on(pipeline.analyze_scheduled(&frame, 0.0, |faces, _| {
         seen = faces.len();
         // Faces arrive with their geometry already measured.
         assert!(faces.iter().all(|f| f.yaw.is_some() && f.age.is_none()));

@@ -48,10 +48,11 @@ fn audience_of_clip(
     let (mut visits, mut present) = (Vec::new(), Vec::new());
     while let Some((ts, image)) = reader.next_timed_frame(0.0).expect("frame") {
         let frame = image.frame().expect("frame");
-        let analysis = pollster::block_on(
-            pipeline.analyze_scheduled(&frame, ts, |faces| aggregator.plan_attributes(ts, faces)),
-        )
-        .expect("analysis");
+        let analysis =
+            pollster::block_on(pipeline.analyze_scheduled(&frame, ts, |faces, eligible| {
+                aggregator.plan_attributes(ts, faces, eligible)
+            }))
+            .expect("analysis");
         let now = aggregator.observe(&analysis).present;
         present.push((ts, analysis.faces.len(), now));
         visits.extend(aggregator.completed_visits());

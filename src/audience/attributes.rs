@@ -174,13 +174,24 @@ impl AttributeSmoother {
     }
 
     /// Whether the attribute models should run on this track's face in a frame at `ts_ms`:
-    /// always until the estimates are stable, then every `intervalMs`.
+    /// every `unsettledIntervalMs` until the estimates are stable, then every `intervalMs`.
     pub(crate) fn needs_attributes(&self, cfg: &AttributeConfig, ts_ms: f64) -> bool {
+        self.overdue_ms(cfg, ts_ms).is_some()
+    }
+
+    /// How long the attribute models are overdue on this track's face at `ts_ms`, ms (`None`:
+    /// not due yet; a face never looked at is due the longest).
+    pub(crate) fn overdue_ms(&self, cfg: &AttributeConfig, ts_ms: f64) -> Option<f64> {
         let stable =
             self.age_quality >= cfg.stable_weight && self.gender_quality >= cfg.stable_weight;
+        let interval = if stable {
+            cfg.interval_ms
+        } else {
+            cfg.unsettled_interval_ms
+        };
         match self.last_sample_ms {
-            Some(last) if stable => ts_ms - last >= cfg.interval_ms,
-            _ => true,
+            Some(last) => Some(ts_ms - last - interval).filter(|late| *late >= 0.0),
+            None => Some(f64::INFINITY),
         }
     }
 }
@@ -326,14 +337,30 @@ mod tests {
     fn cadence_drops_to_the_interval_once_stable() {
         let cfg = AttributeConfig::default();
         let mut s = AttributeSmoother::new();
-        let mut t = 0.0;
-        while s.needs_attributes(&cfg, t + 66.0) && t < 10_000.0 {
+        let (mut t, mut samples) = (0.0, Vec::new());
+        // Frames at 15 fps; the face is looked at whenever it is due, until it is stable.
+        while t < 10_000.0 && (samples.is_empty() || s.age_quality < cfg.stable_weight) {
+            if s.needs_attributes(&cfg, t) {
+                s.add(&face(40.0, Gender::Male, 0.9), &cfg, t);
+                samples.push(t);
+            }
             t += 66.0;
-            s.add(&face(40.0, Gender::Male, 0.9), &cfg, t);
         }
-        // 10 frames of weight 1 reach the stable weight of 10.
-        assert!(t < 1000.0, "{t}");
-        assert!(!s.needs_attributes(&cfg, t + 500.0));
-        assert!(s.needs_attributes(&cfg, t + 1000.0));
+        // Until then every `unsettledIntervalMs` (the first frame at least 200 ms on), not on
+        // every frame: 10 looks of weight 1 reach the stable weight of 10.
+        assert_eq!(samples.len(), 10, "{samples:?}");
+        assert!(
+            samples
+                .windows(2)
+                .all(|w| (200.0..270.0).contains(&(w[1] - w[0])))
+        );
+        let last = samples[9];
+        assert!(!s.needs_attributes(&cfg, last + 500.0));
+        assert!(s.needs_attributes(&cfg, last + 1000.0));
+        // Never looked at: due the longest.
+        assert_eq!(
+            AttributeSmoother::new().overdue_ms(&cfg, 0.0),
+            Some(f64::INFINITY)
+        );
     }
 }

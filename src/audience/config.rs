@@ -159,6 +159,14 @@ pub struct AttributeConfig {
     /// Cadence of attribute models on a stable track, ms (default 1000).
     #[schemars(range(min = 0.0, max = 3600000.0))]
     pub interval_ms: f64,
+    /// Cadence of attribute models on a track whose estimates are not yet stable, ms (default
+    /// 200: five looks a second; a face's consecutive frames add little, their errors correlate).
+    #[schemars(range(min = 0.0, max = 3600000.0))]
+    pub unsettled_interval_ms: f64,
+    /// The most faces the attribute models run on in one frame, the longest overdue first
+    /// (default 2), so that a group arriving together does not stall a frame.
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_faces_per_frame: u32,
 }
 
 impl Default for AttributeConfig {
@@ -174,6 +182,8 @@ impl Default for AttributeConfig {
             min_weight_to_report: 1.0,
             stable_weight: 10.0,
             interval_ms: 1000.0,
+            unsettled_interval_ms: 200.0,
+            max_faces_per_frame: 2,
         }
     }
 }
@@ -411,7 +421,7 @@ impl TrackerConfig {
 }
 
 impl AttributeConfig {
-    fn ranges(&self) -> [NumberRange; 9] {
+    fn ranges(&self) -> [NumberRange; 11] {
         [
             (
                 self.age_sigma_years.into(),
@@ -462,6 +472,18 @@ impl AttributeConfig {
                 1000.0,
             ),
             (self.interval_ms, "attributes.intervalMs", 0.0, 3_600_000.0),
+            (
+                self.unsettled_interval_ms,
+                "attributes.unsettledIntervalMs",
+                0.0,
+                3_600_000.0,
+            ),
+            (
+                self.max_faces_per_frame.into(),
+                "attributes.maxFacesPerFrame",
+                1.0,
+                1000.0,
+            ),
         ]
     }
 }

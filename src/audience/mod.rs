@@ -418,12 +418,19 @@ impl AudienceAggregator {
     }
 
     /// Before the attribute models run on a frame at `ts_ms`: for each detected face (box,
-    /// score and keypoints filled), whether to run them. Faces of new people always say yes;
-    /// faces of stable tracks follow `attributes.intervalMs`; empty boxes say no (they are not
-    /// tracked). Which detections count as faces is the vision pipeline's `minDetectionScore`.
-    /// Changes nothing.
-    pub fn plan_attributes(&self, ts_ms: f64, faces: &[FaceAnalysis]) -> Vec<bool> {
-        self.tracker.plan_attributes(ts_ms, faces, &self.config)
+    /// score and keypoints filled), whether to run them. Of the faces they can run on
+    /// (`eligible`: analysed and large enough, as the vision pipeline says), those due: faces
+    /// of new people, tracks not yet stable every `attributes.unsettledIntervalMs`, stable ones
+    /// every `attributes.intervalMs`; at most `attributes.maxFacesPerFrame`, the longest overdue
+    /// first. Empty boxes say no (they are not tracked). Changes nothing.
+    pub fn plan_attributes(
+        &self,
+        ts_ms: f64,
+        faces: &[FaceAnalysis],
+        eligible: &[bool],
+    ) -> Vec<bool> {
+        self.tracker
+            .plan_attributes(ts_ms, faces, eligible, &self.config)
     }
 
     /// Tells the aggregator an ad play started at `ts_ms` (host clock, as frame timestamps).

@@ -664,7 +664,7 @@ fn attribute_cadence_is_exposed_per_track_and_per_face() {
     let mut t = 0.0;
     let other = face(&Pose { cx: 1000.0, ..pose }, 30.0, Gender::Male, &model);
     assert_eq!(
-        agg.plan_attributes(0.0, std::slice::from_ref(&f)),
+        agg.plan_attributes(0.0, std::slice::from_ref(&f), &[true]),
         vec![true]
     );
     for _ in 0..30 {
@@ -682,14 +682,71 @@ fn attribute_cadence_is_exposed_per_track_and_per_face() {
     // Stable after 30 good frames: the attribute models may skip it until the interval passes.
     assert!(!agg.needs_attributes(id));
     assert_eq!(
-        agg.plan_attributes(t, &[f.clone(), other]),
+        agg.plan_attributes(t, &[f.clone(), other], &[true, true]),
         vec![false, true]
     );
     assert_eq!(
-        agg.plan_attributes(t + 1000.0, std::slice::from_ref(&f)),
+        agg.plan_attributes(t + 1000.0, std::slice::from_ref(&f), &[true]),
         vec![true]
     );
     assert!(agg.needs_attributes(999), "unknown tracks need attributes");
+}
+
+#[test]
+fn a_group_shares_the_attribute_models_frame_by_frame() {
+    // Five people arrive together: the attribute models run on at most two faces a frame, the
+    // longest overdue first, and each face still gets its looks while unsettled.
+    let cfg = AudienceConfig::default();
+    let model = LookModel::new(&cfg.screen);
+    let mut agg = AudienceAggregator::with_seed(cfg, 5).unwrap();
+    let faces: Vec<FaceAnalysis> = (0..5)
+        .map(|i| {
+            let pose = Pose {
+                cx: 150.0 + 240.0 * i as f32,
+                cy: 360.0,
+                w: 60.0,
+                looking: true,
+                detected: true,
+            };
+            face(&pose, 30.0, Gender::Female, &model)
+        })
+        .collect();
+    let mut looks = [0; 5];
+    for frame in 0..15 {
+        let t = frame as f64 * DT;
+        let plan = agg.plan_attributes(t, &faces, &[true; 5]);
+        assert!(
+            plan.iter().filter(|&&p| p).count() <= 2,
+            "frame {frame}: {plan:?}"
+        );
+        // As the pipeline reports them: attributes only where planned.
+        let seen: Vec<FaceAnalysis> = faces
+            .iter()
+            .zip(&plan)
+            .map(|(f, &planned)| FaceAnalysis {
+                age: f.age.filter(|_| planned),
+                gender: f.gender.filter(|_| planned),
+                gender_score: f.gender_score.filter(|_| planned),
+                ..f.clone()
+            })
+            .collect();
+        for (n, &planned) in looks.iter_mut().zip(&plan) {
+            *n += usize::from(planned);
+        }
+        agg.observe(&FrameAnalysis {
+            width: W,
+            height: H,
+            timestamp_ms: t,
+            faces: seen,
+            rejected: Vec::new(),
+            scene_cut: false,
+        });
+    }
+    // A second at 15 fps: at least three looks each, never more than one every 200 ms.
+    assert!(looks.iter().all(|&n| (3..=5).contains(&n)), "{looks:?}");
+    // A face the pipeline cannot give attributes (too small, beyond the budget) takes no turn.
+    let plan = agg.plan_attributes(15.0 * DT, &faces, &[false, false, false, true, true]);
+    assert!(!plan[0] && !plan[1] && !plan[2], "{plan:?}");
 }
 
 #[test]

@@ -520,11 +520,13 @@ impl Tracker {
     }
 
     /// For each face of a frame about to be analysed: should the attribute models run on it?
-    /// New faces and tracks with unsettled estimates say yes; stable tracks follow the cadence.
+    /// Of the faces they can run on (`eligible`), those due (new faces, then tracks at their
+    /// cadence), at most `maxFacesPerFrame`, the longest overdue first.
     pub fn plan_attributes(
         &self,
         ts: f64,
         faces: &[FaceAnalysis],
+        eligible: &[bool],
         cfg: &AudienceConfig,
     ) -> Vec<bool> {
         let dets: Vec<usize> = (0..faces.len())
@@ -537,10 +539,22 @@ impl Tracker {
         }
         let assigned = Self::assign(&predicted, self.frame_ms, faces, &dets, ts, cfg);
         // Faces below the detection threshold are never tracked: no attributes needed.
+        let mut due: Vec<(f64, usize)> = dets
+            .iter()
+            .enumerate()
+            .filter(|&(_, &fi)| eligible.get(fi).copied().unwrap_or(true))
+            .filter_map(|(di, &fi)| {
+                let overdue = match assigned[di] {
+                    Some(ti) => self.tracks[ti].attrs.overdue_ms(&cfg.attributes, ts)?,
+                    None => f64::INFINITY,
+                };
+                Some((overdue, fi))
+            })
+            .collect();
+        due.sort_by(|a, b| b.0.total_cmp(&a.0));
         let mut plan = vec![false; faces.len()];
-        for (di, &fi) in dets.iter().enumerate() {
-            plan[fi] = assigned[di]
-                .is_none_or(|ti| self.tracks[ti].attrs.needs_attributes(&cfg.attributes, ts));
+        for (_, fi) in due.iter().take(cfg.attributes.max_faces_per_frame as usize) {
+            plan[*fi] = true;
         }
         plan
     }

@@ -129,8 +129,8 @@ impl Engine {
         let pipeline = self.apply_pending_options(pipeline)?;
         let ts = time.timestamp_ms;
         // Stable tracks get the age/gender model only at the audience's attribute cadence.
-        let plan = |faces: &[crate::analysis::FaceAnalysis]| {
-            self.state.borrow().plan_attributes(ts, faces)
+        let plan = |faces: &[crate::analysis::FaceAnalysis], eligible: &[bool]| {
+            self.state.borrow().plan_attributes(ts, faces, eligible)
         };
         let (analysis, backend_changed, timings) =
             match pipeline.analyze_scheduled(frame, ts, plan).await {

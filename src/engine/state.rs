@@ -238,8 +238,9 @@ impl EngineState {
         &self,
         timestamp_ms: f64,
         faces: &[crate::analysis::FaceAnalysis],
+        eligible: &[bool],
     ) -> Vec<bool> {
-        self.audience.plan_attributes(timestamp_ms, faces)
+        self.audience.plan_attributes(timestamp_ms, faces, eligible)
     }
 
     pub fn snapshot(&self) -> AudienceSnapshot {

@@ -205,18 +205,19 @@ impl Pipeline {
 
     /// Analyses one frame. Nothing of the frame is kept once this returns.
     pub async fn analyze(&self, frame: &Frame<'_>, timestamp_ms: f64) -> Result<FrameAnalysis> {
-        self.analyze_scheduled(frame, timestamp_ms, |faces| vec![true; faces.len()])
+        self.analyze_scheduled(frame, timestamp_ms, |faces, _| vec![true; faces.len()])
             .await
     }
 
     /// Like [`Pipeline::analyze`], but the age/gender model runs only on the faces `schedule`
-    /// picks (given the faces with their geometry); the others get
-    /// [`SkipReason::NotScheduled`]. The audience tracker's plan skips stable tracks this way.
+    /// picks, given the faces with their geometry and which of them the model can run on
+    /// (analysed, and at least `minFaceSizeForAttributes`); the others get
+    /// [`SkipReason::NotScheduled`]. The audience tracker's plan keeps to its cadence this way.
     pub async fn analyze_scheduled(
         &self,
         frame: &Frame<'_>,
         timestamp_ms: f64,
-        schedule: impl FnOnce(&[FaceAnalysis]) -> Vec<bool>,
+        schedule: impl FnOnce(&[FaceAnalysis], &[bool]) -> Vec<bool>,
     ) -> Result<FrameAnalysis> {
         let started = Instant::now();
         *self.lock_timings() = FrameTimings::default();
@@ -248,7 +249,7 @@ impl Pipeline {
         &self,
         frame: &Frame<'_>,
         timestamp_ms: f64,
-        schedule: impl FnOnce(&[FaceAnalysis]) -> Vec<bool>,
+        schedule: impl FnOnce(&[FaceAnalysis], &[bool]) -> Vec<bool>,
     ) -> Result<FrameAnalysis> {
         let size = (frame.width(), frame.height());
         let start = self.begin_frame(frame, timestamp_ms);
@@ -284,7 +285,7 @@ impl Pipeline {
             let camera = self.options.camera(frame.width(), frame.height());
             self.add_geometry(&camera, &candidates, &eyes, &mut faces);
             if self.options.age_gender {
-                let plan = schedule(&faces);
+                let plan = schedule(&faces, &self.attribute_eligible(&candidates, &faces));
                 self.timed(
                     Stage::AgeGender,
                     self.age_gender(frame, &candidates, &mut faces, &plan),

@@ -192,6 +192,23 @@ impl Pipeline {
     }
 
     /// Age and gender of the planned faces, in one batch: each face's crop and its mirror.
+    /// Which faces the age/gender model can run on: those analysed, and large enough.
+    pub(super) fn attribute_eligible(
+        &self,
+        candidates: &[Candidate],
+        faces: &[FaceAnalysis],
+    ) -> Vec<bool> {
+        candidates
+            .iter()
+            .zip(faces)
+            .map(|(c, face)| c.analysed && !self.too_small_for_attributes(face))
+            .collect()
+    }
+
+    fn too_small_for_attributes(&self, face: &FaceAnalysis) -> bool {
+        face.bbox[2].max(face.bbox[3]) < self.options.min_face_size_for_attributes
+    }
+
     pub(super) async fn age_gender(
         &self,
         frame: &Frame<'_>,
@@ -207,7 +224,7 @@ impl Pipeline {
             if !c.analysed {
                 continue;
             }
-            if face.bbox[2].max(face.bbox[3]) < self.options.min_face_size_for_attributes {
+            if self.too_small_for_attributes(face) {
                 face.skipped.push(SkipReason::TooSmall);
                 continue;
             }

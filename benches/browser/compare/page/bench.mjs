@@ -7,7 +7,8 @@ const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(so
 
 export async function runRow({ lib, task, backend, banner, cases, frames, warmup = 1 }) {
   const prepared = [];
-  for (const c of cases) prepared.push({ ...c, frames: await makeFrames(c.width, c.height, c.faces, frames) });
+  const video = task.startsWith("video");
+  for (const c of cases) prepared.push({ ...c, frames: await makeFrames(c.width, c.height, c.faces, frames, video) });
   // The cold start frame: the first case's first frame.
   const t0 = performance.now();
   const adapter = await ADAPTERS[lib]({ task, backend, banner });

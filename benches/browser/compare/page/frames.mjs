@@ -5,7 +5,9 @@
 //            photos show no other face (FairFace crops often include neighbours);
 //   5 faces: two PASCAL VOC group photos side by side (3 + 2 human-annotated faces).
 // Consecutive frames differ (other person, mirrored, shifted by a few pixels) so that no library
-// can reuse the previous frame's result.
+// can reuse the previous frame's result. The video rows get a video instead: one scene whose
+// people move a few pixels a frame, as a camera sees them (a different picture on every frame is
+// a cut between shots on every frame, which no video-mode tracker is for).
 
 const SCENES = [
   { file: "scenes/images/dlib_voc_2008_002506.jpg", faces: 3 },
@@ -67,22 +69,32 @@ function background(ctx, width, height, seed) {
   }
 }
 
-function compose(src, width, height, faces, k) {
+/** Where frame `k` of the video shows its people: 0, 4, ... 16 px right and down and back (the
+ * frames cycle, so the last leads smoothly to the first). */
+function videoOffset(k) {
+  const half = VARIANTS / 2;
+  return 4 * (k <= half ? k : VARIANTS - k);
+}
+
+function compose(src, width, height, faces, k, video) {
   const canvas = document.createElement("canvas");
   canvas.width = width;
   canvas.height = height;
   const ctx = canvas.getContext("2d", { willReadFrequently: true });
-  background(ctx, width, height, 1000 * faces + k);
+  background(ctx, width, height, 1000 * faces + (video ? 0 : k));
   const rnd = random(7 * k + faces);
-  const jitter = (range) => Math.round((rnd() * 2 - 1) * range);
+  const offset = videoOffset(k);
+  const jitter = video ? () => offset : (range) => Math.round((rnd() * 2 - 1) * range);
+  // The video keeps its people and their sides.
+  const variant = video ? 0 : k;
   if (faces === 1) {
-    const person = src.people[k % src.people.length];
+    const person = src.people[variant % src.people.length];
     const side = Math.round(0.62 * height);
     const x = Math.round((width - side) / 2) + jitter(0.1 * width);
     const y = Math.round((height - side) / 2) + jitter(0.05 * height);
     ctx.drawImage(person, x, y, side, side);
   } else if (faces === 5) {
-    const order = k % 4 >= 2 ? [...src.scenes].reverse() : src.scenes;
+    const order = variant % 4 >= 2 ? [...src.scenes].reverse() : src.scenes;
     const aspect = order.reduce((sum, s) => sum + s.width / s.height, 0);
     const h = Math.min(height, Math.floor(width / aspect));
     let x = Math.round((width - aspect * h) / 2) + jitter(6);
@@ -90,7 +102,7 @@ function compose(src, width, height, faces, k) {
     for (const scene of order) {
       const w = Math.round((scene.width / scene.height) * h);
       ctx.save();
-      if (k % 2 === 1) {
+      if (variant % 2 === 1) {
         // Mirrored: the same people, other pixels.
         ctx.translate(2 * x + w, 0);
         ctx.scale(-1, 1);
@@ -103,8 +115,9 @@ function compose(src, width, height, faces, k) {
   return { canvas, imageData: ctx.getImageData(0, 0, width, height), width, height, faces };
 }
 
-/** `count` (at most VARIANTS) distinct frames of `width`x`height` with `faces` (0, 1 or 5) faces. */
-export async function makeFrames(width, height, faces, count = VARIANTS) {
+/** `count` (at most VARIANTS) distinct frames of `width`x`height` with `faces` (0, 1 or 5) faces;
+ * with `video`, consecutive frames of one scene whose people move. */
+export async function makeFrames(width, height, faces, count = VARIANTS, video = false) {
   const src = await loadSources();
-  return Array.from({ length: Math.max(1, Math.min(count, VARIANTS)) }, (_, k) => compose(src, width, height, faces, k));
+  return Array.from({ length: Math.max(1, Math.min(count, VARIANTS)) }, (_, k) => compose(src, width, height, faces, k, video));
 }
