@@ -108,7 +108,7 @@ const mb = (n) => (n / 1e6).toFixed(2);
 const stageLine = (stages) => Object.entries(stages).map(([stage, ms]) => `${stage} ${ms.toFixed(1)}`).join(", ");
 const coldStart = (out) => {
   const p = out.phases;
-  return `create -> first result ${out.createToFirstResultMs} ms: module ${p.module}, models downloaded ${p.download}, weights loaded ${p.load}, warm-up ${p.warmup}, created ${p.created}, first frame +${out.firstFrameMs} (${out.firstFrameFaces} face)`;
+  return `create -> first result ${out.createToFirstResultMs} ms: module ${p.module}, models downloaded ${p.download}, weights loaded ${p.load}${p.warmup === undefined ? "" : `, warm-up ${p.warmup}`}, created ${p.created}, first frame +${out.firstFrameMs} (${out.firstFrameFaces} face)`;
 };
 /** Per frame with 1 and 5 faces: median, p95, the mean by stage and the slowest frame's stages. */
 const perFrame = (out) => {
