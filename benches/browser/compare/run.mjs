@@ -220,4 +220,11 @@ for (const r of rows) {
     );
   }
 }
+// Where Glance's time went, case by case (the engine's own measurements, mean ms a frame).
+for (const r of rows) {
+  for (const c of (r.cases ?? []).filter((c) => c.stagesMs)) {
+    const stages = Object.entries(c.stagesMs).filter(([stage, ms]) => stage !== "total" && ms >= 0.05);
+    console.log(`${pad(`${r.library}/${r.task}/${r.requestedBackend}`, 28)}${pad(`${c.width}x${c.height}`, 10)}${pad(c.faces, 3)}by stage: ${stages.map(([stage, ms]) => `${stage} ${ms.toFixed(1)}`).join(", ")}`);
+  }
+}
 console.log(`\nwrote ${OUT} (load average ${startLoad.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end)`);

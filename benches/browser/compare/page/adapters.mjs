@@ -26,11 +26,18 @@ async function glance({ task, backend, banner }) {
   const engine = await module.AudienceEngine.create(options);
   if (engine.backend !== backend) throw new Error(`asked for ${backend}, got ${engine.backend}: ${engine.fallbackReason}`);
   let t = 0;
-  return {
+  const adapter = {
     backend: engine.backend,
-    run: async (frame) => (await engine.processFrame(frame.imageData, (t += 66))).faces.length,
+    /** The last frame's time by stage, as the engine measured it (`timingsMs`). */
+    stages: null,
+    run: async (frame) => {
+      const result = await engine.processFrame(frame.imageData, (t += 66));
+      adapter.stages = result.timingsMs;
+      return result.faces.length;
+    },
     close: () => engine.close(),
   };
+  return adapter;
 }
 
 /** MediaPipe Tasks Vision: FaceDetector, or FaceLandmarker (478-point mesh with irises). */

@@ -19,11 +19,14 @@ export async function runRow({ lib, task, backend, banner, cases, frames, warmup
     for (let i = 0; i < warmup; i++) await adapter.run(c.frames[c.frames.length - 1 - (i % c.frames.length)]);
     const ms = [];
     const found = [];
+    // Glance says where its time went: the mean by stage.
+    const stagesMs = {};
     for (let i = 0; i < frames; i++) {
       const frame = c.frames[i % c.frames.length];
       const started = performance.now();
       found.push(await adapter.run(frame));
       ms.push(performance.now() - started);
+      for (const [stage, value] of Object.entries(adapter.stages ?? {})) stagesMs[stage] = (stagesMs[stage] ?? 0) + value / frames;
     }
     const sorted = [...ms].sort((a, b) => a - b);
     const total = ms.reduce((a, b) => a + b, 0);
@@ -36,6 +39,7 @@ export async function runRow({ lib, task, backend, banner, cases, frames, warmup
       medianMs: quantile(sorted, 0.5),
       p95Ms: quantile(sorted, 0.95),
       meanMs: total / frames,
+      ...(adapter.stages ? { stagesMs } : {}),
       fps: (1000 * frames) / total,
     });
   }
