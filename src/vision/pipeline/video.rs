@@ -298,8 +298,9 @@ impl Pipeline {
             FrameStart {
                 previous: followed.faces.clone(),
                 lost: followed.lost.clone(),
-                detectors_rest: !followed.faces.is_empty()
-                    && timestamp_ms - followed.last_detection_ms < interval,
+                // An empty scene too: whoever enters is found at the next run, as someone
+                // joining a followed face is.
+                detectors_rest: timestamp_ms - followed.last_detection_ms < interval,
                 scan,
                 scene_cut,
             }
