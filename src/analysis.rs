@@ -122,9 +122,10 @@ pub struct FrameAnalysis {
     /// given attributes.
     #[serde(default)]
     pub rejected: Vec<RejectedDetection>,
-    /// The whole picture changed at once since the previous frame (a cut in a video, the
-    /// camera turned, the lights switched): no face is followed across it, and every visit
-    /// open before it ends there.
+    /// The whole picture changed at once since the previous frame of the same size (a cut in a
+    /// video, the camera turned, the lights switched): no face is followed across it, and every
+    /// visit open before it ends there. A frame with the previous one's timestamp (a still
+    /// analysed again) is no cut.
     #[serde(default)]
     pub scene_cut: bool,
 }

@@ -865,9 +865,10 @@ fn a_scene_cut_ends_every_visit_though_a_face_is_where_one_was() {
     // the lights switch) to a face at the same place: two visits, not one carried across.
     let before = common::compose(640, 480, 240, &[(200, 100)]);
     let after = common::repaint_background(before.clone(), [30, 60, 150]);
-    for cut in [false, true] {
+    // Video mode, and detection on every frame (the tracker alone links the faces).
+    for (interval, cut) in [(250.0, false), (250.0, true), (0.0, false), (0.0, true)] {
         let pipeline = cpu_pipeline(PipelineOptions {
-            detection_interval_ms: 250.0,
+            detection_interval_ms: interval,
             ..Default::default()
         })
         .unwrap();
@@ -883,6 +884,10 @@ fn a_scene_cut_ends_every_visit_though_a_face_is_where_one_was() {
         }
         audience.finish(30.0 * 66.7);
         visits.extend(audience.completed_visits());
-        assert_eq!(visits.len(), if cut { 2 } else { 1 }, "cut {cut}");
+        assert_eq!(
+            visits.len(),
+            if cut { 2 } else { 1 },
+            "{interval} ms, cut {cut}"
+        );
     }
 }

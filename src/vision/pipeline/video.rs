@@ -90,8 +90,8 @@ pub(super) struct Followed {
     /// Followed faces lost lately: detector runs within [`LOST_FACE_MEMORY_MS`] still find them
     /// above the tracking threshold.
     lost: Vec<LostFace>,
-    /// The last frame's colours, to tell a scene cut.
-    spread: Option<ColourSpread>,
+    /// The last frame's size, time and colours, to tell a scene cut (in either mode).
+    last_look: Option<((u32, u32), f64, ColourSpread)>,
     /// When the far-field scan's last sweep began.
     last_scan_ms: f64,
     /// The band of the sweep under way to scan next (0: none under way), of `scan_bands`.
@@ -283,14 +283,15 @@ impl Pipeline {
     pub(super) fn begin_frame(&self, frame: &Frame<'_>, timestamp_ms: f64) -> FrameStart {
         let size = (frame.width(), frame.height());
         let mut followed = self.lock_followed();
-        let next = followed.size == size && timestamp_ms > followed.last_frame_ms;
         let spread = ColourSpread::of(frame);
-        let scene_cut = next
-            && followed
-                .spread
-                .as_ref()
-                .is_some_and(|before| before.cut_before(&spread));
-        followed.spread = Some(spread);
+        let scene_cut = followed
+            .last_look
+            .as_ref()
+            .is_some_and(|(was, at, before)| {
+                *was == size && timestamp_ms > *at && before.cut_before(&spread)
+            });
+        followed.last_look = Some((size, timestamp_ms, spread));
+        let next = followed.size == size && timestamp_ms > followed.last_frame_ms;
         let interval = self.options.detection_interval_ms;
         let follow = interval > 0.0 && next && !scene_cut;
         let scan = self.fine_scan(&mut followed, size, follow, timestamp_ms);
