@@ -196,15 +196,10 @@ impl AudienceAggregator {
             return;
         }
         if let Some(last) = self.last_ts
-            && ts < last
+            && (ts < last || frame.scene_cut)
         {
-            // The host clock went back (new clip, reset): close everything seen so far.
-            self.finish(last);
-        }
-        if frame.scene_cut
-            && let Some(last) = self.last_ts
-        {
-            // No one seen before a cut is followed across it.
+            // The host clock went back (new clip, reset), or the scene cut: no one seen so far
+            // is followed across, so close everything.
             self.finish(last);
         }
         let mut ended = std::mem::take(&mut self.ended);
