@@ -66,7 +66,9 @@ fn networks(c: &mut Criterion) {
     for (height, width) in [(448usize, 576usize), (352, 576), (128, 128)] {
         group.bench_function(format!("centerface {width}x{height}"), |b| {
             let chw = vec![128.0f32; 3 * height * width];
-            b.iter(|| pollster::block_on(nets.centerface(chw.clone(), 1, height, width)).unwrap())
+            b.iter(|| {
+                pollster::block_on(nets.centerface().maps(chw.clone(), 1, height, width)).unwrap()
+            })
         });
     }
     group.finish();

@@ -148,7 +148,7 @@ fn look_scores(
                 ..centerface::WARP
             };
             let input = frame.warp_to_chw(&v, px, px, warp);
-            let maps = pollster::block_on(nets.centerface(input, 1, px, px))
+            let maps = pollster::block_on(nets.centerface().maps(input, 1, px, px))
                 .unwrap()
                 .remove(0);
             let size = px as f32;

@@ -106,7 +106,7 @@ fn scan(nets: &Networks, frame: &Frame, min_face_px: f32, mirrored: bool) -> Vec
         ..glance::vision::centerface::WARP
     };
     let input = frame.warp_to_chw(&scan.view(), scan.width, scan.height, warp);
-    let maps = pollster::block_on(nets.centerface(input, 1, scan.height, scan.width))
+    let maps = pollster::block_on(nets.centerface().maps(input, 1, scan.height, scan.width))
         .unwrap()
         .remove(0);
     let width = scan.width as f32;

@@ -137,6 +137,26 @@ impl<'a> Frame<'a> {
         })
     }
 
+    /// The pixels of `cut` (x, y, width, height; inside the frame) as RGBA rows.
+    pub(crate) fn cut_rgba(&self, cut: [u32; 4]) -> Result<Vec<u8>> {
+        let [x, y, w, h] = cut.map(|v| v as usize);
+        let bpp = self.format.bytes_per_pixel();
+        let stride = self.width as usize * bpp;
+        let mut out = try_buffer(w * h * 4)?;
+        for row in y..y + h {
+            let line = &self.pixels[row * stride + x * bpp..][..w * bpp];
+            match self.format {
+                PixelFormat::Rgba8 => out.extend_from_slice(line),
+                PixelFormat::Rgb8 => {
+                    for p in line.chunks_exact(3) {
+                        out.extend_from_slice(&[p[0], p[1], p[2], 255]);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     #[cfg(test)]
     fn pixel(&self, x: usize, y: usize) -> [f32; 3] {
         let i = (y * self.width as usize + x) * self.format.bytes_per_pixel();

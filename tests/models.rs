@@ -129,7 +129,8 @@ fn outputs(networks: &Networks, name: &str) -> Vec<(&'static str, Vec<f32>)> {
             "centerface" => {
                 let [_, _, height, width] = reference(name).input;
                 let maps = networks
-                    .centerface(input, 1, height, width)
+                    .centerface()
+                    .maps(input, 1, height, width)
                     .await?
                     .remove(0);
                 assert_eq!((maps.height, maps.width), (height / 4, width / 4));

@@ -70,7 +70,7 @@ pub fn fine_scan(nets: &Networks, frame: &Frame, min_score: f32) -> Vec<Detectio
 pub fn scan_at(nets: &Networks, frame: &Frame, min_face_px: f32, min_score: f32) -> Vec<Detection> {
     let scan = ScanInput::for_frame(frame.width(), frame.height(), min_face_px);
     let input = frame.warp_to_chw(&scan.view(), scan.width, scan.height, centerface::WARP);
-    let maps = pollster::block_on(nets.centerface(input, 1, scan.height, scan.width))
+    let maps = pollster::block_on(nets.centerface().maps(input, 1, scan.height, scan.width))
         .unwrap()
         .remove(0);
     centerface::decode(&maps, min_score)

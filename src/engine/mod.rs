@@ -33,6 +33,8 @@ use crate::error::{GlanceError, Result};
 use crate::fleet::Record;
 use crate::frame::Frame;
 use crate::rules::Decision;
+use crate::vision::detector::Detection;
+use crate::vision::fine_scan::FineScanBand;
 use crate::vision::timings::{FrameTimings, Instant, elapsed_ms};
 use crate::vision::{ModelWeights, Pipeline};
 
@@ -250,6 +252,25 @@ impl Engine {
     /// Why the preferred backend is not the one running, if it is not.
     pub fn fallback_reason(&self) -> Option<String> {
         self.fallback_reason.borrow().clone()
+    }
+
+    /// Bands of the fine scan go to the host to scan (see [`Pipeline::hand_out_fine_scan`]).
+    pub fn hand_out_fine_scan(&self, on: bool) {
+        if let Some(pipeline) = self.pipeline.borrow().as_ref() {
+            pipeline.hand_out_fine_scan(on);
+        }
+    }
+
+    /// The band cut from the last frame for the host to scan, if any.
+    pub fn take_fine_scan_band(&self) -> Option<FineScanBand> {
+        self.pipeline.borrow().as_ref()?.take_fine_scan_band()
+    }
+
+    /// A band's detections, scanned by the host (see [`Pipeline::join_fine_scan`]).
+    pub fn join_fine_scan(&self, timestamp_ms: f64, detections: Vec<Detection>) {
+        if let Some(pipeline) = self.pipeline.borrow().as_ref() {
+            pipeline.join_fine_scan(timestamp_ms, detections);
+        }
     }
 
     /// Releases the networks; later frames fail with [`GlanceError::Closed`].

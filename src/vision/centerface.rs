@@ -51,7 +51,7 @@ pub struct Maps {
 /// The input a frame is scanned at: the frame scaled by `scale` into `width` x `height` (both
 /// multiples of [`INPUT_MULTIPLE`]; the margin past the frame is black), from `origin` (frame
 /// pixels: the frame's corner, or a band's for a scan spread over frames).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ScanInput {
     pub width: usize,
     pub height: usize,
@@ -179,7 +179,7 @@ impl ScanInput {
     }
 
     /// The part of the frame the input shows, as x0, y0, x1, y1 in frame pixels.
-    fn extent(&self) -> [f32; 4] {
+    pub(crate) fn extent(&self) -> [f32; 4] {
         let [x0, y0] = self.origin;
         [
             x0,

@@ -87,7 +87,7 @@ impl DetectorModel {
 }
 
 /// One detected face in normalised coordinates of the detector input (before letterbox removal).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Detection {
     /// xmin, ymin, xmax, ymax.
     pub bbox: [f32; 4],

@@ -4,6 +4,7 @@ pub mod attributes;
 pub mod centerface;
 pub mod conv;
 pub mod detector;
+pub mod fine_scan;
 pub mod geometry;
 pub mod models;
 pub mod networks;

@@ -130,7 +130,61 @@ pub struct Networks {
     face_landmark: face_landmark::Model,
     iris_landmark: iris_landmark::Model,
     age_gender: age_gender::Model,
-    centerface: centerface::Model,
+    centerface: CenterFace,
+}
+
+/// CenterFace alone: all a worker that only runs the fine scan needs to load.
+pub struct CenterFace {
+    device: Device,
+    model: centerface::Model,
+}
+
+impl std::fmt::Debug for CenterFace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CenterFace")
+            .field("device", &self.device)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CenterFace {
+    pub fn load(device: &Device, weights: &Bytes) -> Result<Self> {
+        Ok(CenterFace {
+            device: device.clone(),
+            model: load_model!(centerface, weights, device),
+        })
+    }
+
+    /// CenterFace on `n` stacked `[3, height, width]` inputs in 0..255, both multiples of 32:
+    /// per input, its four stride-4 maps (see [`super::centerface::Maps`]).
+    pub async fn maps(
+        &self,
+        chw: Vec<f32>,
+        n: usize,
+        height: usize,
+        width: usize,
+    ) -> Result<Vec<super::centerface::Maps>> {
+        let input = Tensor::from_data(TensorData::new(chw, [n, 3, height, width]), &self.device);
+        let (heatmap, scale, offset, landmarks) = self.model.forward(input);
+        let (heatmap, scale, offset, landmarks) = (
+            read(heatmap).await?,
+            read(scale).await?,
+            read(offset).await?,
+            read(landmarks).await?,
+        );
+        let (h, w) = (height / 4, width / 4);
+        let plane = h * w;
+        Ok((0..n)
+            .map(|i| super::centerface::Maps {
+                height: h,
+                width: w,
+                heatmap: heatmap[i * plane..(i + 1) * plane].to_vec(),
+                scale: scale[i * 2 * plane..(i + 1) * 2 * plane].to_vec(),
+                offset: offset[i * 2 * plane..(i + 1) * 2 * plane].to_vec(),
+                landmarks: landmarks[i * 10 * plane..(i + 1) * 10 * plane].to_vec(),
+            })
+            .collect())
+    }
 }
 
 impl std::fmt::Debug for Networks {
@@ -168,7 +222,7 @@ impl Networks {
             face_landmark: load_model!(face_landmark, weights.face_landmark, device),
             iris_landmark: load_model!(iris_landmark, weights.iris_landmark, device),
             age_gender: load_model!(age_gender, weights.age_gender, device),
-            centerface: load_model!(centerface, weights.centerface, device),
+            centerface: CenterFace::load(device, &weights.centerface)?,
         })
     }
 
@@ -180,35 +234,9 @@ impl Networks {
         Tensor::from_data(TensorData::new(chw, [batch, 3, size, size]), &self.device)
     }
 
-    /// CenterFace on `n` stacked `[3, height, width]` inputs in 0..255, both multiples of 32:
-    /// per input, its four stride-4 maps (see [`super::centerface::Maps`]).
-    pub async fn centerface(
-        &self,
-        chw: Vec<f32>,
-        n: usize,
-        height: usize,
-        width: usize,
-    ) -> Result<Vec<super::centerface::Maps>> {
-        let input = Tensor::from_data(TensorData::new(chw, [n, 3, height, width]), &self.device);
-        let (heatmap, scale, offset, landmarks) = self.centerface.forward(input);
-        let (heatmap, scale, offset, landmarks) = (
-            read(heatmap).await?,
-            read(scale).await?,
-            read(offset).await?,
-            read(landmarks).await?,
-        );
-        let (h, w) = (height / 4, width / 4);
-        let plane = h * w;
-        Ok((0..n)
-            .map(|i| super::centerface::Maps {
-                height: h,
-                width: w,
-                heatmap: heatmap[i * plane..(i + 1) * plane].to_vec(),
-                scale: scale[i * 2 * plane..(i + 1) * 2 * plane].to_vec(),
-                offset: offset[i * 2 * plane..(i + 1) * 2 * plane].to_vec(),
-                landmarks: landmarks[i * 10 * plane..(i + 1) * 10 * plane].to_vec(),
-            })
-            .collect())
+    /// CenterFace (see [`CenterFace::maps`]).
+    pub fn centerface(&self) -> &CenterFace {
+        &self.centerface
     }
 
     /// BlazeFace on `n` stacked `[3, s, s]` inputs in [-1, 1]: (regressors `[n * anchors * 16]`,

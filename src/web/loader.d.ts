@@ -115,6 +115,11 @@ export interface AudienceEngine {
   readonly thread: "worker" | "main";
   /** Why they run on the page's thread although `thread: "auto"` asked for a worker, if so. */
   readonly threadReason: string | undefined;
+  /**
+   * Whether a second worker runs the fine scan (small faces) beside the engine's, as of the
+   * worker's last answer (see `fineScanWorker` in GlanceOptions).
+   */
+  readonly fineScanWorker: boolean;
   addEventListener<K extends keyof AudienceEngineEventMap>(type: K, listener: (this: AudienceEngine, event: AudienceEngineEventMap[K]) => unknown, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
   removeEventListener<K extends keyof AudienceEngineEventMap>(type: K, listener: (this: AudienceEngine, event: AudienceEngineEventMap[K]) => unknown, options?: boolean | EventListenerOptions): void;

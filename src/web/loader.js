@@ -83,9 +83,10 @@ export class AudienceEngine extends EventTarget {
    */
   static async create(options) {
     // Without options the engine says what is missing (the notice's banner first).
-    const { thread = "auto", workerTimeoutMs = WORKER_TIMEOUT_MS, ...engineOptions } = options ?? /** @type {GlanceOptions} */ ({});
+    const { thread = "auto", workerTimeoutMs = WORKER_TIMEOUT_MS, fineScanWorker = true, ...engineOptions } = options ?? /** @type {GlanceOptions} */ ({});
     if (!THREADS.includes(thread)) throw glanceError("ConfigError", `must be one of ${THREADS.join(", ")}`, undefined, "thread");
     if (typeof workerTimeoutMs !== "number" || !(workerTimeoutMs >= 1000)) throw glanceError("ConfigError", "must be a number of milliseconds, at least 1000", undefined, "workerTimeoutMs");
+    if (typeof fineScanWorker !== "boolean") throw glanceError("ConfigError", "must be true or false", undefined, "fineScanWorker");
     const kind = await moduleFor(engineOptions.backend);
     /** @type {ModelOptions & { responses?: ReturnType<typeof openModels> }} */
     const models = { ...(engineOptions.models ?? {}) };
@@ -98,7 +99,7 @@ export class AudienceEngine extends EventTarget {
     if (reason && thread === "worker") throw glanceError("BackendUnavailableError", reason);
     if (thread !== "main" && !reason) {
       try {
-        const settings = { timeoutMs: workerTimeoutMs, onProgress };
+        const settings = { timeoutMs: workerTimeoutMs, onProgress, fineScanWorker };
         const core = await WorkerCore.start(kind, workerOptions(engineOptions, models), engineOptions, settings);
         return new AudienceEngine(CREATE, core);
       } catch (error) {
@@ -231,6 +232,8 @@ export class AudienceEngine extends EventTarget {
   get thread() { return this.#core.thread; }
   /** Why they run on the page's thread although a worker was asked for ("auto"), if so. */
   get threadReason() { return this.#core.threadReason; }
+  /** Whether a second worker runs the fine scan (as of the engine's worker's last answer). */
+  get fineScanWorker() { return this.#core.fineScanWorker; }
 }
 
 /** @param {Parameters<EngineModule["validateRules"]>[0]} rules */

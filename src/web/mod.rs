@@ -37,12 +37,15 @@ use crate::disclosure::{BannerOptions, DisclosureStatus};
 use crate::engine::{Backend, BackendChoice, BackendSetup, Engine, EngineOptions, EngineState};
 use crate::error::{ErrorName, GlanceError};
 use crate::frame::Frame;
+use crate::vision::detector::Detection;
+use crate::vision::fine_scan::FineScanBand;
+use crate::vision::networks::CenterFace;
 use crate::vision::timings::{Instant, elapsed_ms};
 use crate::vision::{ModelWeights, Pipeline, PipelineOptions};
 use banner::Banner;
 use errors::{config_error, named_error, to_js_error};
 use frames::{Scratch, read_rgba};
-use models::ModelSource;
+use models::{CENTERFACE, ModelSource};
 pub use tools::{report_from_state, report_to_csv, rules_schema, simulate_rules, validate_rules};
 
 static PANICKED: AtomicBool = AtomicBool::new(false);
@@ -633,10 +636,107 @@ impl AudienceEngine {
         })
     }
 
+    /// The engine's worker only: the fine scan's bands go to a second worker's
+    /// [`FineScanner`] (`true`), or are scanned here after each frame (`false`, the default).
+    #[wasm_bindgen(js_name = handOutFineScan, skip_typescript)]
+    pub fn hand_out_fine_scan(&self, on: bool) -> Result<(), JsValue> {
+        self.inner.check_alive()?;
+        self.inner.engine.hand_out_fine_scan(on);
+        Ok(())
+    }
+
+    /// The engine's worker only: the band cut from the last frame for the [`FineScanner`] (its
+    /// fields, and `pixels`, a `Uint8Array` of its own to transfer), or `undefined`.
+    #[wasm_bindgen(js_name = takeFineScanBand, skip_typescript)]
+    pub fn take_fine_scan_band(&self) -> Result<JsValue, JsValue> {
+        self.inner.check_alive()?;
+        let Some(band) = self.inner.engine.take_fine_scan_band() else {
+            return Ok(JsValue::UNDEFINED);
+        };
+        let value = to_js(&band)?;
+        let pixels = js_sys::Uint8Array::from(band.pixels.as_slice());
+        Reflect::set(&value, &"pixels".into(), &pixels)?;
+        Ok(value)
+    }
+
+    /// The engine's worker only: the detections the [`FineScanner`] found in the band cut from
+    /// the frame at `timestampMs`, before the frame they join (`joinsAtMs`).
+    #[wasm_bindgen(js_name = joinFineScan, skip_typescript)]
+    pub fn join_fine_scan(&self, timestamp_ms: f64, detections: JsValue) -> Result<(), JsValue> {
+        self.inner.check_alive()?;
+        let detections: Vec<Detection> =
+            serde_wasm_bindgen::from_value(detections).map_err(|e| {
+                js(GlanceError::InvalidFrame(format!(
+                    "fine scan detections: {e}"
+                )))
+            })?;
+        let sane = detections.len() <= MAX_SCANNED_DETECTIONS
+            && detections.iter().all(|d| {
+                d.score.is_finite()
+                    && d.bbox.iter().all(|v| v.is_finite())
+                    && d.keypoints.iter().flatten().all(|v| v.is_finite())
+            });
+        if !sane {
+            return Err(js(GlanceError::InvalidFrame(format!(
+                "fine scan detections must be at most {MAX_SCANNED_DETECTIONS}, with finite numbers"
+            ))));
+        }
+        self.inner.engine.join_fine_scan(timestamp_ms, detections);
+        Ok(())
+    }
+
     /// Releases the networks and removes the notice. Later calls reject with `EngineClosedError`.
     pub fn close(&self) {
         self.inner.engine.close();
         *self.inner.notice.borrow_mut() = Notice::Closed;
+    }
+}
+
+/// Most detections a band's scan may return (a crowd of 100 faces is `maxFaces`'s limit).
+const MAX_SCANNED_DETECTIONS: usize = 4096;
+
+/// The fine scan alone, in a second worker beside the engine's (see `worker.js`): CenterFace
+/// on the CPU, scanning the bands the engine hands out, so that a frame never waits for them.
+#[wasm_bindgen(skip_typescript)]
+pub struct FineScanner {
+    scanner: crate::vision::fine_scan::FineScanner,
+}
+
+#[wasm_bindgen]
+impl FineScanner {
+    /// Loads CenterFace's weights from `options.models` (as `AudienceEngine.create` does).
+    pub async fn create(options: JsValue) -> Result<FineScanner, JsValue> {
+        let models = Reflect::get(&options, &"models".into()).unwrap_or(JsValue::UNDEFINED);
+        let source = ModelSource::from_options(&models);
+        let bytes = source.file(CENTERFACE).await.map_err(js)?;
+        #[cfg(feature = "embed-models")]
+        let bytes = match bytes.is_empty() {
+            true => ModelWeights::embedded().centerface,
+            false => burn::tensor::Bytes::from_bytes_vec(bytes),
+        };
+        #[cfg(not(feature = "embed-models"))]
+        let bytes = burn::tensor::Bytes::from_bytes_vec(bytes);
+        let network = CenterFace::load(&Device::flex(), &bytes).map_err(js)?;
+        Ok(FineScanner {
+            scanner: crate::vision::fine_scan::FineScanner::new(network),
+        })
+    }
+
+    /// The band's detections (`takeFineScanBand`'s object, its pixels included), in frame
+    /// pixels. The pixels are dropped before this resolves.
+    pub async fn scan(&self, band: JsValue) -> Result<JsValue, JsValue> {
+        let mut parsed: FineScanBand = serde_wasm_bindgen::from_value(band.clone())
+            .map_err(|e| js(GlanceError::InvalidFrame(format!("fine scan band: {e}"))))?;
+        let pixels = Reflect::get(&band, &"pixels".into())?;
+        let pixels = pixels.dyn_ref::<js_sys::Uint8Array>().ok_or_else(|| {
+            js(GlanceError::InvalidFrame(
+                "fine scan band: its pixels must be a Uint8Array".into(),
+            ))
+        })?;
+        parsed.pixels = pixels.to_vec();
+        let detections = self.scanner.scan(&parsed).await.map_err(js)?;
+        drop(parsed);
+        to_js(&detections)
     }
 }
 

@@ -24,6 +24,9 @@ pub(crate) const MODEL_NAMES: [&str; 6] = {
     ]
 };
 
+/// CenterFace's file name, all a [`super::FineScanner`] loads.
+pub(crate) const CENTERFACE: &str = MODEL_NAMES[5];
+
 fn load_error(model: &str, message: String) -> GlanceError {
     GlanceError::ModelLoad {
         model: model_name(model),
@@ -85,7 +88,7 @@ impl ModelSource {
     }
 
     /// One network's weight file: the bytes given, else the body of its response.
-    async fn file(&self, name: &str) -> Result<Vec<u8>, GlanceError> {
+    pub(crate) async fn file(&self, name: &str) -> Result<Vec<u8>, GlanceError> {
         let given = get(&self.bytes, name);
         if let Some(array) = given.dyn_ref::<Uint8Array>() {
             return Ok(array.to_vec());

@@ -102,6 +102,8 @@ export class MainThreadCore {
   get backend() { return this.#engine.backend; }
   get fallbackReason() { return this.#engine.fallbackReason; }
   get memoryBytes() { return this.#engine.memoryBytes; }
+  /** The page's thread scans its bands itself. */
+  get fineScanWorker() { return false; }
   get busy() { return this.#engine.busy; }
   get disclosure() { return this.#engine.disclosure; }
 }
@@ -174,17 +176,17 @@ function mergePatch(target, patch) {
  * The options a worker's engine is created with: GlanceOptions less what cannot be sent.
  * @typedef {Omit<GlanceOptions, "models" | "banner"> & { banner?: import("./glance.js").BannerOptions, models: Omit<ModelOptions, "onProgress"> }} WorkerEngineOptions
  */
-/** @typedef {{ timeoutMs: number, onProgress: ((progress: StartProgress) => void) | undefined }} WorkerSettings */
+/** @typedef {{ timeoutMs: number, onProgress: ((progress: StartProgress) => void) | undefined, fineScanWorker: boolean }} WorkerSettings */
 /**
  * A message to the worker (see worker.js).
- * @typedef {{ method: "create", options: WorkerEngineOptions }
+ * @typedef {{ method: "create", options: WorkerEngineOptions, fineScanWorker: boolean }
  *   | { method: "processFrame", frame: ImageData | VideoFrame | ImageBitmap, timestampMs: number, notice: DisclosureStatus }
  *   | { method: EngineMethod, args: unknown[] }} WorkerCall
  */
 /**
  * The worker's answer to one call, with the engine's backend and memory as of then.
  * @typedef {{ id: number, value?: any, error?: ErrorData, events?: EngineEvent[], backend?: "cpu" | "webgpu",
- *   fallbackReason?: string | null, memoryBytes?: number }} WorkerAnswer
+ *   fallbackReason?: string | null, memoryBytes?: number, fineScanWorker?: boolean }} WorkerAnswer
  */
 /**
  * A call waiting for the worker's answer.
@@ -231,6 +233,10 @@ export class WorkerCore {
   #fallbackReason = null;
   /** The worker's WebAssembly memory, as of its last answer. */
   #memoryBytes = 0;
+  /** Whether the worker runs the fine scan in a second worker, as of its last answer. */
+  #fineScanWorker = false;
+  /** Whether it may. */
+  #allowFineScanWorker;
   #busy = false;
   #closed = false;
   /** @type {string | null} */
@@ -247,7 +253,8 @@ export class WorkerCore {
    * @param {WorkerEngineOptions} options
    * @param {WorkerSettings} settings
    */
-  constructor(kind, options, { timeoutMs, onProgress }) {
+  constructor(kind, options, { timeoutMs, onProgress, fineScanWorker }) {
+    this.#allowFineScanWorker = fineScanWorker;
     this.#kind = kind;
     this.#options = options;
     this.#timeoutMs = timeoutMs;
@@ -295,7 +302,7 @@ export class WorkerCore {
       this.#died(worker, `the engine's worker failed: ${event.message || "it could not be loaded"}`);
     };
     worker.onmessageerror = () => this.#died(worker, "the engine's worker sent a message that could not be read");
-    const created = this.#post({ method: "create", options: this.#options }, [], { timed: false }).then((answer) => {
+    const created = this.#post({ method: "create", options: this.#options, fineScanWorker: this.#allowFineScanWorker }, [], { timed: false }).then((answer) => {
       if (answer.error) throw errorFromData(answer.error);
     });
     // Sent once the page has it too (after the "module" progress report, which comes first).
@@ -319,6 +326,7 @@ export class WorkerCore {
       this.#backend = data.backend;
       this.#fallbackReason = data.fallbackReason;
       this.#memoryBytes = data.memoryBytes ?? 0;
+      this.#fineScanWorker = data.fineScanWorker ?? false;
     }
     call.resolve(data);
   }
@@ -502,6 +510,7 @@ export class WorkerCore {
   get backend() { return this.#backend; }
   get fallbackReason() { return this.#fallbackReason ?? undefined; }
   get memoryBytes() { return this.#memoryBytes; }
+  get fineScanWorker() { return this.#fineScanWorker; }
   get busy() { return this.#busy; }
   get disclosure() { return this.#closed ? { visible: false, reason: "the engine was closed" } : this.#noticeStatus(); }
 }

@@ -49,6 +49,14 @@ export interface GlanceOptions extends Omit<EngineOptions, "banner"> {
    * least 1000) is taken for dead: a new one takes over from the last saved state.
    */
   workerTimeoutMs?: number;
+  /**
+   * With the engine in a worker on the CPU and more than one core (`navigator.hardwareConcurrency`),
+   * a second worker runs the fine scan (CenterFace looking for small faces, a band of the frame
+   * at a time) while the engine analyses the next frame (default true). The results are the
+   * same either way; only the time moves off the engine's core. `engine.fineScanWorker` says
+   * whether one runs.
+   */
+  fineScanWorker?: boolean;
   /** The disclosure notice the engine renders and requires to be readable while it analyses. */
   banner: BannerOptions & {
     /** Where the notice is inserted. Default `document.body`. */

@@ -32,14 +32,15 @@ export function packagedModels() {
  * kiosk then starts offline), else from the network, storing a copy. Resolves per model to a
  * Response whose body the engine reads with progress reports.
  * @param {Omit<import("./glance.js").ModelOptions, "onProgress">} models
+ * @param {readonly ModelName[]} [names] the files to open (default: every network's)
  * @returns {Partial<Record<ModelName, Promise<Response>>>}
  */
-export function openModels(models) {
+export function openModels(models, names = MODEL_NAMES) {
   const cacheName = models.cache === false ? null : typeof models.cache === "string" ? models.cache : `glance-models-${VERSION}`;
   const cache = cacheName && globalThis.caches ? globalThis.caches.open(cacheName).catch(() => null) : Promise.resolve(null);
   /** @type {Partial<Record<ModelName, Promise<Response>>>} */
   const responses = {};
-  for (const name of MODEL_NAMES) {
+  for (const name of names) {
     const url = models.urls?.[name] ?? (models.baseUrl ? `${String(models.baseUrl).replace(/\/+$/, "")}/${name}.bpk` : null);
     if (!url || models.bytes?.[name]) continue;
     const response = (async () => {

@@ -7,31 +7,51 @@
 // the page's verdict, measured before the frame was taken, and is analysed only when it says the
 // notice was readable. Frames arrive transferred and are closed here after use.
 //
-// Messages in:  { id, method: "create", options }, then { type: "module", module };
+// The fine scan (CenterFace looking for small faces, a band of the frame at a time) runs in a
+// second worker where the engine runs on the CPU and the browser has more than one core: this
+// same file, told so by a "scanner" message. After each frame the engine hands out the band it
+// cut from it; the scanner scans it while the engine goes on, and its detections are given back
+// before the frame they join (`joinsAtMs`, 100 ms later). The results are the same as when the
+// engine scans the band itself; only the time moves to the other core. The band's pixels are
+// transferred, not copied, and dropped once scanned.
+//
+// Messages in:  { id, method: "create", options, fineScanWorker }, then { type: "module", module };
 //               { id, method: "processFrame", frame, timestampMs, notice };
 //               { id, method, args } for the engine's other methods.
 // Messages out: { type: "progress", progress }; { id, value } or { id, error } with the
-//               engine's `backend`, `fallbackReason` and `memoryBytes`, and for frames the
-//               engine's events.
+//               engine's `backend`, `fallbackReason`, `memoryBytes` and `fineScanWorker`, and
+//               for frames the engine's events.
+// The scanner:  in { id, type: "scanner", module, models }, then { id, method: "scan", band };
+//               out { id } once ready, { id, value: detections }, or { id, error }.
 
 import { openModels } from "./glance_weights.js";
 
 // Checked with `tsc --strict` in pkg/ (www/jsconfig.worker.json), against the module's declarations.
 /** @typedef {import("./glance_cpu.js").AudienceEngine} ModuleEngine */
 /**
- * The module's engine, with the method its declarations leave out (the page's verdict on the notice).
- * @typedef {ModuleEngine & { setHostNotice(notice: unknown): void }} WorkerEngine
+ * The module's engine, with the methods its declarations leave out (the page's verdict on the
+ * notice; the fine scan's bands, for the scanner).
+ * @typedef {ModuleEngine & { setHostNotice(notice: unknown): void, handOutFineScan(on: boolean): void,
+ *   takeFineScanBand(): ScanBand | undefined, joinFineScan(timestampMs: number, detections: unknown): void }} EngineInWorker
  */
+/** A band of a frame for the fine scan (fields as the engine gives them). @typedef {{ timestampMs: number, joinsAtMs: number, pixels: Uint8Array }} ScanBand */
+/** The fine scan alone (the module's FineScanner). @typedef {{ scan(band: ScanBand): Promise<unknown> }} ModuleScanner */
 /**
- * The engine module's glue (either module's): its `init` and its AudienceEngine class.
+ * The engine module's glue (either module's): its `init`, its AudienceEngine and FineScanner
+ * classes, and the URL of this worker's entry (to start the scanner from).
  * @typedef {{ init: (input: { module_or_path: WebAssembly.Module }) => Promise<unknown>,
- *   AudienceEngine: { create(options: import("./glance.js").GlanceOptions & { hostNotice: true }): Promise<ModuleEngine> } }} Glue
+ *   AudienceEngine: { create(options: import("./glance.js").GlanceOptions & { hostNotice: true }): Promise<ModuleEngine> },
+ *   FineScanner: { create(options: { models: unknown }): Promise<ModuleScanner> }, url: string }} Glue
  */
+/** A scan waiting for its answer. @typedef {{ resolve: (value: unknown) => void, reject: (error: Error) => void, timer: ReturnType<typeof setTimeout> }} PendingScan */
+
+/** A scan not answered within this time stops the scanner; the engine scans its bands itself again. */
+const SCAN_TIMEOUT_MS = 10_000;
 
 /** @type {Glue | null} */
 let glue = null;
 
-/** @type {WorkerEngine | null} The engine, once created. */
+/** @type {EngineInWorker | null} The engine, once created. */
 let engine = null;
 /** @type {(module: WebAssembly.Module) => void} Resolves `compiledModule`. */
 let moduleArrived = () => {};
@@ -61,11 +81,154 @@ function created() {
 }
 
 function engineState() {
-  return engine ? { backend: engine.backend, fallbackReason: engine.fallbackReason ?? null, memoryBytes: engine.memoryBytes } : {};
+  return engine
+    ? { backend: engine.backend, fallbackReason: engine.fallbackReason ?? null, memoryBytes: engine.memoryBytes, fineScanWorker: scanner !== null }
+    : {};
 }
 
-/** @param {{ options: import("./glance.js").GlanceOptions }} message */
-async function create({ options }) {
+/** The second worker that scans the fine scan's bands (this file, as a scanner). */
+class ScanWorker {
+  /** @type {Worker} */
+  #worker;
+  /** @type {Map<number, PendingScan>} */
+  #calls = new Map();
+  #nextId = 1;
+  /** @type {string | null} Why it stopped, once it has. */
+  failed = null;
+
+  /** @param {Worker} worker */
+  constructor(worker) {
+    this.#worker = worker;
+    worker.onmessage = ({ data }) => {
+      const call = this.#calls.get(data?.id);
+      if (!call) return;
+      this.#calls.delete(data.id);
+      clearTimeout(call.timer);
+      if (data.error) call.reject(Object.assign(new Error(data.error.message), { name: data.error.name }));
+      else call.resolve(data.value);
+    };
+    worker.onerror = (event) => {
+      event.preventDefault?.();
+      this.stop(`the fine scan's worker failed: ${event.message || "it could not be loaded"}`);
+    };
+  }
+
+  /**
+   * A scanner running the engine's module, with CenterFace's weights from `models`.
+   * @param {string} url this worker's entry
+   * @param {WebAssembly.Module} module
+   * @param {unknown} models the engine's model options (without callbacks or responses)
+   */
+  static async start(url, module, models) {
+    const scanner = new ScanWorker(new Worker(url, { type: "module" }));
+    try {
+      await scanner.#request({ type: "scanner", module, models }, []);
+    } catch (error) {
+      scanner.stop(String(error));
+      throw error;
+    }
+    return scanner;
+  }
+
+  /**
+   * The band's detections; its pixels go over transferred.
+   * @param {ScanBand} band
+   */
+  scan(band) {
+    return this.#request({ method: "scan", band }, [band.pixels.buffer]);
+  }
+
+  /**
+   * @param {Record<string, unknown>} message
+   * @param {Transferable[]} transfer
+   * @returns {Promise<unknown>}
+   */
+  #request(message, transfer) {
+    if (this.failed) return Promise.reject(new Error(this.failed));
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => this.stop(`the fine scan's worker did not answer within ${SCAN_TIMEOUT_MS} ms`), SCAN_TIMEOUT_MS);
+      this.#calls.set(id, { resolve, reject, timer });
+      this.#worker.postMessage({ ...message, id }, transfer);
+    });
+  }
+
+  /** @param {string} reason */
+  stop(reason) {
+    this.failed ??= reason;
+    this.#worker.terminate();
+    for (const call of this.#calls.values()) {
+      clearTimeout(call.timer);
+      call.reject(new Error(reason));
+    }
+    this.#calls.clear();
+  }
+}
+
+/** @type {ScanWorker | null} The fine scan's worker, once ready (null: the engine scans itself). */
+let scanner = null;
+/** @type {{ timestampMs: number, joinsAtMs: number, detections: Promise<unknown> }[]} Bands out for scanning. */
+let scanning = [];
+
+/**
+ * Starts the scanner and, once it is ready, hands it the engine's bands.
+ * @param {Glue} engineGlue
+ * @param {unknown} models
+ */
+async function startScanner(engineGlue, models) {
+  const started = await ScanWorker.start(engineGlue.url, await compiledModule, models);
+  if (!engine) return started.stop("the engine is gone");
+  scanner = started;
+  engine.handOutFineScan(true);
+}
+
+/**
+ * The engine scans its bands itself again (the scanner failed): bands out for scanning are lost.
+ * @param {string} reason
+ */
+function stopScanner(reason) {
+  scanner?.stop(reason);
+  scanner = null;
+  scanning = [];
+  try {
+    engine?.handOutFineScan(false);
+  } catch {
+    // a closed engine has nothing to hand out
+  }
+  console.warn(`Glance: the fine scan runs in the engine's worker from now on: ${reason}`);
+}
+
+/**
+ * Gives the engine the detections of every band that joins the frame at `timestampMs`, waiting
+ * for the scanner where it is not done yet.
+ * @param {EngineInWorker} running
+ * @param {number} timestampMs
+ */
+async function joinScans(running, timestampMs) {
+  const due = scanning.filter((s) => s.joinsAtMs <= timestampMs);
+  scanning = scanning.filter((s) => s.joinsAtMs > timestampMs);
+  for (const band of due) {
+    try {
+      running.joinFineScan(band.timestampMs, await band.detections);
+    } catch (error) {
+      stopScanner(error instanceof Error ? error.message : String(error));
+    }
+  }
+}
+
+/** Sends the band the engine cut from its last frame, if any, to the scanner. */
+function handOutBand() {
+  const band = scanner ? engine?.takeFineScanBand() : undefined;
+  if (!band || !scanner) return;
+  const detections = scanner.scan(band);
+  detections.catch(() => {}); // reported where it is awaited (joinScans)
+  scanning.push({ timestampMs: band.timestampMs, joinsAtMs: band.joinsAtMs, detections });
+}
+
+/**
+ * @param {{ options: import("./glance.js").GlanceOptions, fineScanWorker?: boolean }} message
+ */
+async function create({ options, fineScanWorker = true }) {
   if (!glue) throw new Error("the worker has no engine module");
   const { init, AudienceEngine } = glue;
   /** @type {import("./glance.js").ModelOptions & { responses?: ReturnType<typeof openModels> }} */
@@ -73,7 +236,11 @@ async function create({ options }) {
   models.responses = openModels(models);
   models.onProgress = (progress) => postMessage({ type: "progress", progress });
   await init({ module_or_path: await compiledModule });
-  engine = /** @type {WorkerEngine} */ (await AudienceEngine.create({ ...options, models, hostNotice: true }));
+  engine = /** @type {EngineInWorker} */ (await AudienceEngine.create({ ...options, models, hostNotice: true }));
+  if (fineScanWorker && engine.backend === "cpu" && (navigator.hardwareConcurrency ?? 1) > 1) {
+    // Not waited for: until the scanner is ready the engine scans its bands itself.
+    startScanner(glue, options.models).catch(() => {});
+  }
 }
 
 /** @param {{ frame: ImageData | VideoFrame | ImageBitmap, timestampMs: number, notice: unknown }} message */
@@ -81,9 +248,11 @@ async function processFrame({ frame, timestampMs, notice }) {
   try {
     const running = created();
     running.setHostNotice(notice);
+    await joinScans(running, timestampMs);
     return await running.processFrame(/** @type {import("./glance.js").FrameSource} */ (frame), timestampMs);
   } finally {
     if (!(frame instanceof ImageData)) frame.close();
+    handOutBand();
   }
 }
 
@@ -118,13 +287,43 @@ async function answer(message) {
 }
 
 /**
- * Answers the page's messages with the engine module whose glue is given.
+ * This worker as the fine scan's: CenterFace alone, scanning the bands the engine's worker
+ * sends, one message each.
+ * @param {Glue} engineGlue
+ * @param {{ id: number, module: WebAssembly.Module, models: import("./glance.js").ModelOptions }} message
+ */
+async function serveScanner(engineGlue, { id, module, models }) {
+  /** @type {Promise<ModuleScanner>} */
+  const ready = (async () => {
+    await engineGlue.init({ module_or_path: module });
+    return engineGlue.FineScanner.create({ models: { ...models, responses: openModels(models, ["centerface"]) } });
+  })();
+  self.onmessage = async ({ data }) => {
+    try {
+      const value = await (await ready).scan(data.band);
+      postMessage({ id: data.id, value });
+    } catch (error) {
+      postMessage({ id: data.id, error: errorData(error) });
+    }
+  };
+  try {
+    await ready;
+    postMessage({ id });
+  } catch (error) {
+    postMessage({ id, error: errorData(error) });
+  }
+}
+
+/**
+ * Answers the page's messages with the engine module whose glue is given (or, told so by the
+ * engine's worker, serves as its fine scan's worker).
  * @param {Glue} engineGlue
  */
 export function serveEngine(engineGlue) {
   glue = engineGlue;
   self.onmessage = ({ data }) => {
     if (data?.type === "module") moduleArrived(data.module);
+    else if (data?.type === "scanner") serveScanner(engineGlue, data);
     else answer(data);
   };
 }

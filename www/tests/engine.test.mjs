@@ -679,6 +679,55 @@ test("thread: \"main\" runs the engine on the page's thread, with the same resul
   await context.close();
 });
 
+test("the fine scan in a second worker gives the same results as in the engine's worker", { timeout: 300_000 }, async () => {
+  const { page, context, errors } = await newPage();
+  const out = await page.evaluate(async () => {
+    const glance = await import("/pkg/glance.js");
+    const blob = await (await fetch("/tests/fixtures/astronaut.jpg")).blob();
+    const face = await createImageBitmap(blob);
+    // Three far faces (64 px pictures in a 720p frame) walking right, 3 px a frame, from the
+    // fourth frame: only the fine scan finds faces this small.
+    const canvas = new OffscreenCanvas(1280, 720);
+    const context2d = canvas.getContext("2d", { willReadFrequently: true });
+    const frameAt = (i) => {
+      context2d.fillStyle = "#808080";
+      context2d.fillRect(0, 0, 1280, 720);
+      if (i >= 3) for (const [x, y] of [[40, 80], [600, 400], [1100, 200]]) context2d.drawImage(face, x + 3 * i, y, 64, 64);
+      return context2d.getImageData(0, 0, 1280, 720);
+    };
+    const results = {};
+    for (const fineScanWorker of [true, false]) {
+      const engine = await glance.AudienceEngine.create({
+        backend: "cpu",
+        thread: "worker",
+        fineScanWorker,
+        pipeline: { detectionIntervalMs: 250, fineScanSweepMs: 500, minFaceHeight: 16 },
+        models: { baseUrl: "/pkg/models" },
+        banner: { controller: { name: "t", contact: "t@localhost" }, noticeUrl: "/p" },
+      });
+      // The scanner starts beside the engine; until it is ready the engine scans itself.
+      for (let waited = 0; fineScanWorker && !engine.fineScanWorker && waited < 20_000; waited += 100) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        await engine.snapshot();
+      }
+      const ready = engine.fineScanWorker;
+      const frames = [];
+      for (let i = 0; i < 30; i++) frames.push((await engine.processFrame(frameAt(i), (i * 1000) / 15)).faces);
+      results[fineScanWorker] = { ready, still: engine.fineScanWorker, frames };
+      await engine.close();
+    }
+    return results;
+  });
+  assert.equal(out.true.ready, true, "a second worker scans");
+  assert.equal(out.true.still, true, "and still does after the frames");
+  assert.equal(out.false.ready, false);
+  assert.equal(Math.max(...out.true.frames.map((faces) => faces.length)), 3, "the far faces were found");
+  // Frame for frame the same faces, to the last digit.
+  assert.deepEqual(out.true.frames, out.false.frames);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test("without Web Workers the engine runs on the page's thread and says why; thread: \"worker\" there is a BackendUnavailableError", async () => {
   const { page, context, errors } = await newPage();
   const out = await page.evaluate(async () => {

@@ -44,6 +44,7 @@ const COMPUTES = {
   "glance/video": "the full pipeline in video mode: faces followed by their mesh, detectors every 500 ms (detectionIntervalMs)",
   "glance/full-coarse": "glance/full without the fine scan (minFaceHeight 0): what the far-field detection costs",
   "glance/video-coarse": "glance/video without the fine scan (minFaceHeight 0)",
+  "glance/video-one-worker": "glance/video with the fine scan in the engine's worker (fineScanWorker false): one core instead of two",
   "mediapipe/detector": "FaceDetector: BlazeFace short range (128 px)",
   "mediapipe/video": "FaceLandmarker in VIDEO mode (detectForVideo): faces followed by their landmarks, the detector only when a face is lost",
   "mediapipe/full": "FaceLandmarker: BlazeFace short range + 478-point mesh with irises + head transform matrix; no age/gender (MediaPipe has none)",
@@ -58,6 +59,7 @@ const ROWS = [
   { lib: "glance", task: "video", backend: "cpu" },
   { lib: "glance", task: "full-coarse", backend: "cpu" },
   { lib: "glance", task: "video-coarse", backend: "cpu" },
+  { lib: "glance", task: "video-one-worker", backend: "cpu" },
   // SwiftShader's WebGPU runs on the CPU: seconds per frame, so only a few frames, and no warm-up
   // frame per case (the cold-start frame already ran every network; the GPU's shapes do not
   // depend on the frame size).
@@ -224,7 +226,9 @@ for (const r of rows) {
 for (const r of rows) {
   for (const c of (r.cases ?? []).filter((c) => c.stagesMs)) {
     const stages = Object.entries(c.stagesMs).filter(([stage, ms]) => stage !== "total" && ms >= 0.05);
-    console.log(`${pad(`${r.library}/${r.task}/${r.requestedBackend}`, 28)}${pad(`${c.width}x${c.height}`, 10)}${pad(c.faces, 3)}by stage: ${stages.map(([stage, ms]) => `${stage} ${ms.toFixed(1)}`).join(", ")}`);
+    const list = (entries) => entries.filter(([stage, ms]) => stage !== "total" && ms >= 0.05).map(([stage, ms]) => `${stage} ${ms.toFixed(1)}`).join(", ");
+    console.log(`${pad(`${r.library}/${r.task}/${r.requestedBackend}`, 28)}${pad(`${c.width}x${c.height}`, 10)}${pad(c.faces, 3)}by stage: ${list(stages)}`);
+    for (const slow of c.slowest ?? []) console.log(`${pad("", 41)}slow frame ${slow.frame}, ${slow.ms.toFixed(1)} ms: ${list(Object.entries(slow.stagesMs))}`);
   }
 }
 console.log(`\nwrote ${OUT} (load average ${startLoad.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end)`);

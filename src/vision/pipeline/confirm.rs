@@ -95,7 +95,8 @@ impl Pipeline {
             .collect();
         let maps = self
             .networks
-            .centerface(input, views.len(), look.px, look.px)
+            .centerface()
+            .maps(input, views.len(), look.px, look.px)
             .await?;
         let px = look.px as f32;
         let to_frame =

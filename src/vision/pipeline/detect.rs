@@ -4,8 +4,9 @@
 use super::{DETECTORS_AGREE_IOU, Pipeline, PixelDetection};
 use crate::error::Result;
 use crate::frame::{Border, Frame, RotatedRect, WarpOptions};
-use crate::vision::centerface::{self, ScanInput};
+use crate::vision::centerface::ScanInput;
 use crate::vision::detector::{self, Detection, DetectorModel};
+use crate::vision::fine_scan;
 use crate::vision::timings::{Instant, Stage};
 
 /// Faces under this share of the frame's longer side (24 px in the whole-frame view) are boxed
@@ -37,25 +38,25 @@ impl Pipeline {
     /// first, and (for video mode) the weaker ones above `minTrackingScore` that overlap none
     /// of them. `whole_frame`: the BlazeFace networks on the letterboxed frame; `scan`: CenterFace
     /// on the frame at that scale. Every detection goes through one suppression.
+    /// `late`: the fine scan's detections from bands of earlier frames, found again on this one.
     pub(super) async fn detect(
         &self,
         frame: &Frame<'_>,
         whole_frame: bool,
         scan: Option<ScanInput>,
+        late: Vec<Detection>,
     ) -> Result<(Vec<PixelDetection>, Vec<PixelDetection>)> {
-        let floor = if self.options.detection_interval_ms > 0.0 {
-            self.options
-                .min_tracking_score
-                .min(self.options.min_detection_score)
-        } else {
-            self.options.min_detection_score
-        };
+        let floor = self.detection_floor();
         let mut seen = Sightings::default();
         if whole_frame {
             self.detect_whole_frame(frame, floor, &mut seen).await?;
         }
         if let Some(scan) = scan {
             self.detect_scanned(frame, scan, floor, &mut seen).await?;
+        }
+        if !late.is_empty() {
+            seen.by_network.push(self.confident_boxes(&late));
+            seen.scanned.extend(late);
         }
         let merged = self.merge(frame, seen.whole_frame, seen.scanned);
         let (w, h) = (frame.width() as f32, frame.height() as f32);
@@ -122,38 +123,28 @@ impl Pipeline {
     ) -> Result<()> {
         let started = Instant::now();
         let mirrored = self.options.mirrored_fine_scan;
-        let view = scan.view();
-        let mut input = frame.warp_to_chw(&view, scan.width, scan.height, centerface::WARP);
-        if mirrored {
-            input.extend(frame.warp_to_chw(
-                &view,
-                scan.width,
-                scan.height,
-                centerface::MIRRORED_WARP,
-            ));
-        }
-        let looks = 1 + usize::from(mirrored);
-        let maps = self
-            .networks
-            .centerface(input, looks, scan.height, scan.width)
-            .await?;
+        let found =
+            fine_scan::scan(self.networks.centerface(), frame, scan, mirrored, floor).await?;
         self.lock_timings().add(Stage::FineScan, started);
-        let found: Vec<_> = maps
-            .iter()
-            .enumerate()
-            .flat_map(|(look, maps)| {
-                centerface::decode(maps, floor)
-                    .into_iter()
-                    .map(move |d| match look {
-                        0 => scan.to_frame(d),
-                        _ => scan.mirrored_to_frame(d),
-                    })
-            })
+        let found: Vec<_> = found
+            .into_iter()
             .filter(|d| !scan.cut_at_band_edge(d.bbox, frame.width(), frame.height()))
             .collect();
         seen.by_network.push(self.confident_boxes(&found));
         seen.scanned.extend(found);
         Ok(())
+    }
+
+    /// The lowest score a detection is kept at: video mode looks among weaker ones for faces it
+    /// followed.
+    pub(super) fn detection_floor(&self) -> f32 {
+        if self.options.detection_interval_ms > 0.0 {
+            self.options
+                .min_tracking_score
+                .min(self.options.min_detection_score)
+        } else {
+            self.options.min_detection_score
+        }
     }
 
     fn confident_boxes(&self, found: &[Detection]) -> Vec<[f32; 4]> {

@@ -15,8 +15,10 @@ mod per_face;
 mod video;
 
 pub use options::{FAR_FIELD_DISTANCE_M, PipelineOptions};
+pub(crate) use video::BAND_JOIN_DELAY_MS;
 
 use super::centerface::ScanInput;
+use super::detector::Detection;
 use super::networks::{ModelWeights, Networks};
 use super::timings::{FrameTimings, Instant, Stage, elapsed_ms};
 use crate::analysis::{Confirmation, FaceAnalysis, FrameAnalysis, RejectedDetection, SkipReason};
@@ -252,13 +254,16 @@ impl Pipeline {
         schedule: impl FnOnce(&[FaceAnalysis], &[bool]) -> Vec<bool>,
     ) -> Result<FrameAnalysis> {
         let size = (frame.width(), frame.height());
-        let start = self.begin_frame(frame, timestamp_ms);
+        let mut start = self.begin_frame(frame, timestamp_ms);
         let (detectors_rest, scene_cut) = (start.detectors_rest, start.scene_cut);
+        let band = start.band.take();
+        let late = self.joined_detections(frame, &start).await?;
         let (mut candidates, mut lost) = if detectors_rest {
-            self.while_detectors_rest(frame, start, timestamp_ms)
+            self.while_detectors_rest(frame, start, late, timestamp_ms)
                 .await?
         } else {
-            self.with_detectors(frame, start, timestamp_ms).await?
+            self.with_detectors(frame, start, late, timestamp_ms)
+                .await?
         };
         // The per-face networks run on the nearest faces the budget allows; faces followed by
         // their box stay boxes until the detectors run again.
@@ -293,6 +298,9 @@ impl Pipeline {
                 .await?;
             }
         }
+        if let Some(input) = band {
+            self.scan_band_after(frame, timestamp_ms, input).await?;
+        }
         Ok(FrameAnalysis {
             width: frame.width(),
             height: frame.height(),
@@ -309,9 +317,10 @@ impl Pipeline {
         &self,
         frame: &Frame<'_>,
         start: FrameStart,
+        late: Vec<Detection>,
         timestamp_ms: f64,
     ) -> Result<(Vec<Candidate>, Vec<LostFace>)> {
-        let (found, _weak) = self.detect(frame, false, start.scan).await?;
+        let (found, _weak) = self.detect(frame, false, start.scan, late).await?;
         let mut candidates: Vec<Candidate> = start
             .previous
             .iter()
@@ -337,6 +346,7 @@ impl Pipeline {
         &self,
         frame: &Frame<'_>,
         start: FrameStart,
+        late: Vec<Detection>,
         timestamp_ms: f64,
     ) -> Result<(Vec<Candidate>, Vec<LostFace>)> {
         let predicted: Vec<PixelDetection> = start
@@ -344,7 +354,7 @@ impl Pipeline {
             .iter()
             .map(|f| f.predicted(timestamp_ms))
             .collect();
-        let (detections, weak) = self.detect(frame, true, start.scan).await?;
+        let (detections, weak) = self.detect(frame, true, start.scan, late).await?;
         let mut candidates: Vec<Candidate> = detections
             .into_iter()
             .map(|d| {
@@ -417,6 +427,60 @@ impl Pipeline {
         let whole_frame_min = size.0.max(size.1) as f32 * WHOLE_FRAME_MIN_FACE_SHARE;
         (!scanned && face.bbox[3] - face.bbox[1] < whole_frame_min)
             .then(|| Candidate::new(face, Origin::Carried(followed)))
+    }
+
+    /// The fine scan's detections from bands of earlier frames that join this one (see
+    /// `video::BAND_JOIN_DELAY_MS`): faces not followed already, found again where they are
+    /// now (a face moves between the two frames). Those not found again are dropped.
+    async fn joined_detections(
+        &self,
+        frame: &Frame<'_>,
+        start: &FrameStart,
+    ) -> Result<Vec<Detection>> {
+        let min_score = self.options.min_detection_score;
+        let mut late: Vec<PixelDetection> = Vec::new();
+        for band in &start.joined {
+            let followed: Vec<[f32; 4]> = start
+                .previous
+                .iter()
+                .map(|f| f.predicted(band.timestamp_ms).bbox)
+                .collect();
+            late.extend(
+                band.detections
+                    .iter()
+                    .filter(|d| d.score >= min_score)
+                    .filter(|d| !followed.iter().any(|&b| video::same_face_boxes(b, d.bbox)))
+                    .map(|d| PixelDetection {
+                        bbox: d.bbox,
+                        score: d.score,
+                        keypoints: d.keypoints,
+                        detectors_agree: false,
+                    }),
+            );
+        }
+        if late.is_empty() {
+            return Ok(Vec::new());
+        }
+        let started = Instant::now();
+        // The band's score stands: the look around only says where the face is now.
+        let scores: Vec<f32> = late.iter().map(|d| d.score).collect();
+        let mut found = Vec::with_capacity(late.len());
+        let mut batch: Vec<&mut PixelDetection> = late.iter_mut().collect();
+        for batch in batch.chunks_mut(SECOND_LOOK_BATCH) {
+            found.extend(self.relocate(frame, batch).await?);
+        }
+        self.lock_timings().add(Stage::FineScan, started);
+        Ok(late
+            .into_iter()
+            .zip(found)
+            .zip(scores)
+            .filter(|((_, found), _)| *found)
+            .map(|((d, _), score)| Detection {
+                bbox: d.bbox,
+                score,
+                keypoints: d.keypoints,
+            })
+            .collect())
     }
 
     /// Marks the faces the per-face networks run on: the `maxAnalyzedFaces` largest (nearest),

@@ -3,9 +3,12 @@
 
 use super::options::{FAR_FIELD_DISTANCE_M, MIN_FACE_HEIGHT_PX};
 use super::{Candidate, Pipeline, PixelDetection, WHOLE_FRAME_MIN_FACE_SHARE, box_centre};
+use crate::error::Result;
 use crate::frame::Frame;
 use crate::vision::centerface::ScanInput;
-use crate::vision::detector;
+use crate::vision::detector::{self, Detection};
+use crate::vision::fine_scan::{self, FineScanBand};
+use crate::vision::timings::{Instant, Stage};
 
 /// Height of a face as BlazeFace boxes it (brow to chin), metres, for the default
 /// `minFaceHeight`.
@@ -15,6 +18,12 @@ const FACE_HEIGHT_M: f32 = 0.16;
 const MAX_SCAN_BANDS: usize = 4;
 /// Neighbouring bands overlap by this many times the largest face the scan is for.
 const SCAN_BAND_OVERLAP: f32 = 1.5;
+/// In video mode a band of the fine scan is cut from one frame and its detections join the
+/// first frame at least this much later (ms), found again there where the face now is: time
+/// for a second worker to scan it while the engine goes on, the same whether one does or not.
+pub(crate) const BAND_JOIN_DELAY_MS: f64 = 100.0;
+/// Bands waiting for their frame: more only if frames come faster than bands are scanned.
+const MAX_WAITING_BANDS: usize = 8;
 /// How long video mode keeps looking for a lost face with the tracking threshold, ms.
 pub(super) const LOST_FACE_MEMORY_MS: f64 = 1000.0;
 /// Mesh landmark ids of BlazeFace's six keypoints: (right eye corners), (left eye corners),
@@ -97,6 +106,25 @@ pub(super) struct Followed {
     /// The band of the sweep under way to scan next (0: none under way), of `scan_bands`.
     scan_band: usize,
     scan_bands: usize,
+    /// Bands of the fine scan cut from earlier frames, waiting for the frame they join.
+    waiting_bands: Vec<ScannedBand>,
+    /// Bands are handed to the host to scan (see [`Pipeline::hand_out_fine_scan`]).
+    hand_out: bool,
+    /// The band cut from the last frame, until the host takes it.
+    handed_out: Option<FineScanBand>,
+}
+
+/// A band of the fine scan cut from an earlier frame: when, and what it found (once scanned).
+#[derive(Debug)]
+struct ScannedBand {
+    timestamp_ms: f64,
+    detections: Option<Vec<Detection>>,
+}
+
+/// The detections of a band cut from an earlier frame (at `timestamp_ms`), joining this one.
+pub(super) struct JoinedBand {
+    pub(super) timestamp_ms: f64,
+    pub(super) detections: Vec<Detection>,
 }
 
 /// What a frame starts from: the faces followed from the previous frame, those lost lately,
@@ -106,6 +134,11 @@ pub(super) struct FrameStart {
     pub(super) lost: Vec<LostFace>,
     pub(super) detectors_rest: bool,
     pub(super) scan: Option<ScanInput>,
+    /// Video mode: the band of the fine scan cut from this frame after its analysis, to join a
+    /// later frame.
+    pub(super) band: Option<ScanInput>,
+    /// Video mode: bands cut from earlier frames whose detections join this one.
+    pub(super) joined: Vec<JoinedBand>,
     /// The picture changed all at once since the previous frame: nothing is followed across.
     pub(super) scene_cut: bool,
 }
@@ -272,6 +305,24 @@ pub(super) fn mesh_extent(mesh: &[[f32; 3]]) -> ([f32; 2], [f32; 2]) {
     ([x0, y0], [(x1 - x0).max(1.0), (y1 - y0).max(1.0)])
 }
 
+impl Followed {
+    /// The bands whose detections join the frame at `timestamp_ms`, taken from those waiting.
+    fn bands_joining(&mut self, timestamp_ms: f64) -> Vec<JoinedBand> {
+        let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting_bands)
+            .into_iter()
+            .partition(|b| b.timestamp_ms + BAND_JOIN_DELAY_MS <= timestamp_ms);
+        self.waiting_bands = waiting;
+        due.into_iter()
+            .filter_map(|b| {
+                Some(JoinedBand {
+                    timestamp_ms: b.timestamp_ms,
+                    detections: b.detections?,
+                })
+            })
+            .collect()
+    }
+}
+
 impl Pipeline {
     fn lock_followed(&self) -> std::sync::MutexGuard<'_, Followed> {
         // Geometry only: a panic elsewhere leaves at worst a stale face, found again next frame.
@@ -302,17 +353,86 @@ impl Pipeline {
                 // An empty scene too: whoever enters is found at the next run, as someone
                 // joining a followed face is.
                 detectors_rest: timestamp_ms - followed.last_detection_ms < interval,
-                scan,
+                scan: None,
+                band: scan,
+                joined: followed.bands_joining(timestamp_ms),
                 scene_cut,
             }
         } else {
+            // Nothing found before a break or a cut joins the frames after it.
+            followed.waiting_bands.clear();
             FrameStart {
                 previous: Vec::new(),
                 lost: Vec::new(),
                 detectors_rest: false,
                 scan,
+                band: None,
+                joined: Vec::new(),
                 scene_cut,
             }
+        }
+    }
+
+    /// Video mode: the fine scan's band of this frame, cut out once the frame is analysed and
+    /// scanned here, or kept for the host to scan (`hand_out_fine_scan`); its detections join
+    /// a later frame.
+    pub(super) async fn scan_band_after(
+        &self,
+        frame: &Frame<'_>,
+        timestamp_ms: f64,
+        input: ScanInput,
+    ) -> Result<()> {
+        let started = Instant::now();
+        let mirrored = self.options.mirrored_fine_scan;
+        let band = FineScanBand::cut(frame, timestamp_ms, input, mirrored, self.detection_floor())?;
+        let hand_out = self.lock_followed().hand_out;
+        let detections = if hand_out {
+            self.lock_followed().handed_out = Some(band);
+            None
+        } else {
+            let detections = fine_scan::scan_band(self.networks.centerface(), &band).await?;
+            self.lock_timings().add(Stage::FineScan, started);
+            Some(detections)
+        };
+        let mut followed = self.lock_followed();
+        if followed.waiting_bands.len() >= MAX_WAITING_BANDS {
+            followed.waiting_bands.remove(0);
+        }
+        followed.waiting_bands.push(ScannedBand {
+            timestamp_ms,
+            detections,
+        });
+        Ok(())
+    }
+
+    /// Bands of the fine scan go to the host to scan (a [`super::super::fine_scan::FineScanner`]
+    /// in a second worker), or (`false`, the default) are scanned here after each frame. The
+    /// results are the same either way, provided the host returns each band's detections
+    /// before the frame they join (`joinsAtMs`).
+    pub fn hand_out_fine_scan(&self, on: bool) {
+        let mut followed = self.lock_followed();
+        followed.hand_out = on;
+        if !on {
+            followed.handed_out = None;
+        }
+    }
+
+    /// The band cut from the last frame for the host to scan, if any (see
+    /// [`Pipeline::hand_out_fine_scan`]). Its pixels are the host's to drop once scanned.
+    pub fn take_fine_scan_band(&self) -> Option<FineScanBand> {
+        self.lock_followed().handed_out.take()
+    }
+
+    /// The detections of the band cut from the frame at `timestamp_ms`, scanned by the host.
+    /// A band no frame waits for (after a break, a cut, or a second answer) is ignored.
+    pub fn join_fine_scan(&self, timestamp_ms: f64, detections: Vec<Detection>) {
+        let mut followed = self.lock_followed();
+        let waiting = followed
+            .waiting_bands
+            .iter_mut()
+            .find(|b| b.timestamp_ms == timestamp_ms && b.detections.is_none());
+        if let Some(band) = waiting {
+            band.detections = Some(detections);
         }
     }
 

@@ -20,8 +20,10 @@ async function glance({ task, backend, banner }) {
     // The same without the fine scan (faces too small for the whole-frame view): its cost.
     "full-coarse": { minFaceHeight: 0 },
     "video-coarse": { detectionIntervalMs: 500, minFaceHeight: 0 },
+    "video-one-worker": { detectionIntervalMs: 500 },
   }[task];
-  const options = { backend, models: { baseUrl: "/pkg/models", cache: false }, pipeline };
+  // video-one-worker: the fine scan in the engine's own worker, as on a single core.
+  const options = { backend, models: { baseUrl: "/pkg/models", cache: false }, pipeline, fineScanWorker: task !== "video-one-worker" };
   if (banner) options.banner = banner;
   const engine = await module.AudienceEngine.create(options);
   if (engine.backend !== backend) throw new Error(`asked for ${backend}, got ${engine.backend}: ${engine.fallbackReason}`);
