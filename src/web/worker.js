@@ -171,15 +171,40 @@ let scanner = null;
 let scanning = [];
 
 /**
- * Starts the scanner and, once it is ready, hands it the engine's bands.
- * @param {Glue} engineGlue
- * @param {unknown} models
+ * Whether a scanner may start (`fineScanWorker`, the CPU backend, more than one core), with the
+ * model options it loads CenterFace from; null once started or refused.
+ * @type {{ models: unknown } | null}
  */
-async function startScanner(engineGlue, models) {
-  const started = await ScanWorker.start(engineGlue.url, await compiledModule, models);
-  if (!engine) return started.stop("the engine is gone");
-  scanner = started;
-  engine.handOutFineScan(true);
+let scannerAllowed = null;
+/** Whether the engine is in video mode (`pipeline.detectionIntervalMs` above 0), the only mode that hands out bands. */
+let videoMode = false;
+
+/**
+ * Starts the scanner the first time the engine is in video mode (image mode scans within the
+ * frame: a scanner would only take memory and, while it starts, the first frame's core) and,
+ * once it is ready, hands it the engine's bands. Not waited for: until then the engine scans
+ * its bands itself.
+ */
+function startScannerIfUseful() {
+  if (!scannerAllowed || !videoMode || !glue) return;
+  const { models } = scannerAllowed;
+  const engineGlue = glue;
+  scannerAllowed = null;
+  (async () => {
+    const started = await ScanWorker.start(engineGlue.url, await compiledModule, models);
+    if (!engine) return started.stop("the engine is gone");
+    scanner = started;
+    engine.handOutFineScan(true);
+  })().catch(() => {});
+}
+
+/**
+ * Video mode or not, as the options say (a missing or null interval is the default, 0).
+ * @param {unknown} pipeline
+ */
+function isVideoMode(pipeline) {
+  const interval = /** @type {{ detectionIntervalMs?: unknown } | null | undefined} */ (pipeline)?.detectionIntervalMs;
+  return typeof interval === "number" && interval > 0;
 }
 
 /**
@@ -237,10 +262,9 @@ async function create({ options, fineScanWorker = true }) {
   models.onProgress = (progress) => postMessage({ type: "progress", progress });
   await init({ module_or_path: await compiledModule });
   engine = /** @type {EngineInWorker} */ (await AudienceEngine.create({ ...options, models, hostNotice: true }));
-  if (fineScanWorker && engine.backend === "cpu" && (navigator.hardwareConcurrency ?? 1) > 1) {
-    // Not waited for: until the scanner is ready the engine scans its bands itself.
-    startScanner(glue, options.models).catch(() => {});
-  }
+  if (fineScanWorker && engine.backend === "cpu" && (navigator.hardwareConcurrency ?? 1) > 1) scannerAllowed = { models: options.models };
+  videoMode = isVideoMode(options.pipeline);
+  startScannerIfUseful();
 }
 
 /** @param {{ frame: ImageData | VideoFrame | ImageBitmap, timestampMs: number, notice: unknown }} message */
@@ -277,6 +301,11 @@ async function answer(message) {
       const forwarded = running[method];
       if (typeof forwarded !== "function") throw new Error(`the engine has no method ${method}`);
       value = forwarded.apply(running, message.args ?? []);
+      const pipeline = method === "setOptions" ? message.args?.[0]?.pipeline : undefined;
+      if (pipeline === null || (typeof pipeline === "object" && "detectionIntervalMs" in pipeline)) {
+        videoMode = isVideoMode(pipeline);
+        startScannerIfUseful();
+      }
     }
     const events = method === "processFrame" ? takeEvents() : undefined;
     postMessage({ id, value, events, ...engineState() });

@@ -716,8 +716,21 @@ test("the fine scan in a second worker gives the same results as in the engine's
       results[fineScanWorker] = { ready, still: engine.fineScanWorker, frames };
       await engine.close();
     }
+    // Image mode scans within the frame: no scanner until the options turn to video mode.
+    const engine = await glance.AudienceEngine.create({ backend: "cpu", thread: "worker", models: { baseUrl: "/pkg/models" }, banner: { controller: { name: "t", contact: "t@localhost" }, noticeUrl: "/p" } });
+    await engine.processFrame(frameAt(5), 0);
+    results.imageMode = engine.fineScanWorker;
+    await engine.setOptions({ pipeline: { detectionIntervalMs: 250 } });
+    for (let waited = 0; !engine.fineScanWorker && waited < 20_000; waited += 100) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await engine.snapshot();
+    }
+    results.videoModeLater = engine.fineScanWorker;
+    await engine.close();
     return results;
   });
+  assert.equal(out.imageMode, false, "no scanner in image mode");
+  assert.equal(out.videoModeLater, true, "a scanner once the options turn to video mode");
   assert.equal(out.true.ready, true, "a second worker scans");
   assert.equal(out.true.still, true, "and still does after the frames");
   assert.equal(out.false.ready, false);
