@@ -269,44 +269,6 @@ fn the_attribute_schedule_skips_the_faces_it_leaves_out() {
 }
 
 #[test]
-fn video_mode_leaves_age_and_gender_off_the_detectors_periodic_frames() {
-    let image = common::compose(640, 480, 240, &[(100, 100)]);
-    let frame = image.frame().unwrap();
-    let pipeline = cpu_pipeline(PipelineOptions {
-        detection_interval_ms: 250.0,
-        ..PipelineOptions::default()
-    })
-    .unwrap();
-    // Which faces the model may run on, frame by frame (the schedule asks for all it may).
-    let mut eligible_at = Vec::new();
-    for i in 0..6 {
-        let t = i as f64 * 100.0;
-        let result = pollster::block_on(pipeline.analyze_scheduled(&frame, t, |_, eligible| {
-            eligible_at.push((t, eligible.to_vec()));
-            eligible.to_vec()
-        }))
-        .unwrap();
-        assert_eq!(result.faces.len(), 1, "at {t} ms");
-        let ran = result.faces[0].age.is_some();
-        assert_eq!(ran, eligible_at.last().unwrap().1[0], "at {t} ms");
-    }
-    // The first frame's detectors find her (nobody followed yet): the model runs at once. At
-    // 300 ms the detectors run again while she is followed: the model waits a frame.
-    let eligible: Vec<(f64, bool)> = eligible_at.iter().map(|(t, e)| (*t, e[0])).collect();
-    assert_eq!(
-        eligible,
-        [
-            (0.0, true),
-            (100.0, true),
-            (200.0, true),
-            (300.0, false),
-            (400.0, true),
-            (500.0, true)
-        ]
-    );
-}
-
-#[test]
 fn video_mode_follows_faces_between_detector_runs() {
     let frame_of = |positions: &[(u32, u32)]| common::compose(640, 480, 240, positions);
     let one = frame_of(&[(100, 100)]);

@@ -213,9 +213,7 @@ impl Pipeline {
 
     /// Like [`Pipeline::analyze`], but the age/gender model runs only on the faces `schedule`
     /// picks, given the faces with their geometry and which of them the model can run on
-    /// (analysed, at least `minFaceSizeForAttributes`, and in video mode not on a frame where
-    /// the detectors ran while faces were followed: the two on one frame would double its
-    /// time); the others get
+    /// (analysed, and at least `minFaceSizeForAttributes`); the others get
     /// [`SkipReason::NotScheduled`]. The audience tracker's plan keeps to its cadence this way.
     pub async fn analyze_scheduled(
         &self,
@@ -258,8 +256,6 @@ impl Pipeline {
         let size = (frame.width(), frame.height());
         let mut start = self.begin_frame(frame, timestamp_ms);
         let (detectors_rest, scene_cut) = (start.detectors_rest, start.scene_cut);
-        // A periodic detector run while faces are followed leaves age/gender to the next frame.
-        let periodic_detection = !detectors_rest && !start.previous.is_empty();
         let band = start.band.take();
         let late = self.joined_detections(frame, &start).await?;
         let (mut candidates, mut lost) = if detectors_rest {
@@ -294,12 +290,7 @@ impl Pipeline {
             let camera = self.options.camera(frame.width(), frame.height());
             self.add_geometry(&camera, &candidates, &eyes, &mut faces);
             if self.options.age_gender {
-                let mut eligible = self.attribute_eligible(&candidates, &faces);
-                if periodic_detection {
-                    // The two on one frame would double its time: the frame a kiosk stalls on.
-                    eligible.fill(false);
-                }
-                let plan = schedule(&faces, &eligible);
+                let plan = schedule(&faces, &self.attribute_eligible(&candidates, &faces));
                 self.timed(
                     Stage::AgeGender,
                     self.age_gender(frame, &candidates, &mut faces, &plan),
