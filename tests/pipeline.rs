@@ -726,6 +726,50 @@ fn video_mode_gives_the_same_results_whether_the_fine_scan_runs_here_or_is_hande
 }
 
 #[test]
+fn after_a_scene_cut_video_mode_scans_apart_from_the_frame_and_a_still_within_it() {
+    // A far face only the fine scan finds, shown after a cut from an empty blue scene.
+    let far = common::compose(1280, 720, 64, &[(600, 300)]);
+    let blue = common::repaint_background(common::compose(1280, 720, 64, &[]), [30, 60, 150]);
+    let options = PipelineOptions {
+        detection_interval_ms: 250.0,
+        min_face_height: Some(16.0),
+        ..Default::default()
+    };
+    let pipeline = cpu_pipeline(options).unwrap();
+    pipeline.hand_out_fine_scan(true);
+    let scanner = glance::vision::fine_scan::FineScanner::cpu().unwrap();
+    for i in 0..3 {
+        common::analyze(&pipeline, &blue, i as f64 * 66.7);
+        if let Some(band) = pipeline.take_fine_scan_band() {
+            let detections = pollster::block_on(scanner.scan(&band)).unwrap();
+            pipeline.join_fine_scan(band.timestamp_ms, detections);
+        }
+    }
+    // The cut's frame hands out the whole frame rather than wait for its scan; what the scan
+    // finds joins the first frame 100 ms later.
+    let cut = common::analyze(&pipeline, &far, 200.0);
+    assert!(cut.scene_cut && cut.faces.is_empty(), "{cut:?}");
+    assert_eq!(
+        pipeline.last_timings().fine_scan,
+        0.0,
+        "no scan within the frame"
+    );
+    let band = pipeline
+        .take_fine_scan_band()
+        .expect("the cut's frame hands out its scan");
+    assert_eq!((band.timestamp_ms, band.cut), (200.0, [0, 0, 1280, 720]));
+    let detections = pollster::block_on(scanner.scan(&band)).unwrap();
+    pipeline.join_fine_scan(band.timestamp_ms, detections);
+    assert!(common::analyze(&pipeline, &far, 266.7).faces.is_empty());
+    assert_eq!(common::analyze(&pipeline, &far, 333.3).faces.len(), 1);
+    // A still (no time passing) is scanned within itself, nothing handed out.
+    let still = common::analyze(&pipeline, &far, 333.3);
+    assert_eq!(still.faces.len(), 1);
+    assert!(pipeline.last_timings().fine_scan > 0.0);
+    assert!(pipeline.take_fine_scan_band().is_none());
+}
+
+#[test]
 fn video_mode_gives_its_first_result_without_the_scan_and_the_next_frames_scan_joins_later() {
     let image = common::compose(1280, 720, 64, &[(100, 80)]);
     let options = PipelineOptions {

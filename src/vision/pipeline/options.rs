@@ -64,7 +64,9 @@ pub struct PipelineOptions {
     /// Video mode: a sweep of the fine scan begins every this many milliseconds (a face entering
     /// far away appears within about one and a half): the first (on the second frame) scans the
     /// whole frame, later ones scan it in bands (up to four, as many as frames fit in a sweep)
-    /// on successive frames, so that no frame carries the whole scan. Default 1000 (people 5 m
+    /// on successive frames, so that no frame carries the whole scan. A band is scanned apart
+    /// from its frame (in the browser by a second worker) and what it finds joins the first
+    /// frame 100 ms later. Default 1000 (people 5 m
     /// away stay in view for seconds; 500 found no more of them on the walk-by clip, for twice
     /// the scan's time). Detecting on every frame, or with 0, the whole frame is scanned on
     /// every frame. At most 60000.

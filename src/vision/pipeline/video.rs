@@ -346,6 +346,13 @@ impl Pipeline {
         let interval = self.options.detection_interval_ms;
         let follow = interval > 0.0 && next && !scene_cut;
         let scan = self.fine_scan(&mut followed, size, follow, timestamp_ms);
+        // In video mode the scan's band is cut from the frame and its detections join a later
+        // frame, after a cut too (no frame stalls on the whole scan); a still (no time passing)
+        // or a frame of a new size is scanned within the frame.
+        let (scan, band) = match interval > 0.0 && next {
+            true => (None, scan),
+            false => (scan, None),
+        };
         if follow {
             FrameStart {
                 previous: followed.faces.clone(),
@@ -353,8 +360,8 @@ impl Pipeline {
                 // An empty scene too: whoever enters is found at the next run, as someone
                 // joining a followed face is.
                 detectors_rest: timestamp_ms - followed.last_detection_ms < interval,
-                scan: None,
-                band: scan,
+                scan,
+                band,
                 joined: followed.bands_joining(timestamp_ms),
                 scene_cut,
             }
@@ -366,7 +373,7 @@ impl Pipeline {
                 lost: Vec::new(),
                 detectors_rest: false,
                 scan,
-                band: None,
+                band,
                 joined: Vec::new(),
                 scene_cut,
             }
