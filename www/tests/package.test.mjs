@@ -85,6 +85,7 @@ test("the Vite app type-checks under strict, bundles with no configuration for G
   assert.ok(network.all.some((u) => /\/dist\/assets\/centerface-.+\.bpk$/.test(u)), "the weights came from the bundle");
   assert.equal(outcome.backend, "cpu");
   assert.equal(outcome.thread, "worker", "the bundled worker ran the engine");
+  assert.equal(outcome.fineScanWorker, true, "the bundled worker started the fine scan's worker from its own URL");
   assert.equal(outcome.facesInFirstFrame, 1);
   assert.ok(outcome.firstFace.age > 10 && outcome.firstFace.age < 80, `age ${outcome.firstFace.age}`);
   const kinds = outcome.events.map((e) => e.split(":")[0]);

@@ -15,6 +15,8 @@ import {
 export interface ExampleOutcome {
   backend: "webgpu" | "cpu";
   thread: "worker" | "main";
+  /** Whether a second worker ran the fine scan (video mode, more than one core). */
+  fineScanWorker: boolean;
   facesInFirstFrame: number;
   firstFace: { box: [number, number, number, number]; age: number | null } | null;
   events: string[];
@@ -36,6 +38,8 @@ const log = (line: string) => {
 async function run(): Promise<ExampleOutcome> {
   const options: GlanceOptions = {
     backend: "cpu",
+    // Video mode, as for a camera: faces followed between detector runs.
+    pipeline: { detectionIntervalMs: 250 },
     audience: { tracker: { maxAgeMs: 500 } },
     banner: { controller: { name: "Example shop", contact: "privacy@example.com" }, noticeUrl: "/privacy.html" },
   };
@@ -58,12 +62,19 @@ async function run(): Promise<ExampleOutcome> {
   const picture = await fetch(new URL("../../../tests/fixtures/astronaut.jpg", import.meta.url));
   const face = await createImageBitmap(await picture.blob());
   const empty = new ImageData(face.width, face.height);
+  // Frames as a camera gives them: one every 100 ms, then every 250 ms.
+  const cameraPace = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   let first: FrameResult | null = null;
   for (let t = 0; t <= 1000; t += 100) {
     const result = await engine.processFrame(face, t);
     first ??= result;
+    await cameraPace(100);
   }
-  for (let t = 1250; t <= 3000; t += 250) await engine.processFrame(empty, t);
+  for (let t = 1250; t <= 3000; t += 250) {
+    await engine.processFrame(empty, t);
+    await cameraPace(250);
+  }
+  const fineScanWorker = engine.fineScanWorker;
   const firstFace = first?.faces[0];
   log(`${first?.faces.length ?? 0} face(s) on ${engine.backend}; events: ${events.join(", ")}`);
 
@@ -87,6 +98,7 @@ async function run(): Promise<ExampleOutcome> {
   return {
     backend: engine.backend,
     thread,
+    fineScanWorker,
     facesInFirstFrame: first?.faces.length ?? 0,
     firstFace: firstFace ? { box: firstFace.box, age: firstFace.age } : null,
     events,
