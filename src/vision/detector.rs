@@ -96,6 +96,18 @@ pub struct Detection {
     pub keypoints: [[f32; 2]; 6],
 }
 
+/// A box (x0, y0, x1, y1) and its keypoints, moved by `[dx, dy]`.
+pub(crate) fn translated(
+    bbox: [f32; 4],
+    keypoints: [[f32; 2]; 6],
+    [dx, dy]: [f32; 2],
+) -> ([f32; 4], [[f32; 2]; 6]) {
+    (
+        [bbox[0] + dx, bbox[1] + dy, bbox[2] + dx, bbox[3] + dy],
+        keypoints.map(|[x, y]| [x + dx, y + dy]),
+    )
+}
+
 fn box_area(b: [f32; 4]) -> f32 {
     (b[2] - b[0]).max(0.0) * (b[3] - b[1]).max(0.0)
 }

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::centerface::{self, ScanInput};
-use super::detector::Detection;
+use super::detector::{self, Detection};
 use super::networks::CenterFace;
 use super::pipeline::BAND_JOIN_DELAY_MS;
 use crate::error::{GlanceError, Result};
@@ -137,13 +137,7 @@ pub async fn scan_band(network: &CenterFace, band: &FineScanBand) -> Result<Vec<
     Ok(found
         .into_iter()
         .map(|mut d| {
-            d.bbox = [
-                d.bbox[0] + dx,
-                d.bbox[1] + dy,
-                d.bbox[2] + dx,
-                d.bbox[3] + dy,
-            ];
-            d.keypoints = d.keypoints.map(|[x, y]| [x + dx, y + dy]);
+            (d.bbox, d.keypoints) = detector::translated(d.bbox, d.keypoints, [dx, dy]);
             d
         })
         .filter(|d| {

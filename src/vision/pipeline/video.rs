@@ -196,13 +196,7 @@ impl FollowedFace {
         let dt = (timestamp_ms - self.at_ms) as f32;
         let [dx, dy] = [self.velocity[0] * dt, self.velocity[1] * dt];
         let mut d = self.detection;
-        d.bbox = [
-            d.bbox[0] + dx,
-            d.bbox[1] + dy,
-            d.bbox[2] + dx,
-            d.bbox[3] + dy,
-        ];
-        d.keypoints = d.keypoints.map(|[x, y]| [x + dx, y + dy]);
+        (d.bbox, d.keypoints) = detector::translated(d.bbox, d.keypoints, [dx, dy]);
         d
     }
 
